@@ -1,0 +1,715 @@
+using System.Data.Common;
+using System.Globalization;
+using System.Reflection;
+using System.Text;
+using System.Text.Json;
+using Dapper;
+using DurableAgents.Engine.History;
+using DurableAgents.Engine.Storage;
+using Microsoft.Data.Sqlite;
+
+namespace DurableAgents.Engine.Sqlite;
+
+/// <summary>
+/// The embedded store: one SQLite file in WAL mode, so <c>dotnet run</c> needs no server. Several
+/// processes may share the file (leases fence them); inside a process writes are serialized by a
+/// gate, because SQLite has one writer at a time and queueing in-process is cheaper than busy retries.
+/// </summary>
+public sealed class SqliteOrchestrationStore : IOrchestrationStore, IDisposable
+{
+    private const int MaxMessagesPerEpisode = 1000;
+    private static readonly string[] ControlEvents = ["ExecutionResumed", "ExecutionTerminated"];
+
+    private readonly string _connectionString;
+    private readonly bool _synchronousFull;
+    private readonly SemaphoreSlim _writeGate = new(1, 1);
+    private volatile bool _created;
+
+    /// <summary>Creates a store on a database file (created if missing).</summary>
+    /// <param name="connectionString">A SQLite connection string, e.g. <c>Data Source=durableagents.db</c>.</param>
+    /// <param name="synchronousFull">
+    /// true for <c>PRAGMA synchronous=FULL</c> (survives power loss, slower). The default, NORMAL in WAL
+    /// mode, survives process crashes (SIGKILL) but may lose the last commits on power loss.
+    /// </param>
+    public SqliteOrchestrationStore(string connectionString, bool synchronousFull = false)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(connectionString);
+        var builder = new SqliteConnectionStringBuilder(connectionString) { Pooling = true };
+        if (string.IsNullOrWhiteSpace(builder.DataSource))
+        {
+            throw new ArgumentException("The SQLite connection string has no Data Source (DurableAgents:Sqlite:ConnectionString).", nameof(connectionString));
+        }
+
+        var directory = Path.GetDirectoryName(Path.GetFullPath(builder.DataSource));
+        if (!string.IsNullOrEmpty(directory))
+        {
+            Directory.CreateDirectory(directory);
+        }
+
+        _connectionString = builder.ToString();
+        _synchronousFull = synchronousFull;
+    }
+
+    /// <inheritdoc />
+    public void Dispose() => _writeGate.Dispose();
+
+    /// <inheritdoc />
+    public async Task EnsureCreatedAsync(CancellationToken cancellationToken = default)
+    {
+        if (_created)
+        {
+            return;
+        }
+
+        var c = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = c.ConfigureAwait(false);
+        await c.ExecuteAsync(new CommandDefinition("PRAGMA journal_mode=WAL;", cancellationToken: cancellationToken)).ConfigureAwait(false);
+        await WriteAsync(c, async tx =>
+        {
+            await c.ExecuteAsync(new CommandDefinition(
+                "CREATE TABLE IF NOT EXISTS schema_versions (version TEXT NOT NULL PRIMARY KEY, applied_at INTEGER NOT NULL);", transaction: tx, cancellationToken: cancellationToken)).ConfigureAwait(false);
+            var applied = (await c.QueryAsync<string>(new CommandDefinition("SELECT version FROM schema_versions", transaction: tx, cancellationToken: cancellationToken)).ConfigureAwait(false)).ToHashSet();
+            foreach (var (version, sql) in SchemaScripts())
+            {
+                if (applied.Contains(version))
+                {
+                    continue;
+                }
+
+                await c.ExecuteAsync(new CommandDefinition(sql, transaction: tx, cancellationToken: cancellationToken)).ConfigureAwait(false);
+                await c.ExecuteAsync(new CommandDefinition(
+                    "INSERT INTO schema_versions (version, applied_at) VALUES (@version, @now)",
+                    new { version, now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() }, tx, cancellationToken: cancellationToken)).ConfigureAwait(false);
+            }
+        }, cancellationToken).ConfigureAwait(false);
+        _created = true;
+    }
+
+    /// <summary>Schema scripts embedded in this assembly, in version order.</summary>
+    public static IReadOnlyList<(string Version, string Sql)> SchemaScripts()
+    {
+        var assembly = typeof(SqliteOrchestrationStore).Assembly;
+        return assembly.GetManifestResourceNames()
+            .Where(n => n.StartsWith("schema-", StringComparison.Ordinal) && n.EndsWith(".sql", StringComparison.Ordinal))
+            .Select(n => (Version: n["schema-".Length..^".sql".Length], Name: n))
+            .OrderBy(x => Version.Parse(x.Version))
+            .Select(x => (x.Version, ReadResource(assembly, x.Name)))
+            .ToList();
+    }
+
+    /// <inheritdoc />
+    public async Task CreateInstanceAsync(NewInstance instance, IReadOnlyCollection<OrchestrationRuntimeStatus> dedupeStatuses, DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(instance);
+        ArgumentNullException.ThrowIfNull(dedupeStatuses);
+        var c = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = c.ConfigureAwait(false);
+        await WriteAsync(c, async tx =>
+        {
+            var existing = await StatusOfAsync(c, tx, instance.InstanceId, cancellationToken).ConfigureAwait(false);
+            if (existing is { } status)
+            {
+                if (dedupeStatuses.Contains(status) || !status.IsTerminal())
+                {
+                    throw new OrchestrationAlreadyExistsException(instance.InstanceId, status);
+                }
+
+                await DeleteInstanceRowsAsync(c, tx, instance.InstanceId, cancellationToken).ConfigureAwait(false);
+            }
+
+            await InsertInstanceAsync(c, tx, instance, now, cancellationToken).ConfigureAwait(false);
+        }, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task<OrchestrationWorkItem?> TryLockOrchestrationAsync(string owner, TimeSpan leaseDuration, DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        var nowMs = now.ToUnixTimeMilliseconds();
+        var c = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = c.ConfigureAwait(false);
+        return await WriteAsync(c, async tx =>
+        {
+            var id = await c.QueryFirstOrDefaultAsync<string>(new CommandDefinition(
+                """
+                SELECT i.instance_id FROM inbox m JOIN instances i ON i.instance_id = m.instance_id
+                WHERE m.visible_at <= @now
+                  AND (i.lock_expires_at IS NULL OR i.lock_expires_at <= @now)
+                  AND (i.status <> 'Suspended' OR m.event_type IN @control)
+                ORDER BY m.visible_at, m.id LIMIT 1
+                """,
+                new { now = nowMs, control = ControlEvents }, tx, cancellationToken: cancellationToken)).ConfigureAwait(false);
+            if (id is null)
+            {
+                return null;
+            }
+
+            var token = $"{owner}/{Guid.NewGuid():N}";
+            var expires = now + leaseDuration;
+            await c.ExecuteAsync(new CommandDefinition(
+                "UPDATE instances SET lock_owner = @token, lock_expires_at = @expires WHERE instance_id = @id",
+                new { token, expires = expires.ToUnixTimeMilliseconds(), id }, tx, cancellationToken: cancellationToken)).ConfigureAwait(false);
+            var row = await c.QuerySingleAsync<InstanceRow>(new CommandDefinition(
+                "SELECT * FROM instances WHERE instance_id = @id", new { id }, tx, cancellationToken: cancellationToken)).ConfigureAwait(false);
+            var status = ParseStatus(row.status);
+            var messages = await c.QueryAsync<MessageRow>(new CommandDefinition(
+                status == OrchestrationRuntimeStatus.Suspended
+                    ? "SELECT id, instance_id, execution_id, visible_at, data FROM inbox WHERE instance_id = @id AND visible_at <= @now AND event_type IN @control ORDER BY visible_at, id LIMIT @max"
+                    : "SELECT id, instance_id, execution_id, visible_at, data FROM inbox WHERE instance_id = @id AND visible_at <= @now ORDER BY visible_at, id LIMIT @max",
+                new { id, now = nowMs, control = ControlEvents, max = MaxMessagesPerEpisode }, tx, cancellationToken: cancellationToken)).ConfigureAwait(false);
+            return new OrchestrationWorkItem
+            {
+                InstanceId = row.instance_id,
+                ExecutionId = row.execution_id,
+                Name = row.name,
+                Version = row.version,
+                Status = status,
+                HistoryLength = (int)row.history_length,
+                Messages = messages.Select(m => m.ToMessage()).ToList(),
+                LockOwner = token,
+                LockExpiresAt = expires,
+            };
+        }, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<HistoryEvent>> GetHistoryAsync(string instanceId, CancellationToken cancellationToken = default)
+    {
+        var c = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = c.ConfigureAwait(false);
+        var rows = await c.QueryAsync<string>(new CommandDefinition(
+            "SELECT data FROM history WHERE instance_id = @instanceId ORDER BY seq", new { instanceId }, cancellationToken: cancellationToken)).ConfigureAwait(false);
+        return rows.Select(DataConverter.DeserializeEvent).ToList();
+    }
+
+    /// <inheritdoc />
+    public async Task CommitOrchestrationAsync(OrchestrationWorkItem workItem, OrchestrationCommit commit, DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(workItem);
+        ArgumentNullException.ThrowIfNull(commit);
+        var nowMs = now.ToUnixTimeMilliseconds();
+        var c = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = c.ConfigureAwait(false);
+        await WriteAsync(c, async tx =>
+        {
+            // The fence: our lease token, not expired, and the history we based the episode on.
+            var u = commit.Instance;
+            var can = commit.ContinueAsNew;
+            var fenced = await c.ExecuteAsync(new CommandDefinition(
+                u is null
+                    ? """
+                      UPDATE instances SET lock_owner = NULL, lock_expires_at = NULL
+                      WHERE instance_id = @id AND lock_owner = @token AND lock_expires_at > @now AND history_length = @len
+                      """
+                    : """
+                      UPDATE instances SET lock_owner = NULL, lock_expires_at = NULL,
+                        status = @status, output = @output, custom_status = @customStatus, failure = @failure,
+                        last_updated_at = @now,
+                        completed_at = CASE WHEN @terminal THEN @now ELSE NULL END,
+                        history_length = @newLen,
+                        execution_id = COALESCE(@newExecutionId, execution_id),
+                        input = CASE WHEN @newExecutionId IS NULL THEN input ELSE @newInput END
+                      WHERE instance_id = @id AND lock_owner = @token AND lock_expires_at > @now AND history_length = @len
+                      """,
+                new
+                {
+                    id = workItem.InstanceId,
+                    token = workItem.LockOwner,
+                    now = nowMs,
+                    len = workItem.HistoryLength,
+                    status = u?.Status.ToString(),
+                    output = u?.Output,
+                    customStatus = u?.CustomStatus,
+                    failure = u?.Failure is null ? null : JsonSerializer.Serialize(u.Failure, DataConverter.Options),
+                    terminal = u?.Status.IsTerminal() ?? false,
+                    newLen = can is null ? workItem.HistoryLength + commit.NewEvents.Count : 0,
+                    newExecutionId = can?.NewExecutionId,
+                    newInput = can?.Input,
+                },
+                tx,
+                cancellationToken: cancellationToken)).ConfigureAwait(false);
+            if (fenced != 1)
+            {
+                throw new LeaseLostException($"The lease on '{workItem.InstanceId}' is no longer held by {workItem.LockOwner}.");
+            }
+
+            if (can is not null)
+            {
+                // ContinueAsNew starts the next execution with an empty history.
+                await c.ExecuteAsync(new CommandDefinition("DELETE FROM history WHERE instance_id = @id", new { id = workItem.InstanceId }, tx, cancellationToken: cancellationToken)).ConfigureAwait(false);
+            }
+            else if (commit.NewEvents.Count > 0)
+            {
+                await c.ExecuteAsync(new CommandDefinition(
+                    "INSERT INTO history (instance_id, seq, event_type, timestamp, data) VALUES (@id, @seq, @type, @ts, @data)",
+                    commit.NewEvents.Select((e, i) => new
+                    {
+                        id = workItem.InstanceId,
+                        seq = workItem.HistoryLength + i,
+                        type = e.EventType,
+                        ts = e.Timestamp.ToUnixTimeMilliseconds(),
+                        data = DataConverter.SerializeEvent(e),
+                    }),
+                    tx,
+                    cancellationToken: cancellationToken)).ConfigureAwait(false);
+            }
+
+            if (commit.ConsumedMessageIds.Count > 0)
+            {
+                await c.ExecuteAsync(new CommandDefinition("DELETE FROM inbox WHERE id IN @ids", new { ids = commit.ConsumedMessageIds }, tx, cancellationToken: cancellationToken)).ConfigureAwait(false);
+            }
+
+            if (commit.NewActivities.Count > 0)
+            {
+                await c.ExecuteAsync(new CommandDefinition(
+                    "INSERT INTO activities (instance_id, execution_id, task_id, name, input, visible_at) VALUES (@InstanceId, @ExecutionId, @TaskId, @Name, @Input, @now)",
+                    commit.NewActivities.Select(a => new { a.InstanceId, a.ExecutionId, a.TaskId, a.Name, a.Input, now = nowMs }),
+                    tx,
+                    cancellationToken: cancellationToken)).ConfigureAwait(false);
+            }
+
+            foreach (var child in commit.NewInstances)
+            {
+                var existing = await StatusOfAsync(c, tx, child.InstanceId, cancellationToken).ConfigureAwait(false);
+                if (existing is { } s && !s.IsTerminal())
+                {
+                    var failure = new TaskFailureDetails(ErrorTypes.InstanceAlreadyExists, $"Cannot start sub-orchestration '{child.Name}': instance id '{child.InstanceId}' is in use by a {s} instance.", IsNonRetriable: true);
+                    await InsertMessageAsync(c, tx, new OrchestrationMessage(0, workItem.InstanceId, workItem.ExecutionId, new SubOrchestrationInstanceFailedEvent(child.Parent!.TaskScheduledId, failure) { Timestamp = now }, now), cancellationToken).ConfigureAwait(false);
+                    continue;
+                }
+
+                if (existing is not null)
+                {
+                    await DeleteInstanceRowsAsync(c, tx, child.InstanceId, cancellationToken).ConfigureAwait(false);
+                }
+
+                await InsertInstanceAsync(c, tx, child, now, cancellationToken).ConfigureAwait(false);
+            }
+
+            foreach (var m in commit.NewMessages)
+            {
+                await InsertMessageAsync(c, tx, m, cancellationToken).ConfigureAwait(false);
+            }
+        }, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task AbandonOrchestrationAsync(OrchestrationWorkItem workItem, TimeSpan retryAfter, DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(workItem);
+        var c = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = c.ConfigureAwait(false);
+        await WriteAsync(c, async tx =>
+        {
+            var released = await c.ExecuteAsync(new CommandDefinition(
+                "UPDATE instances SET lock_owner = NULL, lock_expires_at = NULL WHERE instance_id = @id AND lock_owner = @token",
+                new { id = workItem.InstanceId, token = workItem.LockOwner }, tx, cancellationToken: cancellationToken)).ConfigureAwait(false);
+            if (released == 1 && workItem.Messages.Count > 0)
+            {
+                await c.ExecuteAsync(new CommandDefinition(
+                    "UPDATE inbox SET visible_at = @at WHERE id IN @ids",
+                    new { at = (now + retryAfter).ToUnixTimeMilliseconds(), ids = workItem.Messages.Select(m => m.Id) }, tx, cancellationToken: cancellationToken)).ConfigureAwait(false);
+            }
+        }, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task<ActivityWorkItem?> TryLockActivityAsync(string owner, TimeSpan leaseDuration, DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        var nowMs = now.ToUnixTimeMilliseconds();
+        var c = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = c.ConfigureAwait(false);
+        return await WriteAsync(c, async tx =>
+        {
+            var row = await c.QueryFirstOrDefaultAsync<ActivityRow>(new CommandDefinition(
+                """
+                SELECT id, instance_id, execution_id, task_id, name, input, dequeue_count FROM activities
+                WHERE visible_at <= @now AND (lock_expires_at IS NULL OR lock_expires_at <= @now)
+                ORDER BY visible_at, id LIMIT 1
+                """,
+                new { now = nowMs }, tx, cancellationToken: cancellationToken)).ConfigureAwait(false);
+            if (row is null)
+            {
+                return null;
+            }
+
+            var token = $"{owner}/{Guid.NewGuid():N}";
+            var expires = now + leaseDuration;
+            await c.ExecuteAsync(new CommandDefinition(
+                "UPDATE activities SET lock_owner = @token, lock_expires_at = @expires, dequeue_count = dequeue_count + 1 WHERE id = @id",
+                new { token, expires = expires.ToUnixTimeMilliseconds(), row.id }, tx, cancellationToken: cancellationToken)).ConfigureAwait(false);
+            return new ActivityWorkItem
+            {
+                Id = row.id,
+                Task = new ActivityTaskRequest(row.instance_id, row.execution_id, (int)row.task_id, row.name, row.input),
+                DequeueCount = (int)row.dequeue_count + 1,
+                LockOwner = token,
+                LockExpiresAt = expires,
+            };
+        }, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task<bool> RenewActivityLeaseAsync(ActivityWorkItem workItem, TimeSpan leaseDuration, DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(workItem);
+        var expires = now + leaseDuration;
+        var c = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = c.ConfigureAwait(false);
+        var renewed = await WriteAsync(c, tx => c.ExecuteAsync(new CommandDefinition(
+            "UPDATE activities SET lock_expires_at = @expires WHERE id = @id AND lock_owner = @token",
+            new { expires = expires.ToUnixTimeMilliseconds(), id = workItem.Id, token = workItem.LockOwner }, tx, cancellationToken: cancellationToken)), cancellationToken).ConfigureAwait(false);
+        if (renewed == 1)
+        {
+            workItem.LockExpiresAt = expires;
+        }
+
+        return renewed == 1;
+    }
+
+    /// <inheritdoc />
+    public async Task CompleteActivityAsync(ActivityWorkItem workItem, HistoryEvent result, DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(workItem);
+        ArgumentNullException.ThrowIfNull(result);
+        var c = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = c.ConfigureAwait(false);
+        await WriteAsync(c, async tx =>
+        {
+            // Fenced on the lease token only: if our lease expired but nobody took the task over,
+            // this is still the one execution, and its result is kept.
+            var deleted = await c.ExecuteAsync(new CommandDefinition(
+                "DELETE FROM activities WHERE id = @id AND lock_owner = @token",
+                new { id = workItem.Id, token = workItem.LockOwner }, tx, cancellationToken: cancellationToken)).ConfigureAwait(false);
+            if (deleted != 1)
+            {
+                throw new LeaseLostException($"Activity task {workItem.Id} is no longer leased by {workItem.LockOwner}.");
+            }
+
+            await InsertMessageAsync(c, tx, new OrchestrationMessage(0, workItem.Task.InstanceId, workItem.Task.ExecutionId, result, now), cancellationToken).ConfigureAwait(false);
+        }, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task AbandonActivityAsync(ActivityWorkItem workItem, DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(workItem);
+        var c = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = c.ConfigureAwait(false);
+        await WriteAsync(c, tx => c.ExecuteAsync(new CommandDefinition(
+            "UPDATE activities SET lock_owner = NULL, lock_expires_at = NULL WHERE id = @id AND lock_owner = @token",
+            new { id = workItem.Id, token = workItem.LockOwner }, tx, cancellationToken: cancellationToken)), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task<InstanceRecord?> GetInstanceAsync(string instanceId, bool includePayloads, CancellationToken cancellationToken = default)
+    {
+        var c = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = c.ConfigureAwait(false);
+        var row = await c.QueryFirstOrDefaultAsync<InstanceRow>(new CommandDefinition(
+            "SELECT * FROM instances WHERE instance_id = @instanceId", new { instanceId }, cancellationToken: cancellationToken)).ConfigureAwait(false);
+        return row?.ToRecord(includePayloads);
+    }
+
+    /// <inheritdoc />
+    public async Task<InstancePage> QueryInstancesAsync(InstanceQuery query, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(query);
+        var where = new List<string>();
+        var p = new DynamicParameters();
+        if (query.Statuses is { Count: > 0 })
+        {
+            where.Add("status IN @statuses");
+            p.Add("statuses", query.Statuses.Select(s => s.ToString()).ToArray());
+        }
+
+        if (query.Name is not null)
+        {
+            where.Add("name = @name");
+            p.Add("name", query.Name);
+        }
+
+        if (query.CreatedFrom is { } from)
+        {
+            where.Add("created_at >= @from");
+            p.Add("from", from.ToUnixTimeMilliseconds());
+        }
+
+        if (query.CreatedTo is { } to)
+        {
+            where.Add("created_at < @to");
+            p.Add("to", to.ToUnixTimeMilliseconds());
+        }
+
+        if (!string.IsNullOrEmpty(query.InstanceIdPrefix))
+        {
+            // substr comparison rather than LIKE: ids may contain LIKE wildcards (_).
+            where.Add("substr(instance_id, 1, @prefixLength) = @prefix");
+            p.Add("prefix", query.InstanceIdPrefix);
+            p.Add("prefixLength", query.InstanceIdPrefix.Length);
+        }
+
+        if (ContinuationToken.TryParse(query.ContinuationToken, out var after))
+        {
+            where.Add("(created_at < @afterCreated OR (created_at = @afterCreated AND instance_id < @afterId))");
+            p.Add("afterCreated", after.CreatedAt);
+            p.Add("afterId", after.InstanceId);
+        }
+
+        p.Add("limit", query.PageSize + 1);
+        var sql = $"SELECT * FROM instances {(where.Count > 0 ? "WHERE " + string.Join(" AND ", where) : string.Empty)} ORDER BY created_at DESC, instance_id DESC LIMIT @limit";
+        var c = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = c.ConfigureAwait(false);
+        var rows = (await c.QueryAsync<InstanceRow>(new CommandDefinition(sql, p, cancellationToken: cancellationToken)).ConfigureAwait(false)).ToList();
+        string? next = null;
+        if (rows.Count > query.PageSize)
+        {
+            rows.RemoveAt(rows.Count - 1);
+            next = ContinuationToken.Format(rows[^1].created_at, rows[^1].instance_id);
+        }
+
+        return new InstancePage(rows.Select(r => r.ToRecord(query.FetchInputsAndOutputs)).ToList(), next);
+    }
+
+    /// <inheritdoc />
+    public async Task SendClientMessageAsync(string instanceId, HistoryEvent message, DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        var c = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = c.ConfigureAwait(false);
+        await WriteAsync(c, async tx =>
+        {
+            var status = await StatusOfAsync(c, tx, instanceId, cancellationToken).ConfigureAwait(false)
+                ?? throw new OrchestrationNotFoundException(instanceId);
+            if (status.IsTerminal())
+            {
+                throw new OrchestrationStateException(instanceId, status, OperationName(message));
+            }
+
+            await InsertMessageAsync(c, tx, new OrchestrationMessage(0, instanceId, null, message, now), cancellationToken).ConfigureAwait(false);
+        }, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task<bool> PurgeInstanceAsync(string instanceId, CancellationToken cancellationToken = default)
+    {
+        var c = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = c.ConfigureAwait(false);
+        return await WriteAsync(c, async tx =>
+        {
+            var status = await StatusOfAsync(c, tx, instanceId, cancellationToken).ConfigureAwait(false);
+            if (status is null)
+            {
+                return false;
+            }
+
+            if (!status.Value.IsTerminal())
+            {
+                throw new OrchestrationStateException(instanceId, status.Value, "purge");
+            }
+
+            await DeleteInstanceRowsAsync(c, tx, instanceId, cancellationToken).ConfigureAwait(false);
+            return true;
+        }, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task<int> PurgeInstancesAsync(PurgeFilter filter, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(filter);
+        var terminal = (filter.Statuses is { Count: > 0 } ? filter.Statuses : [OrchestrationRuntimeStatus.Completed, OrchestrationRuntimeStatus.Failed, OrchestrationRuntimeStatus.Terminated])
+            .Where(s => s.IsTerminal()).Select(s => s.ToString()).ToArray();
+        var c = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = c.ConfigureAwait(false);
+        return await WriteAsync(c, async tx =>
+        {
+            var ids = (await c.QueryAsync<string>(new CommandDefinition(
+                "SELECT instance_id FROM instances WHERE status IN @terminal AND created_at >= @from AND created_at < @to",
+                new { terminal, from = filter.CreatedFrom?.ToUnixTimeMilliseconds() ?? long.MinValue, to = filter.CreatedTo?.ToUnixTimeMilliseconds() ?? long.MaxValue },
+                tx,
+                cancellationToken: cancellationToken)).ConfigureAwait(false)).ToList();
+            foreach (var id in ids)
+            {
+                await DeleteInstanceRowsAsync(c, tx, id, cancellationToken).ConfigureAwait(false);
+            }
+
+            return ids.Count;
+        }, cancellationToken).ConfigureAwait(false);
+    }
+
+    private static string OperationName(HistoryEvent message) => message switch
+    {
+        EventRaisedEvent e => $"raise event '{e.Name}' to",
+        ExecutionTerminatedEvent => "terminate",
+        ExecutionSuspendedEvent => "suspend",
+        ExecutionResumedEvent => "resume",
+        _ => "send a message to",
+    };
+
+    private async Task<SqliteConnection> OpenAsync(CancellationToken cancellationToken)
+    {
+        var c = new SqliteConnection(_connectionString);
+        try
+        {
+            await c.OpenAsync(cancellationToken).ConfigureAwait(false);
+            await c.ExecuteAsync(new CommandDefinition(
+                _synchronousFull ? "PRAGMA busy_timeout=10000; PRAGMA synchronous=FULL;" : "PRAGMA busy_timeout=10000; PRAGMA synchronous=NORMAL;",
+                cancellationToken: cancellationToken)).ConfigureAwait(false);
+            return c;
+        }
+        catch
+        {
+            await c.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    private async Task WriteAsync(SqliteConnection c, Func<DbTransaction, Task> work, CancellationToken cancellationToken) =>
+        await WriteAsync<object?>(c, async tx =>
+        {
+            await work(tx).ConfigureAwait(false);
+            return null;
+        }, cancellationToken).ConfigureAwait(false);
+
+    private async Task<T> WriteAsync<T>(SqliteConnection c, Func<DbTransaction, Task<T>> work, CancellationToken cancellationToken)
+    {
+        await _writeGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            // BEGIN IMMEDIATE: take the write lock up front, so a read-then-write never deadlocks
+            // against another process upgrading at the same time.
+            var tx = await c.BeginTransactionAsync(System.Data.IsolationLevel.Serializable, cancellationToken).ConfigureAwait(false);
+            await using var transaction = tx.ConfigureAwait(false);
+            var result = await work(tx).ConfigureAwait(false);
+            await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
+            return result;
+        }
+        finally
+        {
+            _writeGate.Release();
+        }
+    }
+
+    private static async Task<OrchestrationRuntimeStatus?> StatusOfAsync(SqliteConnection c, DbTransaction tx, string instanceId, CancellationToken cancellationToken)
+    {
+        var s = await c.QueryFirstOrDefaultAsync<string>(new CommandDefinition(
+            "SELECT status FROM instances WHERE instance_id = @instanceId", new { instanceId }, tx, cancellationToken: cancellationToken)).ConfigureAwait(false);
+        return s is null ? null : ParseStatus(s);
+    }
+
+    private static async Task InsertInstanceAsync(SqliteConnection c, DbTransaction tx, NewInstance instance, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var nowMs = now.ToUnixTimeMilliseconds();
+        await c.ExecuteAsync(new CommandDefinition(
+            """
+            INSERT INTO instances (instance_id, execution_id, name, version, status, input, created_at, last_updated_at, parent_instance_id, history_length)
+            VALUES (@InstanceId, @ExecutionId, @Name, @Version, 'Pending', @Input, @now, @now, @parent, 0)
+            """,
+            new { instance.InstanceId, instance.ExecutionId, instance.Name, instance.Version, instance.Input, now = nowMs, parent = instance.Parent?.InstanceId },
+            tx,
+            cancellationToken: cancellationToken)).ConfigureAwait(false);
+        await InsertMessageAsync(c, tx, new OrchestrationMessage(0, instance.InstanceId, instance.ExecutionId, instance.ToStartedEvent(now), instance.StartAt), cancellationToken).ConfigureAwait(false);
+    }
+
+    private static Task<int> InsertMessageAsync(SqliteConnection c, DbTransaction tx, OrchestrationMessage m, CancellationToken cancellationToken) =>
+        // Messages to instances that do not exist (purged, never created) are dropped here.
+        c.ExecuteAsync(new CommandDefinition(
+            """
+            INSERT INTO inbox (instance_id, execution_id, event_type, visible_at, data)
+            SELECT @instanceId, @executionId, @type, @visibleAt, @data
+            WHERE EXISTS (SELECT 1 FROM instances WHERE instance_id = @instanceId)
+            """,
+            new
+            {
+                instanceId = m.InstanceId,
+                executionId = m.ExecutionId,
+                type = m.Event.EventType,
+                visibleAt = m.VisibleAt.ToUnixTimeMilliseconds(),
+                data = DataConverter.SerializeEvent(m.Event),
+            },
+            tx,
+            cancellationToken: cancellationToken));
+
+    private static Task<int> DeleteInstanceRowsAsync(SqliteConnection c, DbTransaction tx, string instanceId, CancellationToken cancellationToken) =>
+        c.ExecuteAsync(new CommandDefinition(
+            """
+            DELETE FROM history WHERE instance_id = @instanceId;
+            DELETE FROM inbox WHERE instance_id = @instanceId;
+            DELETE FROM activities WHERE instance_id = @instanceId;
+            DELETE FROM instances WHERE instance_id = @instanceId;
+            """,
+            new { instanceId },
+            tx,
+            cancellationToken: cancellationToken));
+
+    private static OrchestrationRuntimeStatus ParseStatus(string s) => Enum.Parse<OrchestrationRuntimeStatus>(s);
+
+    private static string ReadResource(Assembly assembly, string name)
+    {
+        using var stream = assembly.GetManifestResourceStream(name) ?? throw new InvalidOperationException($"Missing schema resource {name}.");
+        using var reader = new StreamReader(stream, Encoding.UTF8);
+        return reader.ReadToEnd();
+    }
+
+#pragma warning disable IDE1006, SA1300, CA1812 // column-named rows materialized by Dapper
+    private sealed record InstanceRow(
+        string instance_id, string execution_id, string name, string? version, string status, string? input, string? output,
+        string? custom_status, string? failure, long created_at, long last_updated_at, long? completed_at, string? parent_instance_id,
+        long history_length, string? lock_owner, long? lock_expires_at)
+    {
+        public InstanceRecord ToRecord(bool includePayloads) => new(
+            instance_id,
+            execution_id,
+            name,
+            version,
+            ParseStatus(status),
+            DateTimeOffset.FromUnixTimeMilliseconds(created_at),
+            DateTimeOffset.FromUnixTimeMilliseconds(last_updated_at),
+            completed_at is { } done ? DateTimeOffset.FromUnixTimeMilliseconds(done) : null,
+            includePayloads ? input : null,
+            includePayloads ? output : null,
+            custom_status,
+            failure is null ? null : JsonSerializer.Deserialize<TaskFailureDetails>(failure, DataConverter.Options),
+            parent_instance_id);
+    }
+
+    private sealed record MessageRow(long id, string instance_id, string? execution_id, long visible_at, string data)
+    {
+        public OrchestrationMessage ToMessage() =>
+            new(id, instance_id, execution_id, DataConverter.DeserializeEvent(data), DateTimeOffset.FromUnixTimeMilliseconds(visible_at));
+    }
+
+    private sealed record ActivityRow(long id, string instance_id, string execution_id, long task_id, string name, string? input, long dequeue_count);
+#pragma warning restore IDE1006, SA1300, CA1812
+}
+
+/// <summary>Opaque paging tokens: base64 of "createdAtMs|instanceId".</summary>
+internal static class ContinuationToken
+{
+    public static string Format(long createdAt, string instanceId) =>
+        Convert.ToBase64String(Encoding.UTF8.GetBytes($"{createdAt.ToString(CultureInfo.InvariantCulture)}|{instanceId}"));
+
+    public static bool TryParse(string? token, out (long CreatedAt, string InstanceId) value)
+    {
+        value = default;
+        if (string.IsNullOrEmpty(token))
+        {
+            return false;
+        }
+
+        try
+        {
+            var text = Encoding.UTF8.GetString(Convert.FromBase64String(token));
+            var bar = text.IndexOf('|', StringComparison.Ordinal);
+            if (bar > 0 && long.TryParse(text.AsSpan(0, bar), NumberStyles.Integer, CultureInfo.InvariantCulture, out var created))
+            {
+                value = (created, text[(bar + 1)..]);
+                return true;
+            }
+        }
+        catch (FormatException)
+        {
+        }
+
+        throw new ArgumentException("The continuation token is not valid.", nameof(token));
+    }
+}

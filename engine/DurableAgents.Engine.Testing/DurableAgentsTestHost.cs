@@ -1,0 +1,115 @@
+using DurableAgents.Engine.Client;
+using DurableAgents.Engine.Hosting;
+using DurableAgents.Engine.Sqlite;
+using DurableAgents.Engine.Storage;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace DurableAgents.Engine.Testing;
+
+/// <summary>
+/// A real engine (worker, client, store) in the test process. By default it runs on a throw-away
+/// SQLite file; pass a store factory to run the same tests on another store.
+/// </summary>
+public sealed class DurableAgentsTestHost : IAsyncDisposable
+{
+    private readonly IHost _host;
+    private readonly string? _tempDirectory;
+
+    private DurableAgentsTestHost(IHost host, string? tempDirectory)
+    {
+        _host = host;
+        _tempDirectory = tempDirectory;
+    }
+
+    /// <summary>The client.</summary>
+    public DurableTaskClient Client => _host.Services.GetRequiredService<DurableTaskClient>();
+
+    /// <summary>The store.</summary>
+    public IOrchestrationStore Store => _host.Services.GetRequiredService<IOrchestrationStore>();
+
+    /// <summary>The worker, for cache statistics.</summary>
+    public DurableAgentsWorker Worker => _host.Services.GetRequiredService<DurableAgentsWorker>();
+
+    /// <summary>The service provider.</summary>
+    public IServiceProvider Services => _host.Services;
+
+    /// <summary>Builds and starts a host.</summary>
+    /// <param name="configure">Registers orchestrators and activities.</param>
+    /// <param name="options">Adjusts engine options (poll intervals default to 1–20 ms for fast tests).</param>
+    /// <param name="timeProvider">A fake clock, if the test controls time.</param>
+    /// <param name="storeFactory">Creates the store; null for a fresh SQLite file in a temp folder.</param>
+    /// <param name="services">Extra services for activities.</param>
+    /// <param name="loggerProvider">Captures logs.</param>
+    /// <param name="cancellationToken">Cancels start-up.</param>
+    public static async Task<DurableAgentsTestHost> StartAsync(
+        Action<DurableAgentsBuilder> configure,
+        Action<DurableAgentsOptions>? options = null,
+        TimeProvider? timeProvider = null,
+        Func<IServiceProvider, IOrchestrationStore>? storeFactory = null,
+        Action<IServiceCollection>? services = null,
+        ILoggerProvider? loggerProvider = null,
+        CancellationToken cancellationToken = default)
+    {
+        string? temp = null;
+        if (storeFactory is null)
+        {
+            temp = Path.Combine(Path.GetTempPath(), "durableagents-tests", Guid.NewGuid().ToString("N"));
+            Directory.CreateDirectory(temp);
+            var path = Path.Combine(temp, "store.db");
+            storeFactory = _ => new SqliteOrchestrationStore($"Data Source={path}");
+        }
+
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Logging.ClearProviders();
+        if (loggerProvider is not null)
+        {
+            builder.Logging.AddProvider(loggerProvider);
+            builder.Logging.SetMinimumLevel(LogLevel.Debug);
+        }
+
+        builder.Services.AddSingleton(timeProvider ?? TimeProvider.System);
+        builder.Services.AddSingleton(storeFactory);
+        builder.Services.AddDurableAgents(configure);
+        builder.Services.Configure<DurableAgentsOptions>(o =>
+        {
+            o.MinPollInterval = TimeSpan.FromMilliseconds(1);
+            o.MaxPollInterval = TimeSpan.FromMilliseconds(20);
+            options?.Invoke(o);
+        });
+        services?.Invoke(builder.Services);
+        var host = builder.Build();
+        await host.Services.GetRequiredService<IOrchestrationStore>().EnsureCreatedAsync(cancellationToken).ConfigureAwait(false);
+        await host.StartAsync(cancellationToken).ConfigureAwait(false);
+        return new DurableAgentsTestHost(host, temp);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        using (var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10)))
+        {
+            await _host.StopAsync(cts.Token).ConfigureAwait(false);
+        }
+
+        if (_host.Services.GetService<IOrchestrationStore>() is IDisposable d)
+        {
+            d.Dispose();
+        }
+
+        _host.Dispose();
+        if (_tempDirectory is not null)
+        {
+            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+            try
+            {
+                Directory.Delete(_tempDirectory, recursive: true);
+            }
+            catch (IOException)
+            {
+                // best effort: the OS temp cleaner will get it
+            }
+        }
+    }
+}

@@ -1,0 +1,57 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace DurableAgents.Engine.Hosting;
+
+/// <summary>Engine settings, bound from the <c>DurableAgents</c> configuration section.</summary>
+public sealed class DurableAgentsOptions
+{
+    /// <summary>The configuration section name.</summary>
+    public const string SectionName = "DurableAgents";
+
+    /// <summary>Largest input, output, event or custom status, in UTF-8 JSON bytes.</summary>
+    /// <value>The default value is 1 MiB.</value>
+    [Range(1024, 64 * 1024 * 1024)]
+    public int MaxPayloadBytes { get; set; } = 1024 * 1024;
+
+    /// <summary>Episodes run at once by this host.</summary>
+    /// <value>The default value is 4.</value>
+    [Range(1, 256)]
+    public int MaxConcurrentOrchestrations { get; set; } = 4;
+
+    /// <summary>Activities run at once by this host.</summary>
+    /// <value>The default value is 16.</value>
+    [Range(1, 1024)]
+    public int MaxConcurrentActivities { get; set; } = 16;
+
+    /// <summary>How long an episode's lease lasts; a host that dies loses its instances for at most this long.</summary>
+    /// <value>The default value is 30 seconds.</value>
+    [Range(typeof(TimeSpan), "00:00:01", "01:00:00")]
+    public TimeSpan OrchestrationLease { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How long an activity lease lasts; it is renewed at a third of this while the activity runs.</summary>
+    /// <value>The default value is 60 seconds.</value>
+    [Range(typeof(TimeSpan), "00:00:01", "01:00:00")]
+    public TimeSpan ActivityLease { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>The shortest wait between polls when idle; doubles up to <see cref="MaxPollInterval"/>.</summary>
+    /// <value>The default value is 10 ms.</value>
+    [Range(typeof(TimeSpan), "00:00:00.001", "00:01:00")]
+    public TimeSpan MinPollInterval { get; set; } = TimeSpan.FromMilliseconds(10);
+
+    /// <summary>The longest wait between polls when idle. Local commits wake dispatchers at once; this bounds pickup of work written by other hosts.</summary>
+    /// <value>The default value is 1 second.</value>
+    [Range(typeof(TimeSpan), "00:00:00.001", "00:01:00")]
+    public TimeSpan MaxPollInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Orchestrators kept suspended in memory between episodes (LRU).</summary>
+    /// <value>The default value is 1,000.</value>
+    [Range(0, 1_000_000)]
+    public int SessionCacheSize { get; set; } = 1000;
+
+    /// <summary>Whether this host runs workers; a client-only host sets false.</summary>
+    /// <value>The default value is true.</value>
+    public bool EnableWorker { get; set; } = true;
+
+    /// <summary>The lease owner name of this host; defaults to machine name and process id.</summary>
+    public string? WorkerId { get; set; }
+}

@@ -1,0 +1,399 @@
+using DurableAgents.Engine.History;
+using DurableAgents.Engine.Runtime;
+using DurableAgents.Engine.Storage;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace DurableAgents.Engine.Hosting;
+
+/// <summary>
+/// Leases episodes and activities from the store and runs them. Shutdown stops taking work and
+/// waits for in-flight items; activities still running when the host's shutdown timeout expires
+/// are cancelled and abandoned (their lease released), never recorded as failed.
+/// </summary>
+public sealed class DurableAgentsWorker : BackgroundService
+{
+    private readonly IOrchestrationStore _store;
+    private readonly TaskRegistry _registry;
+    private readonly IServiceScopeFactory _scopes;
+    private readonly WorkSignal _signal;
+    private readonly TimeProvider _time;
+    private readonly DurableAgentsOptions _options;
+    private readonly ILogger _logger;
+    private readonly EpisodeRunner _episodes;
+    private readonly SessionCache _cache;
+    private readonly CancellationTokenSource _hardStop = new();
+    private readonly string _workerId;
+    private int _inFlight;
+
+    /// <summary>Created by DI.</summary>
+    public DurableAgentsWorker(
+        IOrchestrationStore store,
+        TaskRegistry registry,
+        IServiceScopeFactory scopes,
+        WorkSignal signal,
+        TimeProvider time,
+        IOptions<DurableAgentsOptions> options,
+        ILoggerFactory loggerFactory)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(loggerFactory);
+        _store = store;
+        _registry = registry;
+        _scopes = scopes;
+        _signal = signal;
+        _time = time;
+        _options = options.Value;
+        _logger = loggerFactory.CreateLogger<DurableAgentsWorker>();
+        _cache = new SessionCache(_options.SessionCacheSize);
+        _episodes = new EpisodeRunner(store, registry, _cache, time, loggerFactory, _options.MaxPayloadBytes);
+        _workerId = _options.WorkerId ?? $"{Environment.MachineName}:{Environment.ProcessId}:{Guid.NewGuid().ToString("N")[..6]}";
+    }
+
+    /// <summary>Episodes that resumed a cached orchestrator (no replay).</summary>
+    public long CacheHits => _episodes.CacheHits;
+
+    /// <summary>Episodes that replayed history.</summary>
+    public long CacheMisses => _episodes.CacheMisses;
+
+    /// <inheritdoc />
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        // The host's shutdown timeout elapsing cancels this token: only then are running activities cancelled.
+        using var registration = cancellationToken.Register(_hardStop.Cancel);
+        var inFlight = Volatile.Read(ref _inFlight);
+        _logger.WorkerStopping(_workerId, inFlight);
+        await base.StopAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public override void Dispose()
+    {
+        _hardStop.Dispose();
+        base.Dispose();
+    }
+
+    /// <inheritdoc />
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        await _store.EnsureCreatedAsync(stoppingToken).ConfigureAwait(false);
+        _logger.WorkerStarted(_workerId, _options.MaxConcurrentOrchestrations, _options.MaxConcurrentActivities);
+        await Task.WhenAll(
+            DispatchAsync("orchestration", _options.MaxConcurrentOrchestrations, _signal.NextOrchestrationSignal, TryRunEpisodeAsync, stoppingToken),
+            DispatchAsync("activity", _options.MaxConcurrentActivities, _signal.NextActivitySignal, TryRunActivityAsync, stoppingToken)).ConfigureAwait(false);
+    }
+
+    private async Task DispatchAsync(
+        string kind,
+        int concurrency,
+        Func<Task> nextSignal,
+        Func<CancellationToken, Task<Func<Task>?>> tryLock,
+        CancellationToken stoppingToken)
+    {
+        using var slots = new SemaphoreSlim(concurrency, concurrency);
+        var running = new HashSet<Task>();
+        var delay = _options.MinPollInterval;
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await slots.WaitAsync(stoppingToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+
+            var signal = nextSignal();
+            Func<Task>? work;
+            try
+            {
+                work = await tryLock(stoppingToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                slots.Release();
+                break;
+            }
+#pragma warning disable CA1031 // a store outage must not kill the worker: log, back off, poll again
+            catch (Exception ex)
+#pragma warning restore CA1031
+            {
+                slots.Release();
+                delay = Next(delay);
+                _logger.PollError(kind, delay, ex);
+                await DelayQuietlyAsync(delay, stoppingToken).ConfigureAwait(false);
+                continue;
+            }
+
+            if (work is null)
+            {
+                slots.Release();
+                await WorkSignal.WaitAsync(signal, delay, stoppingToken).ConfigureAwait(false);
+                delay = Next(delay);
+                continue;
+            }
+
+            delay = _options.MinPollInterval;
+            Interlocked.Increment(ref _inFlight);
+            var task = RunReleasingAsync(work, slots);
+            lock (running)
+            {
+                running.Add(task);
+            }
+
+            _ = task.ContinueWith(
+                t =>
+                {
+                    lock (running)
+                    {
+                        running.Remove(t);
+                    }
+                },
+                CancellationToken.None,
+                TaskContinuationOptions.ExecuteSynchronously,
+                TaskScheduler.Default);
+        }
+
+        Task[] remaining;
+        lock (running)
+        {
+            remaining = [.. running];
+        }
+
+        await Task.WhenAll(remaining).ConfigureAwait(false);
+    }
+
+    private async Task RunReleasingAsync(Func<Task> work, SemaphoreSlim slots)
+    {
+        try
+        {
+            await work().ConfigureAwait(false);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _inFlight);
+            slots.Release();
+        }
+    }
+
+    private TimeSpan Next(TimeSpan delay)
+    {
+        var doubled = delay * 2;
+        return doubled > _options.MaxPollInterval ? _options.MaxPollInterval : doubled;
+    }
+
+    private static async Task DelayQuietlyAsync(TimeSpan delay, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            // shutting down
+        }
+    }
+
+    private async Task<Func<Task>?> TryRunEpisodeAsync(CancellationToken stoppingToken)
+    {
+        var item = await _store.TryLockOrchestrationAsync(_workerId, _options.OrchestrationLease, _time.GetUtcNow(), stoppingToken).ConfigureAwait(false);
+        return item is null ? null : () => RunEpisodeAsync(item);
+    }
+
+    private async Task RunEpisodeAsync(OrchestrationWorkItem item)
+    {
+        // An episode is short and CPU-bound; it is not cancelled at shutdown, so that its commit lands.
+        var ct = CancellationToken.None;
+        try
+        {
+            var result = await _episodes.RunAsync(item, ct).ConfigureAwait(false);
+            await _store.CommitOrchestrationAsync(item, result.Commit, _time.GetUtcNow(), ct).ConfigureAwait(false);
+            if (result.SessionToCache is { } session)
+            {
+                _cache.Put(session);
+            }
+
+            if (result.Commit.NewActivities.Count > 0)
+            {
+                _signal.NotifyActivities();
+            }
+
+            if (result.Commit.NewMessages.Count > 0 || result.Commit.NewInstances.Count > 0)
+            {
+                _signal.NotifyOrchestrations();
+            }
+
+            if (result.EarliestTimer is { } fireAt)
+            {
+                WakeAt(fireAt);
+            }
+        }
+        catch (LeaseLostException)
+        {
+            _logger.OrchestrationLeaseLost(item.InstanceId);
+        }
+#pragma warning disable CA1031 // a failing episode (store error) is retried; it must not stop the dispatcher
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            _logger.EpisodeError(item.InstanceId, ex);
+            try
+            {
+                await _store.AbandonOrchestrationAsync(item, TimeSpan.FromSeconds(1), _time.GetUtcNow(), ct).ConfigureAwait(false);
+            }
+#pragma warning disable CA1031 // the lease lapses by itself if the abandon cannot be written either
+            catch (Exception)
+#pragma warning restore CA1031
+            {
+            }
+        }
+    }
+
+    private void WakeAt(DateTimeOffset fireAt)
+    {
+        var due = fireAt - _time.GetUtcNow();
+        if (due <= TimeSpan.Zero)
+        {
+            _signal.NotifyOrchestrations();
+            return;
+        }
+
+        // A one-shot timer on the injected clock: with a fake clock, advancing time fires it.
+        ITimer? timer = null;
+        timer = _time.CreateTimer(
+            _ =>
+            {
+                _signal.NotifyOrchestrations();
+                timer?.Dispose();
+            },
+            null,
+            due,
+            Timeout.InfiniteTimeSpan);
+    }
+
+    private async Task<Func<Task>?> TryRunActivityAsync(CancellationToken stoppingToken)
+    {
+        var item = await _store.TryLockActivityAsync(_workerId, _options.ActivityLease, _time.GetUtcNow(), stoppingToken).ConfigureAwait(false);
+        return item is null ? null : () => RunActivityAsync(item);
+    }
+
+    private async Task RunActivityAsync(ActivityWorkItem item)
+    {
+        var task = item.Task;
+        using var leaseLost = new CancellationTokenSource();
+        using var activityCts = CancellationTokenSource.CreateLinkedTokenSource(leaseLost.Token, _hardStop.Token);
+        using var renewal = _time.CreateTimer(
+            _ => _ = RenewAsync(item, leaseLost),
+            null,
+            _options.ActivityLease / 3,
+            _options.ActivityLease / 3);
+
+        HistoryEvent result;
+        string outcome;
+        try
+        {
+            var output = await InvokeActivityAsync(item, activityCts.Token).ConfigureAwait(false);
+            var size = DataConverter.ByteCount(output);
+            if (size > _options.MaxPayloadBytes)
+            {
+                throw new PayloadTooLargeException($"result of activity '{task.Name}'", size, _options.MaxPayloadBytes);
+            }
+
+            result = new TaskCompletedEvent(task.TaskId, output) { Timestamp = _time.GetUtcNow() };
+            outcome = "completed";
+        }
+        catch (OperationCanceledException) when (activityCts.IsCancellationRequested)
+        {
+            // Cancelled because we are stopping or lost the lease: not the activity's failure.
+            // Release the lease so another worker runs it (at-least-once).
+            _logger.ActivityAbandoned(task.Name, task.TaskId, task.InstanceId);
+            await AbandonQuietlyAsync(item).ConfigureAwait(false);
+            return;
+        }
+#pragma warning disable CA1031 // any exception from activity code becomes TaskFailed with its details
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            result = new TaskFailedEvent(task.TaskId, TaskFailureDetails.FromException(ex)) { Timestamp = _time.GetUtcNow() };
+            outcome = "failed";
+        }
+
+        try
+        {
+            await _store.CompleteActivityAsync(item, result, _time.GetUtcNow(), CancellationToken.None).ConfigureAwait(false);
+            _logger.ActivityFinished(task.Name, task.TaskId, task.InstanceId, outcome);
+            _signal.NotifyOrchestrations();
+        }
+        catch (LeaseLostException)
+        {
+            _logger.ActivityDuplicateDiscarded(task.Name, task.TaskId, task.InstanceId);
+        }
+#pragma warning disable CA1031 // the task stays leased and runs again after the lease expires
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            _logger.ActivityStoreError(task.Name, task.TaskId, task.InstanceId, ex);
+        }
+    }
+
+    private async Task<string?> InvokeActivityAsync(ActivityWorkItem item, CancellationToken cancellationToken)
+    {
+        var task = item.Task;
+        var scope = _scopes.CreateAsyncScope();
+        await using (scope.ConfigureAwait(false))
+        {
+            var activity = _registry.CreateActivity(task.Name, scope.ServiceProvider);
+            var input = DataConverter.Deserialize(task.Input, activity.InputType, $"input of activity '{task.Name}'");
+            var context = new ActivityContext(task);
+            var output = await activity.RunAsync(context, input, cancellationToken).ConfigureAwait(false);
+            return DataConverter.Serialize(output);
+        }
+    }
+
+    private async Task RenewAsync(ActivityWorkItem item, CancellationTokenSource leaseLost)
+    {
+        try
+        {
+            if (!await _store.RenewActivityLeaseAsync(item, _options.ActivityLease, _time.GetUtcNow(), CancellationToken.None).ConfigureAwait(false))
+            {
+                await leaseLost.CancelAsync().ConfigureAwait(false);
+            }
+        }
+        catch (ObjectDisposedException)
+        {
+            // the activity finished while the renewal was in flight
+        }
+#pragma warning disable CA1031 // a failed renewal is retried at the next tick; the fence protects correctness
+        catch (Exception)
+#pragma warning restore CA1031
+        {
+        }
+    }
+
+    private async Task AbandonQuietlyAsync(ActivityWorkItem item)
+    {
+        try
+        {
+            await _store.AbandonActivityAsync(item, _time.GetUtcNow(), CancellationToken.None).ConfigureAwait(false);
+        }
+#pragma warning disable CA1031 // if the abandon cannot be written, the lease simply expires
+        catch (Exception)
+#pragma warning restore CA1031
+        {
+        }
+    }
+
+    private sealed class ActivityContext(ActivityTaskRequest task) : TaskActivityContext
+    {
+        public override string Name => task.Name;
+
+        public override string InstanceId => task.InstanceId;
+
+        public override int TaskId => task.TaskId;
+
+        public override string IdempotencyKey => $"{task.InstanceId}:{task.ExecutionId}:{task.TaskId}";
+    }
+}

@@ -1,0 +1,82 @@
+using DurableAgents.Engine.History;
+
+namespace DurableAgents.Engine.Storage;
+
+/// <summary>
+/// The durable state of a task hub: instances, histories, orchestration inboxes and the activity
+/// queue. Every store (SQLite, PostgreSQL) passes the same conformance suite. Invariants:
+/// <list type="bullet">
+/// <item>An episode's result is committed in ONE transaction, fenced by the orchestration lease
+/// (owner and expiry): a worker that lost its lease commits nothing (<see cref="LeaseLostException"/>).</item>
+/// <item>An activity result is written to the orchestration inbox in the same transaction that
+/// deletes the activity task, fenced by the activity lease: a duplicate execution is discarded.</item>
+/// <item>Client operations validate first and write nothing when they throw.</item>
+/// </list>
+/// Times are passed in from the caller's <see cref="TimeProvider"/> so that tests can use fake time.
+/// </summary>
+public interface IOrchestrationStore
+{
+    /// <summary>Creates or upgrades the schema. Safe to call from several hosts at once.</summary>
+    Task EnsureCreatedAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>Creates an instance (Pending) and its ExecutionStarted message, visible at <see cref="NewInstance.StartAt"/>.</summary>
+    /// <exception cref="OrchestrationAlreadyExistsException">The id is taken by an instance whose status is in <paramref name="dedupeStatuses"/>.</exception>
+    Task CreateInstanceAsync(NewInstance instance, IReadOnlyCollection<OrchestrationRuntimeStatus> dedupeStatuses, DateTimeOffset now, CancellationToken cancellationToken = default);
+
+    /// <summary>Leases one instance that has visible inbox messages and returns them, or null.</summary>
+    Task<OrchestrationWorkItem?> TryLockOrchestrationAsync(string owner, TimeSpan leaseDuration, DateTimeOffset now, CancellationToken cancellationToken = default);
+
+    /// <summary>The current execution's full history, in order.</summary>
+    Task<IReadOnlyList<HistoryEvent>> GetHistoryAsync(string instanceId, CancellationToken cancellationToken = default);
+
+    /// <summary>Commits an episode and releases the lease, in one transaction.</summary>
+    /// <exception cref="LeaseLostException">The lease expired or was taken; nothing was written.</exception>
+    Task CommitOrchestrationAsync(OrchestrationWorkItem workItem, OrchestrationCommit commit, DateTimeOffset now, CancellationToken cancellationToken = default);
+
+    /// <summary>Releases an orchestration lease without consuming its messages, so they are retried after <paramref name="retryAfter"/>.</summary>
+    Task AbandonOrchestrationAsync(OrchestrationWorkItem workItem, TimeSpan retryAfter, DateTimeOffset now, CancellationToken cancellationToken = default);
+
+    /// <summary>Leases one visible activity task, or returns null.</summary>
+    Task<ActivityWorkItem?> TryLockActivityAsync(string owner, TimeSpan leaseDuration, DateTimeOffset now, CancellationToken cancellationToken = default);
+
+    /// <summary>Extends an activity lease; false when it was lost.</summary>
+    Task<bool> RenewActivityLeaseAsync(ActivityWorkItem workItem, TimeSpan leaseDuration, DateTimeOffset now, CancellationToken cancellationToken = default);
+
+    /// <summary>Deletes the task and delivers its result (TaskCompleted or TaskFailed) to the orchestration, in one transaction.</summary>
+    /// <exception cref="LeaseLostException">Another worker owns the task now; nothing was written.</exception>
+    Task CompleteActivityAsync(ActivityWorkItem workItem, HistoryEvent result, DateTimeOffset now, CancellationToken cancellationToken = default);
+
+    /// <summary>Releases an activity lease so another worker can run it.</summary>
+    Task AbandonActivityAsync(ActivityWorkItem workItem, DateTimeOffset now, CancellationToken cancellationToken = default);
+
+    /// <summary>Reads an instance, or null.</summary>
+    Task<InstanceRecord?> GetInstanceAsync(string instanceId, bool includePayloads, CancellationToken cancellationToken = default);
+
+    /// <summary>Lists instances matching a query, with continuation-token paging.</summary>
+    Task<InstancePage> QueryInstancesAsync(InstanceQuery query, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Delivers a client message (EventRaised, ExecutionTerminated, ExecutionSuspended, ExecutionResumed)
+    /// to an instance's inbox.
+    /// </summary>
+    /// <exception cref="OrchestrationNotFoundException">No such instance.</exception>
+    /// <exception cref="OrchestrationStateException">The instance is finished (or the operation does not fit its state).</exception>
+    Task SendClientMessageAsync(string instanceId, HistoryEvent message, DateTimeOffset now, CancellationToken cancellationToken = default);
+
+    /// <summary>Deletes a finished instance with its history and messages; false when it does not exist.</summary>
+    /// <exception cref="OrchestrationStateException">The instance is not finished.</exception>
+    Task<bool> PurgeInstanceAsync(string instanceId, CancellationToken cancellationToken = default);
+
+    /// <summary>Deletes finished instances matching the filter; returns how many.</summary>
+    Task<int> PurgeInstancesAsync(PurgeFilter filter, CancellationToken cancellationToken = default);
+}
+
+/// <summary>Raised when a store write was fenced off because the lease was no longer ours.</summary>
+public sealed class LeaseLostException : Exception
+{
+    /// <summary>Creates the exception.</summary>
+    public LeaseLostException(string message)
+        : base(message)
+    {
+    }
+}

@@ -1,0 +1,166 @@
+using DurableAgents.Engine.History;
+
+namespace DurableAgents.Engine.Storage;
+
+/// <summary>An instance to create.</summary>
+public sealed record NewInstance(
+    string InstanceId,
+    string ExecutionId,
+    string Name,
+    string? Version,
+    string? Input,
+    DateTimeOffset StartAt,
+    ParentInstanceInfo? Parent = null)
+{
+    /// <summary>The ExecutionStarted message this instance begins with.</summary>
+    public ExecutionStartedEvent ToStartedEvent(DateTimeOffset now) => new(Name, Version, Input, Parent) { Timestamp = now };
+}
+
+/// <summary>A message in an orchestration inbox.</summary>
+/// <param name="Id">Store-assigned id (0 for a message not yet stored).</param>
+/// <param name="InstanceId">The target instance.</param>
+/// <param name="ExecutionId">The target execution; null for messages that follow the instance across ContinueAsNew (external events).</param>
+/// <param name="Event">The payload.</param>
+/// <param name="VisibleAt">When it may be processed (future for timers and delayed starts).</param>
+public sealed record OrchestrationMessage(long Id, string InstanceId, string? ExecutionId, HistoryEvent Event, DateTimeOffset VisibleAt);
+
+/// <summary>A leased instance with its new messages.</summary>
+public sealed class OrchestrationWorkItem
+{
+    /// <summary>The instance id.</summary>
+    public required string InstanceId { get; init; }
+
+    /// <summary>The current execution id.</summary>
+    public required string ExecutionId { get; init; }
+
+    /// <summary>The orchestrator name.</summary>
+    public required string Name { get; init; }
+
+    /// <summary>The version tag.</summary>
+    public string? Version { get; init; }
+
+    /// <summary>The status before this episode.</summary>
+    public required OrchestrationRuntimeStatus Status { get; init; }
+
+    /// <summary>How many events the current execution's history holds; lets a worker reuse a cached orchestrator without loading history.</summary>
+    public required int HistoryLength { get; init; }
+
+    /// <summary>Visible messages, oldest first.</summary>
+    public required IReadOnlyList<OrchestrationMessage> Messages { get; init; }
+
+    /// <summary>Who holds the lease.</summary>
+    public required string LockOwner { get; init; }
+
+    /// <summary>When the lease lapses.</summary>
+    public required DateTimeOffset LockExpiresAt { get; init; }
+}
+
+/// <summary>An activity to enqueue.</summary>
+public sealed record ActivityTaskRequest(string InstanceId, string ExecutionId, int TaskId, string Name, string? Input);
+
+/// <summary>A leased activity task.</summary>
+public sealed class ActivityWorkItem
+{
+    /// <summary>The store's id for the task.</summary>
+    public required long Id { get; init; }
+
+    /// <summary>The task.</summary>
+    public required ActivityTaskRequest Task { get; init; }
+
+    /// <summary>How many times the task has been leased, this time included.</summary>
+    public required int DequeueCount { get; init; }
+
+    /// <summary>Who holds the lease.</summary>
+    public required string LockOwner { get; init; }
+
+    /// <summary>When the lease lapses (updated on renewal).</summary>
+    public DateTimeOffset LockExpiresAt { get; set; }
+}
+
+/// <summary>The instance row as an episode leaves it.</summary>
+public sealed record InstanceUpdate(
+    OrchestrationRuntimeStatus Status,
+    string? Output,
+    string? CustomStatus,
+    TaskFailureDetails? Failure);
+
+/// <summary>Everything one episode writes, committed atomically.</summary>
+public sealed class OrchestrationCommit
+{
+    /// <summary>Events appended to the current execution's history.</summary>
+    public IReadOnlyList<HistoryEvent> NewEvents { get; init; } = [];
+
+    /// <summary>Inbox message ids consumed by this episode (deleted).</summary>
+    public IReadOnlyList<long> ConsumedMessageIds { get; init; } = [];
+
+    /// <summary>Activity tasks to enqueue.</summary>
+    public IReadOnlyList<ActivityTaskRequest> NewActivities { get; init; } = [];
+
+    /// <summary>Messages to this or other instances (timers, events, child results). Messages to instances that do not exist are dropped.</summary>
+    public IReadOnlyList<OrchestrationMessage> NewMessages { get; init; } = [];
+
+    /// <summary>Sub-orchestrations to create. One whose id is held by an active instance fails its parent task instead.</summary>
+    public IReadOnlyList<NewInstance> NewInstances { get; init; } = [];
+
+    /// <summary>The instance row after the episode; null leaves the row as it is (late messages to a finished instance).</summary>
+    public InstanceUpdate? Instance { get; init; }
+
+    /// <summary>
+    /// Set for ContinueAsNew: the history is cleared, the execution id and input replaced, and the
+    /// new ExecutionStarted is expected among <see cref="NewMessages"/>.
+    /// </summary>
+    public ContinueAsNewRequest? ContinueAsNew { get; init; }
+}
+
+/// <summary>Restart of an instance with new input and empty history.</summary>
+public sealed record ContinueAsNewRequest(string NewExecutionId, string? Input);
+
+/// <summary>An instance as stored.</summary>
+public sealed record InstanceRecord(
+    string InstanceId,
+    string ExecutionId,
+    string Name,
+    string? Version,
+    OrchestrationRuntimeStatus Status,
+    DateTimeOffset CreatedAt,
+    DateTimeOffset LastUpdatedAt,
+    DateTimeOffset? CompletedAt,
+    string? Input,
+    string? Output,
+    string? CustomStatus,
+    TaskFailureDetails? Failure,
+    string? ParentInstanceId);
+
+/// <summary>Filters for listing instances. Every filter is optional.</summary>
+public sealed record InstanceQuery
+{
+    /// <summary>Only these statuses.</summary>
+    public IReadOnlyCollection<OrchestrationRuntimeStatus>? Statuses { get; init; }
+
+    /// <summary>Only this orchestrator name (exact).</summary>
+    public string? Name { get; init; }
+
+    /// <summary>Created at or after.</summary>
+    public DateTimeOffset? CreatedFrom { get; init; }
+
+    /// <summary>Created before.</summary>
+    public DateTimeOffset? CreatedTo { get; init; }
+
+    /// <summary>Instance id starts with.</summary>
+    public string? InstanceIdPrefix { get; init; }
+
+    /// <summary>Page size. The default value is 100.</summary>
+    public int PageSize { get; init; } = 100;
+
+    /// <summary>The token from the previous page.</summary>
+    public string? ContinuationToken { get; init; }
+
+    /// <summary>Include inputs and outputs.</summary>
+    public bool FetchInputsAndOutputs { get; init; }
+}
+
+/// <summary>One page of instances, newest first.</summary>
+public sealed record InstancePage(IReadOnlyList<InstanceRecord> Instances, string? ContinuationToken);
+
+/// <summary>Which finished instances to purge.</summary>
+public sealed record PurgeFilter(DateTimeOffset? CreatedFrom, DateTimeOffset? CreatedTo, IReadOnlyCollection<OrchestrationRuntimeStatus>? Statuses);
