@@ -203,3 +203,13 @@ public sealed class NonDeterminismException : DurableAgentsException
     {
     }
 }
+
+/// <summary>A payload given as JSON text is not valid JSON; nothing was written.</summary>
+public sealed class InvalidPayloadException : DurableAgentsException
+{
+    /// <summary>Creates the exception.</summary>
+    public InvalidPayloadException(string message, Exception? innerException = null)
+        : base(message, "DurableAgents.InvalidJson", nonRetryable: true, innerException: innerException)
+    {
+    }
+}

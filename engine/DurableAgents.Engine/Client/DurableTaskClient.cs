@@ -52,6 +52,7 @@ public sealed class DurableTaskClient
         var instanceId = options?.InstanceId ?? Guid.NewGuid().ToString("N");
         InstanceIds.Validate(instanceId);
         CheckSize(serializedInput, "orchestration input");
+        CheckJson(serializedInput, "orchestration input");
         var now = _time.GetUtcNow();
         var startAt = options?.StartAt is { } at && at > now ? at : now;
         await _store.CreateInstanceAsync(
@@ -97,6 +98,7 @@ public sealed class DurableTaskClient
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(eventName);
         CheckSize(serializedPayload, $"payload of event '{eventName}'");
+        CheckJson(serializedPayload, $"payload of event '{eventName}'");
         await SendAsync(instanceId, new EventRaisedEvent(eventName, serializedPayload), cancellationToken).ConfigureAwait(false);
     }
 
@@ -168,6 +170,23 @@ public sealed class DurableTaskClient
         var now = _time.GetUtcNow();
         await _store.SendClientMessageAsync(instanceId, message with { Timestamp = now }, now, cancellationToken).ConfigureAwait(false);
         _signal.NotifyOrchestrations();
+    }
+
+    private static void CheckJson(string? serialized, string what)
+    {
+        if (serialized is null)
+        {
+            return;
+        }
+
+        try
+        {
+            using var _ = System.Text.Json.JsonDocument.Parse(serialized);
+        }
+        catch (System.Text.Json.JsonException ex)
+        {
+            throw new InvalidPayloadException($"The {what} is not valid JSON: {ex.Message}", ex);
+        }
     }
 
     private void CheckSize(string? serialized, string what)

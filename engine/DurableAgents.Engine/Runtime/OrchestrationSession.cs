@@ -84,7 +84,9 @@ internal sealed partial class OrchestrationSession
         {
             foreach (var e in history)
             {
-                if (IsFinished)
+                // Keep going after the code returns: a scheduling event left in history means the
+                // code now finishes earlier than it did, which is non-determinism too.
+                if (_forcedFailure is not null)
                 {
                     break;
                 }

@@ -1,0 +1,256 @@
+using DurableAgents.Engine.History;
+using DurableAgents.Engine.Storage;
+using DurableAgents.Engine.Tests.Support;
+using NUnit.Framework;
+
+namespace DurableAgents.Engine.Tests.Storage;
+
+/// <summary>The store contract itself, on every store: leases, fencing, atomicity. Time is passed in explicitly.</summary>
+[TestFixtureSource(typeof(StoreKinds), nameof(StoreKinds.All))]
+public sealed class StoreConformanceTests
+{
+    private static readonly DateTimeOffset T0 = new(2026, 3, 1, 12, 0, 0, TimeSpan.Zero);
+    private static readonly OrchestrationRuntimeStatus[] Active = [OrchestrationRuntimeStatus.Pending, OrchestrationRuntimeStatus.Running, OrchestrationRuntimeStatus.Suspended];
+    private readonly string _storeKind;
+    private Action _cleanup = () => { };
+    private IOrchestrationStore _store = null!;
+
+    public StoreConformanceTests(string storeKind) => _storeKind = storeKind;
+
+    [SetUp]
+    public async Task SetUp()
+    {
+        var (factory, cleanup) = StoreKinds.Create(_storeKind);
+        _cleanup = cleanup;
+        _store = factory(null!);
+        await _store.EnsureCreatedAsync();
+    }
+
+    [TearDown]
+    public void TearDown()
+    {
+        (_store as IDisposable)?.Dispose();
+        _cleanup();
+    }
+
+    private async Task<OrchestrationWorkItem> CreateAndLockAsync(string id, string owner = "A", TimeSpan? lease = null)
+    {
+        await _store.CreateInstanceAsync(new NewInstance(id, "e1", "Flow", null, "1", T0), Active, T0);
+        var item = await _store.TryLockOrchestrationAsync(owner, lease ?? TimeSpan.FromSeconds(10), T0);
+        Assert.That(item, Is.Not.Null);
+        return item!;
+    }
+
+    private static OrchestrationCommit RunningCommit(params HistoryEvent[] events) => RunningCommit([], [], events);
+
+    private static OrchestrationCommit RunningCommit(IReadOnlyList<long> consumed, IReadOnlyList<ActivityTaskRequest> activities, params HistoryEvent[] events) => new()
+    {
+        NewEvents = events,
+        ConsumedMessageIds = consumed,
+        NewActivities = activities,
+        Instance = new InstanceUpdate(OrchestrationRuntimeStatus.Running, null, null, null),
+    };
+
+    [Test]
+    public async Task EnsureCreated_CalledTwice_IsIdempotent()
+    {
+        await _store.EnsureCreatedAsync();
+        await _store.EnsureCreatedAsync();
+
+        Assert.That(await _store.GetInstanceAsync("none", false), Is.Null);
+    }
+
+    [Test]
+    public async Task Lock_HeldLease_IsNotGivenToAnotherOwner_UntilItExpires()
+    {
+        var a = await CreateAndLockAsync("i1", lease: TimeSpan.FromSeconds(10));
+
+        Assert.That(await _store.TryLockOrchestrationAsync("B", TimeSpan.FromSeconds(10), T0.AddSeconds(9)), Is.Null);
+        var b = await _store.TryLockOrchestrationAsync("B", TimeSpan.FromSeconds(10), T0.AddSeconds(11));
+
+        Assert.That(b, Is.Not.Null);
+        Assert.That(b!.LockOwner, Is.Not.EqualTo(a.LockOwner));
+        Assert.That(b.Messages.Select(m => m.Event), Has.One.InstanceOf<ExecutionStartedEvent>());
+    }
+
+    [Test]
+    public async Task Commit_AfterLeaseTakenOver_ThrowsLeaseLost_AndWritesNothing()
+    {
+        var a = await CreateAndLockAsync("i1", lease: TimeSpan.FromSeconds(10));
+        var b = await _store.TryLockOrchestrationAsync("B", TimeSpan.FromSeconds(10), T0.AddSeconds(11));
+
+        var commit = new OrchestrationCommit
+        {
+            NewEvents = [new OrchestratorStartedEvent { Timestamp = T0 }, new TaskScheduledEvent("Act", null) { EventId = 0 }],
+            ConsumedMessageIds = a.Messages.Select(m => m.Id).ToList(),
+            NewActivities = [new ActivityTaskRequest("i1", "e1", 0, "Act", null)],
+            Instance = new InstanceUpdate(OrchestrationRuntimeStatus.Running, null, "\"a\"", null),
+        };
+        await Assert.ThrowsAsync<LeaseLostException>(() => _store.CommitOrchestrationAsync(a, commit, T0.AddSeconds(12)));
+
+        Assert.That(await _store.GetHistoryAsync("i1"), Is.Empty);
+        Assert.That(await _store.TryLockActivityAsync("X", TimeSpan.FromSeconds(10), T0.AddSeconds(12)), Is.Null, "no activity was enqueued");
+        var instance = await _store.GetInstanceAsync("i1", true);
+        Assert.That(instance!.CustomStatus, Is.Null);
+        Assert.That(instance.Status, Is.EqualTo(OrchestrationRuntimeStatus.Pending));
+
+        // The new owner's commit goes through.
+        await _store.CommitOrchestrationAsync(b!, commit, T0.AddSeconds(12));
+        Assert.That(await _store.GetHistoryAsync("i1"), Has.Count.EqualTo(2));
+    }
+
+    [Test]
+    public async Task Commit_ExpiredLeaseEvenIfNotTakenOver_IsRejected()
+    {
+        var a = await CreateAndLockAsync("i1", lease: TimeSpan.FromSeconds(10));
+
+        await Assert.ThrowsAsync<LeaseLostException>(() => _store.CommitOrchestrationAsync(a, RunningCommit(new OrchestratorStartedEvent()), T0.AddSeconds(11)));
+        Assert.That(await _store.GetHistoryAsync("i1"), Is.Empty);
+    }
+
+    [Test]
+    public async Task Commit_Twice_SecondIsFencedOff()
+    {
+        var a = await CreateAndLockAsync("i1");
+        await _store.CommitOrchestrationAsync(a, RunningCommit(new OrchestratorStartedEvent()), T0.AddSeconds(1));
+
+        await Assert.ThrowsAsync<LeaseLostException>(() => _store.CommitOrchestrationAsync(a, RunningCommit(new OrchestratorStartedEvent()), T0.AddSeconds(2)));
+        Assert.That(await _store.GetHistoryAsync("i1"), Has.Count.EqualTo(1));
+    }
+
+    [Test]
+    public async Task ActivityCompletion_ByWorkerThatLostItsLease_IsDiscarded_OnlyOneResultDelivered()
+    {
+        var a = await CreateAndLockAsync("i1");
+        await _store.CommitOrchestrationAsync(
+            a,
+            new OrchestrationCommit
+            {
+                NewEvents = [new OrchestratorStartedEvent { Timestamp = T0 }, new TaskScheduledEvent("Act", null) { EventId = 0 }],
+                ConsumedMessageIds = a.Messages.Select(m => m.Id).ToList(),
+                NewActivities = [new ActivityTaskRequest("i1", "e1", 0, "Act", null)],
+                Instance = new InstanceUpdate(OrchestrationRuntimeStatus.Running, null, null, null),
+            },
+            T0);
+
+        var first = await _store.TryLockActivityAsync("W1", TimeSpan.FromSeconds(5), T0);
+        Assert.That(await _store.TryLockActivityAsync("W2", TimeSpan.FromSeconds(5), T0.AddSeconds(4)), Is.Null, "still leased");
+        var second = await _store.TryLockActivityAsync("W2", TimeSpan.FromSeconds(5), T0.AddSeconds(6));
+        Assert.That(second!.DequeueCount, Is.EqualTo(2));
+
+        await Assert.ThrowsAsync<LeaseLostException>(() => _store.CompleteActivityAsync(first!, new TaskCompletedEvent(0, "\"first\""), T0.AddSeconds(7)));
+        await _store.CompleteActivityAsync(second, new TaskCompletedEvent(0, "\"second\""), T0.AddSeconds(7));
+
+        var next = await _store.TryLockOrchestrationAsync("A", TimeSpan.FromSeconds(10), T0.AddSeconds(8));
+        Assert.That(next!.Messages.Select(m => m.Event).OfType<TaskCompletedEvent>().Select(e => e.Result), Is.EqualTo(new[] { "\"second\"" }));
+    }
+
+    [Test]
+    public async Task ActivityLease_Renewed_IsNotTakenOver()
+    {
+        var a = await CreateAndLockAsync("i1");
+        await _store.CommitOrchestrationAsync(
+            a,
+            RunningCommit([], [new ActivityTaskRequest("i1", "e1", 0, "Act", null)], new OrchestratorStartedEvent()),
+            T0);
+        var w1 = await _store.TryLockActivityAsync("W1", TimeSpan.FromSeconds(5), T0);
+
+        Assert.That(await _store.RenewActivityLeaseAsync(w1!, TimeSpan.FromSeconds(5), T0.AddSeconds(4)), Is.True);
+
+        Assert.That(await _store.TryLockActivityAsync("W2", TimeSpan.FromSeconds(5), T0.AddSeconds(8)), Is.Null);
+        Assert.That(await _store.TryLockActivityAsync("W2", TimeSpan.FromSeconds(5), T0.AddSeconds(10)), Is.Not.Null);
+        Assert.That(await _store.RenewActivityLeaseAsync(w1!, TimeSpan.FromSeconds(5), T0.AddSeconds(11)), Is.False, "renewal after takeover fails");
+    }
+
+    [Test]
+    public async Task Timer_Message_IsInvisibleUntilItsTime()
+    {
+        var a = await CreateAndLockAsync("i1");
+        var fireAt = T0.AddMinutes(5);
+        await _store.CommitOrchestrationAsync(
+            a,
+            new OrchestrationCommit
+            {
+                NewEvents = [new OrchestratorStartedEvent { Timestamp = T0 }],
+                ConsumedMessageIds = a.Messages.Select(m => m.Id).ToList(),
+                NewMessages = [new OrchestrationMessage(0, "i1", "e1", new TimerFiredEvent(0, fireAt), fireAt)],
+                Instance = new InstanceUpdate(OrchestrationRuntimeStatus.Running, null, null, null),
+            },
+            T0);
+
+        Assert.That(await _store.TryLockOrchestrationAsync("A", TimeSpan.FromSeconds(10), T0.AddMinutes(4)), Is.Null);
+        var item = await _store.TryLockOrchestrationAsync("A", TimeSpan.FromSeconds(10), T0.AddMinutes(5));
+        Assert.That(item!.Messages.Single().Event, Is.InstanceOf<TimerFiredEvent>());
+    }
+
+    [Test]
+    public async Task Messages_ToMissingInstance_AreDropped()
+    {
+        var a = await CreateAndLockAsync("i1");
+        await _store.CommitOrchestrationAsync(
+            a,
+            new OrchestrationCommit
+            {
+                NewEvents = [new OrchestratorStartedEvent { Timestamp = T0 }],
+                ConsumedMessageIds = a.Messages.Select(m => m.Id).ToList(),
+                NewMessages = [new OrchestrationMessage(0, "ghost", null, new EventRaisedEvent("hi", null), T0)],
+                Instance = new InstanceUpdate(OrchestrationRuntimeStatus.Running, null, null, null),
+            },
+            T0);
+
+        Assert.That(await _store.TryLockOrchestrationAsync("A", TimeSpan.FromSeconds(10), T0.AddSeconds(1)), Is.Null);
+    }
+
+    [Test]
+    public async Task SuspendedInstance_OnlyControlMessagesAreLeased()
+    {
+        var a = await CreateAndLockAsync("i1");
+        await _store.CommitOrchestrationAsync(
+            a,
+            new OrchestrationCommit
+            {
+                NewEvents = [new OrchestratorStartedEvent { Timestamp = T0 }],
+                ConsumedMessageIds = a.Messages.Select(m => m.Id).ToList(),
+                Instance = new InstanceUpdate(OrchestrationRuntimeStatus.Suspended, null, null, null),
+            },
+            T0);
+        await _store.SendClientMessageAsync("i1", new EventRaisedEvent("e", null), T0);
+        Assert.That(await _store.TryLockOrchestrationAsync("A", TimeSpan.FromSeconds(10), T0.AddSeconds(1)), Is.Null);
+
+        await _store.SendClientMessageAsync("i1", new ExecutionResumedEvent(null), T0.AddSeconds(1));
+        var item = await _store.TryLockOrchestrationAsync("A", TimeSpan.FromSeconds(10), T0.AddSeconds(2));
+
+        Assert.That(item!.Messages.Select(m => m.Event), Has.All.InstanceOf<ExecutionResumedEvent>());
+    }
+
+    [Test]
+    public async Task ContinueAsNew_ClearsHistory_AndReplacesExecution()
+    {
+        var a = await CreateAndLockAsync("i1");
+        await _store.CommitOrchestrationAsync(a, RunningCommit(a.Messages.Select(m => m.Id).ToList(), [], new OrchestratorStartedEvent(), new TaskScheduledEvent("x", null) { EventId = 0 }), T0);
+        var b = await _store.TryLockOrchestrationAsync("A", TimeSpan.FromSeconds(10), T0);
+        Assert.That(b, Is.Null, "no messages left");
+        await _store.SendClientMessageAsync("i1", new EventRaisedEvent("go", null), T0);
+        b = await _store.TryLockOrchestrationAsync("A", TimeSpan.FromSeconds(10), T0);
+
+        await _store.CommitOrchestrationAsync(
+            b!,
+            new OrchestrationCommit
+            {
+                NewEvents = [new OrchestratorStartedEvent(), new ContinueAsNewEvent("2")],
+                ConsumedMessageIds = b!.Messages.Select(m => m.Id).ToList(),
+                NewMessages = [new OrchestrationMessage(0, "i1", "e2", new ExecutionStartedEvent("Flow", null, "2", null), T0)],
+                Instance = new InstanceUpdate(OrchestrationRuntimeStatus.Running, null, null, null),
+                ContinueAsNew = new ContinueAsNewRequest("e2", "2"),
+            },
+            T0);
+
+        Assert.That(await _store.GetHistoryAsync("i1"), Is.Empty);
+        var instance = await _store.GetInstanceAsync("i1", true);
+        Assert.That(instance!.ExecutionId, Is.EqualTo("e2"));
+        Assert.That(instance.Input, Is.EqualTo("2"));
+        var c = await _store.TryLockOrchestrationAsync("A", TimeSpan.FromSeconds(10), T0);
+        Assert.That(c!.HistoryLength, Is.Zero);
+        Assert.That(c.ExecutionId, Is.EqualTo("e2"));
+    }
+}
