@@ -80,7 +80,6 @@ public sealed class DurableAgentsTestHost : IAsyncDisposable
         });
         services?.Invoke(builder.Services);
         var host = builder.Build();
-        await host.Services.GetRequiredService<IOrchestrationStore>().EnsureCreatedAsync(cancellationToken).ConfigureAwait(false);
         await host.StartAsync(cancellationToken).ConfigureAwait(false);
         return new DurableAgentsTestHost(host, temp);
     }

@@ -31,12 +31,22 @@ public static class DurableAgentsServiceCollectionExtensions
         services.TryAddSingleton<WorkSignal>();
         services.TryAddSingleton<DurableTaskClient>();
         services.TryAddSingleton<DurableAgentsWorker>();
+        // Registered before the worker: hosted services start in order, so the schema exists
+        // before any work or client call, and an unreachable store fails start-up clearly.
+        services.AddSingleton<IHostedService, StoreInitializer>();
         services.AddSingleton<IHostedService>(sp =>
             sp.GetRequiredService<IOptions<DurableAgentsOptions>>().Value.EnableWorker
                 ? sp.GetRequiredService<DurableAgentsWorker>()
                 : new NoopHostedService());
         configure(builder);
         return builder;
+    }
+
+    private sealed class StoreInitializer(DurableAgents.Engine.Storage.IOrchestrationStore store) : IHostedService
+    {
+        public Task StartAsync(CancellationToken cancellationToken) => store.EnsureCreatedAsync(cancellationToken);
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
     }
 
     private sealed class NoopHostedService : IHostedService

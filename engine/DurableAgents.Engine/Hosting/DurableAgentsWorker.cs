@@ -78,7 +78,6 @@ public sealed class DurableAgentsWorker : BackgroundService
     /// <inheritdoc />
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        await _store.EnsureCreatedAsync(stoppingToken).ConfigureAwait(false);
         _logger.WorkerStarted(_workerId, _options.MaxConcurrentOrchestrations, _options.MaxConcurrentActivities);
         await Task.WhenAll(
             DispatchAsync("orchestration", _options.MaxConcurrentOrchestrations, _signal.NextOrchestrationSignal, TryRunEpisodeAsync, stoppingToken),
