@@ -2,7 +2,7 @@ using System.Diagnostics;
 using DurableAgents.Engine.Tests.Support;
 using NUnit.Framework;
 
-namespace DurableAgents.Engine.Tests.Process;
+namespace DurableAgents.Engine.Tests.Crash;
 
 /// <summary>
 /// A real crash: the host process is SIGKILLed mid-workflow and a new process on the same SQLite
