@@ -1,0 +1,232 @@
+using System.Globalization;
+using DurableAgents.Engine;
+using DurableAgents.Engine.Client;
+using DurableAgents.Engine.History;
+using DurableAgents.Engine.Storage;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
+
+namespace DurableAgents.Functions.Apis;
+
+/// <summary>
+/// The management API, shaped like the Durable Functions HTTP API: start returns 202 with the
+/// URIs to poll and control the instance; status is 202 while running and 200 when done.
+/// </summary>
+internal static class ManagementApi
+{
+    /// <summary>Largest request body accepted (inputs are further bounded by DurableAgents:MaxPayloadBytes).</summary>
+    public const long MaxRequestBodyBytes = 2 * 1024 * 1024;
+
+    public static void MapManagementApi(this IEndpointRouteBuilder app)
+    {
+        var api = app.MapGroup("/api");
+        api.MapPost("/orchestrators/{name}/{instanceId?}", StartAsync).WithName("StartOrchestration").WithSummary("Starts a workflow; 202 with status and control URIs.");
+        api.MapGet("/instances/{instanceId}", GetStatusAsync).WithName("GetInstance").WithSummary("Status of an instance: 202 while running, 200 when finished.");
+        api.MapGet("/instances", ListAsync).WithName("ListInstances").WithSummary("Lists instances with filters and continuation-token paging.");
+        api.MapPost("/instances/{instanceId}/raiseEvent/{eventName}", RaiseEventAsync).WithName("RaiseEvent").WithSummary("Sends an external event.");
+        api.MapPost("/instances/{instanceId}/terminate", TerminateAsync).WithName("Terminate").WithSummary("Terminates an instance and its running children.");
+        api.MapPost("/instances/{instanceId}/suspend", SuspendAsync).WithName("Suspend").WithSummary("Suspends an instance.");
+        api.MapPost("/instances/{instanceId}/resume", ResumeAsync).WithName("Resume").WithSummary("Resumes a suspended instance.");
+        api.MapDelete("/instances/{instanceId}", PurgeAsync).WithName("Purge").WithSummary("Deletes a finished instance and its history.");
+    }
+
+    private static async Task<Results<Accepted<StartResponse>, ProblemHttpResult>> StartAsync(
+        string name, string? instanceId, HttpRequest request, DurableTaskClient client, CancellationToken cancellationToken)
+    {
+        var (body, problem) = await ReadJsonBodyAsync(request, cancellationToken).ConfigureAwait(false);
+        if (problem is not null)
+        {
+            return problem;
+        }
+
+        var id = await client.ScheduleSerializedAsync(name, body, new StartOrchestrationOptions { InstanceId = instanceId }, cancellationToken).ConfigureAwait(false);
+        var links = StartResponse.For(request, id);
+        request.HttpContext.Response.Headers.RetryAfter = "1";
+        return TypedResults.Accepted(links.StatusQueryGetUri, links);
+    }
+
+    private static async Task<Results<Ok<InstanceStatus>, Accepted<InstanceStatus>, ProblemHttpResult>> GetStatusAsync(
+        string instanceId, DurableTaskClient client, CancellationToken cancellationToken, bool showHistory = false, bool showInput = true)
+    {
+        var m = await client.GetInstanceAsync(instanceId, getInputsAndOutputs: true, cancellationToken).ConfigureAwait(false);
+        if (m is null)
+        {
+            return NotFound(instanceId);
+        }
+
+        IReadOnlyList<HistoryEvent>? history = showHistory ? await client.GetOrchestrationHistoryAsync(instanceId, cancellationToken).ConfigureAwait(false) : null;
+        var status = InstanceStatus.From(m, showInput, history);
+        return m.IsCompleted ? TypedResults.Ok(status) : TypedResults.Accepted((string?)null, status);
+    }
+
+    private static async Task<Results<Ok<List<InstanceStatus>>, ProblemHttpResult>> ListAsync(
+        HttpContext http,
+        DurableTaskClient client,
+        CancellationToken cancellationToken,
+        string? runtimeStatus = null,
+        string? name = null,
+        DateTimeOffset? createdTimeFrom = null,
+        DateTimeOffset? createdTimeTo = null,
+        string? instanceIdPrefix = null,
+        int top = 100,
+        bool showInput = false,
+        string? continuationToken = null)
+    {
+        if (top is < 1 or > 1000)
+        {
+            return BadRequest("'top' must be between 1 and 1000.");
+        }
+
+        List<OrchestrationRuntimeStatus>? statuses = null;
+        if (!string.IsNullOrWhiteSpace(runtimeStatus))
+        {
+            statuses = [];
+            foreach (var s in runtimeStatus.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            {
+                if (!Enum.TryParse<OrchestrationRuntimeStatus>(s, ignoreCase: true, out var parsed) || !Enum.IsDefined(parsed))
+                {
+                    return BadRequest($"'{s}' is not a runtime status; use {string.Join(", ", Enum.GetNames<OrchestrationRuntimeStatus>())}.");
+                }
+
+                statuses.Add(parsed);
+            }
+        }
+
+        var token = continuationToken ?? http.Request.Headers["x-ms-continuation-token"].FirstOrDefault();
+        var page = await client.GetAllInstancesAsync(
+            new InstanceQuery
+            {
+                Statuses = statuses,
+                Name = name,
+                CreatedFrom = createdTimeFrom,
+                CreatedTo = createdTimeTo,
+                InstanceIdPrefix = instanceIdPrefix,
+                PageSize = top,
+                ContinuationToken = string.IsNullOrEmpty(token) ? null : token,
+                FetchInputsAndOutputs = showInput,
+            },
+            cancellationToken).ConfigureAwait(false);
+        if (page.ContinuationToken is not null)
+        {
+            http.Response.Headers["x-ms-continuation-token"] = page.ContinuationToken;
+        }
+
+        return TypedResults.Ok(page.Instances.Select(i => InstanceStatus.From(i, showInput, null)).ToList());
+    }
+
+    private static async Task<Results<Accepted, ProblemHttpResult>> RaiseEventAsync(
+        string instanceId, string eventName, HttpRequest request, DurableTaskClient client, CancellationToken cancellationToken)
+    {
+        var (body, problem) = await ReadJsonBodyAsync(request, cancellationToken).ConfigureAwait(false);
+        if (problem is not null)
+        {
+            return problem;
+        }
+
+        await client.RaiseSerializedEventAsync(instanceId, eventName, body, cancellationToken).ConfigureAwait(false);
+        return TypedResults.Accepted((string?)null);
+    }
+
+    private static async Task<Accepted> TerminateAsync(string instanceId, DurableTaskClient client, CancellationToken cancellationToken, string? reason = null)
+    {
+        await client.TerminateInstanceAsync(instanceId, reason, cancellationToken).ConfigureAwait(false);
+        return TypedResults.Accepted((string?)null);
+    }
+
+    private static async Task<Accepted> SuspendAsync(string instanceId, DurableTaskClient client, CancellationToken cancellationToken, string? reason = null)
+    {
+        await client.SuspendInstanceAsync(instanceId, reason, cancellationToken).ConfigureAwait(false);
+        return TypedResults.Accepted((string?)null);
+    }
+
+    private static async Task<Accepted> ResumeAsync(string instanceId, DurableTaskClient client, CancellationToken cancellationToken, string? reason = null)
+    {
+        await client.ResumeInstanceAsync(instanceId, reason, cancellationToken).ConfigureAwait(false);
+        return TypedResults.Accepted((string?)null);
+    }
+
+    private static async Task<Results<Ok<PurgeResponse>, ProblemHttpResult>> PurgeAsync(string instanceId, DurableTaskClient client, CancellationToken cancellationToken)
+    {
+        return await client.PurgeInstanceAsync(instanceId, cancellationToken).ConfigureAwait(false)
+            ? TypedResults.Ok(new PurgeResponse(1))
+            : NotFound(instanceId);
+    }
+
+    /// <summary>Reads an optional JSON body. A non-empty body must be declared application/json.</summary>
+    private static async Task<(string? Body, ProblemHttpResult? Problem)> ReadJsonBodyAsync(HttpRequest request, CancellationToken cancellationToken)
+    {
+        using var reader = new StreamReader(request.Body);
+        var body = await reader.ReadToEndAsync(cancellationToken).ConfigureAwait(false);
+        if (string.IsNullOrWhiteSpace(body))
+        {
+            return (null, null);
+        }
+
+        if (!request.HasJsonContentType())
+        {
+            return (null, TypedResults.Problem(
+                statusCode: StatusCodes.Status415UnsupportedMediaType,
+                title: "Unsupported Media Type",
+                detail: $"The body must be JSON with Content-Type: application/json, not '{request.ContentType ?? "(none)"}'."));
+        }
+
+        return (body, null);
+    }
+
+    private static ProblemHttpResult NotFound(string instanceId) =>
+        TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "Not Found", detail: $"No orchestration instance with id '{instanceId}' exists.");
+
+    private static ProblemHttpResult BadRequest(string detail) =>
+        TypedResults.Problem(statusCode: StatusCodes.Status400BadRequest, title: "Bad Request", detail: detail);
+}
+
+/// <summary>The 202 body of a start: where to poll and how to control the instance.</summary>
+internal sealed record StartResponse(
+    string Id,
+    string StatusQueryGetUri,
+    string SendEventPostUri,
+    string TerminatePostUri,
+    string SuspendPostUri,
+    string ResumePostUri,
+    string PurgeHistoryDeleteUri)
+{
+    public static StartResponse For(HttpRequest request, string id)
+    {
+        var root = $"{request.Scheme}://{request.Host}{request.PathBase}/api/instances/{Uri.EscapeDataString(id)}";
+        return new StartResponse(id, root, root + "/raiseEvent/{eventName}", root + "/terminate?reason={text}", root + "/suspend?reason={text}", root + "/resume?reason={text}", root);
+    }
+}
+
+/// <summary>An instance as the API shows it (Durable Functions field names).</summary>
+internal sealed record InstanceStatus(
+    string Name,
+    string InstanceId,
+    string RuntimeStatus,
+    System.Text.Json.JsonElement? Input,
+    System.Text.Json.JsonElement? CustomStatus,
+    System.Text.Json.JsonElement? Output,
+    TaskFailureDetails? FailureDetails,
+    DateTimeOffset CreatedTime,
+    DateTimeOffset LastUpdatedTime,
+    string? ParentInstanceId,
+    IReadOnlyList<HistoryEvent>? HistoryEvents)
+{
+    public static InstanceStatus From(OrchestrationMetadata m, bool showInput, IReadOnlyList<HistoryEvent>? history) => new(
+        m.Name,
+        m.InstanceId,
+        m.RuntimeStatus.ToString(),
+        showInput ? Json(m.SerializedInput) : null,
+        Json(m.SerializedCustomStatus),
+        Json(m.SerializedOutput),
+        m.FailureDetails,
+        m.CreatedAt,
+        m.LastUpdatedAt,
+        m.ParentInstanceId,
+        history);
+
+    private static System.Text.Json.JsonElement? Json(string? json) =>
+        json is null ? null : System.Text.Json.JsonDocument.Parse(json).RootElement.Clone();
+}
+
+/// <summary>The purge result.</summary>
+internal sealed record PurgeResponse(int InstancesDeleted);

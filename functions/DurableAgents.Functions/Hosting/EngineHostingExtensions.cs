@@ -1,0 +1,62 @@
+using System.Globalization;
+using DurableAgents.Activities;
+using DurableAgents.Engine.Sqlite;
+using DurableAgents.Orchestrations;
+
+namespace DurableAgents.Functions.Hosting;
+
+/// <summary>Wires the engine, its store and the workflows into the host.</summary>
+internal static class EngineHostingExtensions
+{
+    /// <summary>
+    /// Listens where the Functions host asks (FUNCTIONS_CUSTOMHANDLER_PORT, loopback only) and
+    /// otherwise on http://localhost:7071, the local Functions port, unless ASPNETCORE_URLS/--urls say otherwise.
+    /// </summary>
+    public static void AddListeningAddress(this WebApplicationBuilder builder)
+    {
+        var customHandlerPort = builder.Configuration["FUNCTIONS_CUSTOMHANDLER_PORT"];
+        if (!string.IsNullOrEmpty(customHandlerPort))
+        {
+            if (!int.TryParse(customHandlerPort, NumberStyles.None, CultureInfo.InvariantCulture, out var port) || port is < 1 or > 65535)
+            {
+                throw new InvalidOperationException($"FUNCTIONS_CUSTOMHANDLER_PORT must be a TCP port number, not '{customHandlerPort}'.");
+            }
+
+            builder.WebHost.UseUrls($"http://127.0.0.1:{port}");
+        }
+        else if (string.IsNullOrEmpty(builder.Configuration["urls"]) && string.IsNullOrEmpty(builder.Configuration["ASPNETCORE_URLS"]))
+        {
+            builder.WebHost.UseUrls("http://localhost:7071");
+        }
+
+        builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = Apis.ManagementApi.MaxRequestBodyBytes);
+    }
+
+    /// <summary>Registers the engine with the configured store and every workflow and activity.</summary>
+    public static void AddDurableAgentsEngine(this WebApplicationBuilder builder)
+    {
+        var store = builder.Configuration["DurableAgents:Store"] ?? "Sqlite";
+        builder.Services.AddDurableAgents(b =>
+        {
+            switch (store.ToUpperInvariant())
+            {
+                case "SQLITE":
+                    var cs = builder.Configuration["DurableAgents:Sqlite:ConnectionString"];
+                    if (string.IsNullOrWhiteSpace(cs))
+                    {
+                        throw new InvalidOperationException("DurableAgents:Sqlite:ConnectionString is empty; set it to e.g. 'Data Source=.data/durableagents.db'.");
+                    }
+
+                    b.UseSqlite(cs);
+                    break;
+                default:
+                    throw new InvalidOperationException($"DurableAgents:Store is '{store}'; supported stores: Sqlite.");
+            }
+
+            b.AddOrchestrator<HelloCities>()
+                .AddOrchestrator<DraftAndApprove>()
+                .AddActivity<SayHello>()
+                .AddActivity<DraftText>();
+        });
+    }
+}

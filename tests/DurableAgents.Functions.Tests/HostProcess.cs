@@ -1,0 +1,85 @@
+using System.Diagnostics;
+using System.Text.RegularExpressions;
+using NUnit.Framework;
+
+namespace DurableAgents.Functions.Tests;
+
+/// <summary>The real host binary on 127.0.0.1 with a throw-away SQLite store.</summary>
+public sealed partial class HostProcess : IAsyncDisposable
+{
+    private readonly Process _process;
+    private readonly string _dir;
+
+    private HostProcess(Process process, string dir, Uri baseAddress)
+    {
+        _process = process;
+        _dir = dir;
+        BaseAddress = baseAddress;
+    }
+
+    public Uri BaseAddress { get; }
+
+    public static async Task<HostProcess> StartAsync(IDictionary<string, string>? environment = null)
+    {
+        var testDir = TestContext.CurrentContext.TestDirectory;
+        var configuration = new DirectoryInfo(testDir).Parent!.Name;
+        var dll = Path.GetFullPath(Path.Combine(testDir, "../../../../../functions/DurableAgents.Functions/bin", configuration, "net10.0/DurableAgents.Functions.dll"));
+        Assert.That(File.Exists(dll), Is.True, dll);
+        var dir = Path.Combine(Path.GetTempPath(), "durableagents-host", Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = Path.GetDirectoryName(dll)! };
+        psi.ArgumentList.Add(dll);
+        psi.ArgumentList.Add("--urls");
+        psi.ArgumentList.Add("http://127.0.0.1:0");
+        psi.Environment["DurableAgents__Sqlite__ConnectionString"] = $"Data Source={Path.Combine(dir, "store.db")}";
+        psi.Environment["DurableAgents__MaxPollInterval"] = "00:00:00.050";
+        foreach (var (k, v) in environment ?? new Dictionary<string, string>())
+        {
+            psi.Environment[k] = v;
+        }
+
+        var process = Process.Start(psi)!;
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        while (true)
+        {
+            var line = await process.StandardOutput.ReadLineAsync(cts.Token) ?? throw new InvalidOperationException("host exited: " + await process.StandardError.ReadToEndAsync(cts.Token));
+            var match = ListeningOn().Match(line);
+            if (match.Success)
+            {
+                _ = DrainAsync(process.StandardOutput);
+                _ = DrainAsync(process.StandardError);
+                return new HostProcess(process, dir, new Uri(match.Groups[1].Value));
+            }
+        }
+    }
+
+    public HttpClient CreateClient() => new() { BaseAddress = BaseAddress, Timeout = TimeSpan.FromSeconds(30) };
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync();
+        }
+
+        _process.Dispose();
+        try
+        {
+            Directory.Delete(_dir, true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+
+    private static async Task DrainAsync(StreamReader reader)
+    {
+        while (await reader.ReadLineAsync() is not null)
+        {
+        }
+    }
+
+    [GeneratedRegex(@"Now listening on: (http://127\.0\.0\.1:\d+)")]
+    private static partial Regex ListeningOn();
+}
