@@ -146,12 +146,16 @@ public sealed class ManagementApiTests
     }
 
     [Test]
-    public async Task OversizedBody_Gets413ProblemDetails()
+    public async Task InputOverPayloadLimit_Gets413ProblemDetails_NothingStarted()
     {
-        var big = "\"" + new string('a', 3 * 1024 * 1024) + "\"";
-        using var response = await _http.PostAsync("/api/orchestrators/HelloCities", Json(big));
+        // 1.5 MiB: under the 2 MiB request cap (so the body is read in full), over the 1 MiB payload limit.
+        var big = "[\"" + new string('a', 1536 * 1024) + "\"]";
+        using var response = await _http.PostAsync("/api/orchestrators/HelloCities/too-big", Json(big));
 
         Assert.That((int)response.StatusCode, Is.EqualTo(413));
+        var problem = await response.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.That(problem.GetProperty("errorType").GetString(), Is.EqualTo("DurableAgents.PayloadTooLarge"));
+        Assert.That((await _http.GetAsync("/api/instances/too-big")).StatusCode, Is.EqualTo(HttpStatusCode.NotFound));
     }
 
     [Test]

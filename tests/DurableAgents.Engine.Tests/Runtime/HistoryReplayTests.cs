@@ -53,6 +53,7 @@ public sealed class HistoryReplayTests
     /// <summary>Records the checked-in history. Run by hand after an intentional format change: dotnet test --filter Record.</summary>
     [Test]
     [Explicit("writes Histories/SequentialGreeting.v1.json in the source tree")]
+    [Category("Recording")]
     public async Task Record_SequentialGreeting()
     {
         await using var host = await DurableAgentsTestHost.StartAsync(b => b
