@@ -84,13 +84,17 @@ public sealed class DurableAgentsTestHost : IAsyncDisposable
         return new DurableAgentsTestHost(host, temp);
     }
 
+    /// <summary>Stops the host; work still running after <paramref name="shutdownTimeout"/> is cancelled and abandoned.</summary>
+    public async Task StopAsync(TimeSpan shutdownTimeout)
+    {
+        using var cts = new CancellationTokenSource(shutdownTimeout);
+        await _host.StopAsync(cts.Token).ConfigureAwait(false);
+    }
+
     /// <inheritdoc />
     public async ValueTask DisposeAsync()
     {
-        using (var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10)))
-        {
-            await _host.StopAsync(cts.Token).ConfigureAwait(false);
-        }
+        await StopAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
 
         if (_host.Services.GetService<IOrchestrationStore>() is IDisposable d)
         {

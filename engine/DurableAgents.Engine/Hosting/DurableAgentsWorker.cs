@@ -61,11 +61,18 @@ public sealed class DurableAgentsWorker : BackgroundService
     /// <inheritdoc />
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
-        // The host's shutdown timeout elapsing cancels this token: only then are running activities cancelled.
-        using var registration = cancellationToken.Register(_hardStop.Cancel);
         var inFlight = Volatile.Read(ref _inFlight);
         _logger.WorkerStopping(_workerId, inFlight);
+
+        // Graceful first: no new work, in-flight work may finish until the host's shutdown timeout.
         await base.StopAsync(cancellationToken).ConfigureAwait(false);
+        if (ExecuteTask is { IsCompleted: false } running)
+        {
+            // Timed out: cancel what still runs. Cancelled activities release their lease
+            // (abandon), which is quick, so give them a moment to do it before the host disposes the store.
+            await _hardStop.CancelAsync().ConfigureAwait(false);
+            await running.WaitAsync(TimeSpan.FromSeconds(5), CancellationToken.None).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
     }
 
     /// <inheritdoc />
@@ -130,7 +137,15 @@ public sealed class DurableAgentsWorker : BackgroundService
             if (work is null)
             {
                 slots.Release();
-                await WorkSignal.WaitAsync(signal, delay, stoppingToken).ConfigureAwait(false);
+                try
+                {
+                    await WorkSignal.WaitAsync(signal, delay, stoppingToken).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+                {
+                    break; // stop taking work; in-flight items are awaited below
+                }
+
                 delay = Next(delay);
                 continue;
             }
