@@ -1,11 +1,10 @@
 using System.Data.Common;
-using System.Globalization;
 using System.Reflection;
 using System.Text;
-using System.Text.Json;
 using Dapper;
 using DurableAgents.Engine.History;
 using DurableAgents.Engine.Storage;
+using DurableAgents.Engine.Storage.Relational;
 using Microsoft.Data.Sqlite;
 
 namespace DurableAgents.Engine.Sqlite;
@@ -148,26 +147,15 @@ public sealed class SqliteOrchestrationStore : IOrchestrationStore, IDisposable
             await c.ExecuteAsync(new CommandDefinition(
                 "UPDATE instances SET lock_owner = @token, lock_expires_at = @expires WHERE instance_id = @id",
                 new { token, expires = expires.ToUnixTimeMilliseconds(), id }, tx, cancellationToken: cancellationToken)).ConfigureAwait(false);
-            var row = await c.QuerySingleAsync<InstanceRow>(new CommandDefinition(
+            var row = await c.QuerySingleAsync<StoreRows.InstanceRow>(new CommandDefinition(
                 "SELECT * FROM instances WHERE instance_id = @id", new { id }, tx, cancellationToken: cancellationToken)).ConfigureAwait(false);
-            var status = ParseStatus(row.status);
-            var messages = await c.QueryAsync<MessageRow>(new CommandDefinition(
+            var status = StoreRows.ParseStatus(row.status);
+            var messages = await c.QueryAsync<StoreRows.MessageRow>(new CommandDefinition(
                 status == OrchestrationRuntimeStatus.Suspended
                     ? "SELECT id, instance_id, execution_id, visible_at, data FROM inbox WHERE instance_id = @id AND visible_at <= @now AND event_type IN @control ORDER BY visible_at, id LIMIT @max"
                     : "SELECT id, instance_id, execution_id, visible_at, data FROM inbox WHERE instance_id = @id AND visible_at <= @now ORDER BY visible_at, id LIMIT @max",
                 new { id, now = nowMs, control = ControlEvents, max = MaxMessagesPerEpisode }, tx, cancellationToken: cancellationToken)).ConfigureAwait(false);
-            return new OrchestrationWorkItem
-            {
-                InstanceId = row.instance_id,
-                ExecutionId = row.execution_id,
-                Name = row.name,
-                Version = row.version,
-                Status = status,
-                HistoryLength = (int)row.history_length,
-                Messages = messages.Select(m => m.ToMessage()).ToList(),
-                LockOwner = token,
-                LockExpiresAt = expires,
-            };
+            return row.ToWorkItem(messages.Select(m => m.ToMessage()).ToList(), token, expires);
         }, cancellationToken).ConfigureAwait(false);
     }
 
@@ -219,7 +207,7 @@ public sealed class SqliteOrchestrationStore : IOrchestrationStore, IDisposable
                     status = u?.Status.ToString(),
                     output = u?.Output,
                     customStatus = u?.CustomStatus,
-                    failure = u?.Failure is null ? null : JsonSerializer.Serialize(u.Failure, DataConverter.Options),
+                    failure = StoreRows.SerializeFailure(u?.Failure),
                     terminal = u?.Status.IsTerminal() ?? false,
                     newLen = can is null ? workItem.HistoryLength + commit.NewEvents.Count : 0,
                     newExecutionId = can?.NewExecutionId,
@@ -320,7 +308,7 @@ public sealed class SqliteOrchestrationStore : IOrchestrationStore, IDisposable
         await using var connection = c.ConfigureAwait(false);
         return await WriteAsync(c, async tx =>
         {
-            var row = await c.QueryFirstOrDefaultAsync<ActivityRow>(new CommandDefinition(
+            var row = await c.QueryFirstOrDefaultAsync<StoreRows.ActivityRow>(new CommandDefinition(
                 """
                 SELECT id, instance_id, execution_id, task_id, name, input, dequeue_count FROM activities
                 WHERE visible_at <= @now AND (lock_expires_at IS NULL OR lock_expires_at <= @now)
@@ -337,14 +325,7 @@ public sealed class SqliteOrchestrationStore : IOrchestrationStore, IDisposable
             await c.ExecuteAsync(new CommandDefinition(
                 "UPDATE activities SET lock_owner = @token, lock_expires_at = @expires, dequeue_count = dequeue_count + 1 WHERE id = @id",
                 new { token, expires = expires.ToUnixTimeMilliseconds(), row.id }, tx, cancellationToken: cancellationToken)).ConfigureAwait(false);
-            return new ActivityWorkItem
-            {
-                Id = row.id,
-                Task = new ActivityTaskRequest(row.instance_id, row.execution_id, (int)row.task_id, row.name, row.input),
-                DequeueCount = (int)row.dequeue_count + 1,
-                LockOwner = token,
-                LockExpiresAt = expires,
-            };
+            return row.ToWorkItem(token, expires, countIncludesThisLease: false);
         }, cancellationToken).ConfigureAwait(false);
     }
 
@@ -405,7 +386,7 @@ public sealed class SqliteOrchestrationStore : IOrchestrationStore, IDisposable
     {
         var c = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var connection = c.ConfigureAwait(false);
-        var row = await c.QueryFirstOrDefaultAsync<InstanceRow>(new CommandDefinition(
+        var row = await c.QueryFirstOrDefaultAsync<StoreRows.InstanceRow>(new CommandDefinition(
             "SELECT * FROM instances WHERE instance_id = @instanceId", new { instanceId }, cancellationToken: cancellationToken)).ConfigureAwait(false);
         return row?.ToRecord(includePayloads);
     }
@@ -459,7 +440,7 @@ public sealed class SqliteOrchestrationStore : IOrchestrationStore, IDisposable
         var sql = $"SELECT * FROM instances {(where.Count > 0 ? "WHERE " + string.Join(" AND ", where) : string.Empty)} ORDER BY created_at DESC, instance_id DESC LIMIT @limit";
         var c = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var connection = c.ConfigureAwait(false);
-        var rows = (await c.QueryAsync<InstanceRow>(new CommandDefinition(sql, p, cancellationToken: cancellationToken)).ConfigureAwait(false)).ToList();
+        var rows = (await c.QueryAsync<StoreRows.InstanceRow>(new CommandDefinition(sql, p, cancellationToken: cancellationToken)).ConfigureAwait(false)).ToList();
         string? next = null;
         if (rows.Count > query.PageSize)
         {
@@ -482,7 +463,7 @@ public sealed class SqliteOrchestrationStore : IOrchestrationStore, IDisposable
                 ?? throw new OrchestrationNotFoundException(instanceId);
             if (status.IsTerminal())
             {
-                throw new OrchestrationStateException(instanceId, status, OperationName(message));
+                throw new OrchestrationStateException(instanceId, status, StoreRows.OperationName(message));
             }
 
             await InsertMessageAsync(c, tx, new OrchestrationMessage(0, instanceId, null, message, now), cancellationToken).ConfigureAwait(false);
@@ -536,15 +517,6 @@ public sealed class SqliteOrchestrationStore : IOrchestrationStore, IDisposable
         }, cancellationToken).ConfigureAwait(false);
     }
 
-    private static string OperationName(HistoryEvent message) => message switch
-    {
-        EventRaisedEvent e => $"raise event '{e.Name}' to",
-        ExecutionTerminatedEvent => "terminate",
-        ExecutionSuspendedEvent => "suspend",
-        ExecutionResumedEvent => "resume",
-        _ => "send a message to",
-    };
-
     private async Task<SqliteConnection> OpenAsync(CancellationToken cancellationToken)
     {
         var c = new SqliteConnection(_connectionString);
@@ -593,7 +565,7 @@ public sealed class SqliteOrchestrationStore : IOrchestrationStore, IDisposable
     {
         var s = await c.QueryFirstOrDefaultAsync<string>(new CommandDefinition(
             "SELECT status FROM instances WHERE instance_id = @instanceId", new { instanceId }, tx, cancellationToken: cancellationToken)).ConfigureAwait(false);
-        return s is null ? null : ParseStatus(s);
+        return s is null ? null : StoreRows.ParseStatus(s);
     }
 
     private static async Task InsertInstanceAsync(SqliteConnection c, DbTransaction tx, NewInstance instance, DateTimeOffset now, CancellationToken cancellationToken)
@@ -641,8 +613,6 @@ public sealed class SqliteOrchestrationStore : IOrchestrationStore, IDisposable
             tx,
             cancellationToken: cancellationToken));
 
-    private static OrchestrationRuntimeStatus ParseStatus(string s) => Enum.Parse<OrchestrationRuntimeStatus>(s);
-
     private static string ReadResource(Assembly assembly, string name)
     {
         using var stream = assembly.GetManifestResourceStream(name) ?? throw new InvalidOperationException($"Missing schema resource {name}.");
@@ -650,66 +620,5 @@ public sealed class SqliteOrchestrationStore : IOrchestrationStore, IDisposable
         return reader.ReadToEnd();
     }
 
-#pragma warning disable IDE1006, SA1300, CA1812 // column-named rows materialized by Dapper
-    private sealed record InstanceRow(
-        string instance_id, string execution_id, string name, string? version, string status, string? input, string? output,
-        string? custom_status, string? failure, long created_at, long last_updated_at, long? completed_at, string? parent_instance_id,
-        long history_length, string? lock_owner, long? lock_expires_at)
-    {
-        public InstanceRecord ToRecord(bool includePayloads) => new(
-            instance_id,
-            execution_id,
-            name,
-            version,
-            ParseStatus(status),
-            DateTimeOffset.FromUnixTimeMilliseconds(created_at),
-            DateTimeOffset.FromUnixTimeMilliseconds(last_updated_at),
-            completed_at is { } done ? DateTimeOffset.FromUnixTimeMilliseconds(done) : null,
-            includePayloads ? input : null,
-            includePayloads ? output : null,
-            custom_status,
-            failure is null ? null : JsonSerializer.Deserialize<TaskFailureDetails>(failure, DataConverter.Options),
-            parent_instance_id);
-    }
 
-    private sealed record MessageRow(long id, string instance_id, string? execution_id, long visible_at, string data)
-    {
-        public OrchestrationMessage ToMessage() =>
-            new(id, instance_id, execution_id, DataConverter.DeserializeEvent(data), DateTimeOffset.FromUnixTimeMilliseconds(visible_at));
-    }
-
-    private sealed record ActivityRow(long id, string instance_id, string execution_id, long task_id, string name, string? input, long dequeue_count);
-#pragma warning restore IDE1006, SA1300, CA1812
-}
-
-/// <summary>Opaque paging tokens: base64 of "createdAtMs|instanceId".</summary>
-internal static class ContinuationToken
-{
-    public static string Format(long createdAt, string instanceId) =>
-        Convert.ToBase64String(Encoding.UTF8.GetBytes($"{createdAt.ToString(CultureInfo.InvariantCulture)}|{instanceId}"));
-
-    public static bool TryParse(string? token, out (long CreatedAt, string InstanceId) value)
-    {
-        value = default;
-        if (string.IsNullOrEmpty(token))
-        {
-            return false;
-        }
-
-        try
-        {
-            var text = Encoding.UTF8.GetString(Convert.FromBase64String(token));
-            var bar = text.IndexOf('|', StringComparison.Ordinal);
-            if (bar > 0 && long.TryParse(text.AsSpan(0, bar), NumberStyles.Integer, CultureInfo.InvariantCulture, out var created))
-            {
-                value = (created, text[(bar + 1)..]);
-                return true;
-            }
-        }
-        catch (FormatException)
-        {
-        }
-
-        throw new ArgumentException("The continuation token is not valid.", nameof(token));
-    }
 }

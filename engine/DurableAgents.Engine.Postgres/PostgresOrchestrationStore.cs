@@ -1,0 +1,690 @@
+using System.Data.Common;
+using System.Reflection;
+using System.Text;
+using System.Text.RegularExpressions;
+using Dapper;
+using DurableAgents.Engine.History;
+using DurableAgents.Engine.Storage;
+using DurableAgents.Engine.Storage.Relational;
+using Npgsql;
+using NpgsqlTypes;
+
+namespace DurableAgents.Engine.Postgres;
+
+/// <summary>
+/// The production store: one PostgreSQL database shared by any number of hosts. Work is claimed
+/// with <c>FOR UPDATE SKIP LOCKED</c> and a lease expiry; an episode commits in one transaction
+/// sent as one batch (one round trip) and fenced like the SQLite store; commits that create work
+/// send a <c>NOTIFY</c> so idle hosts wake at once. Each task hub is its own schema, so several
+/// apps can share a database.
+/// </summary>
+public sealed partial class PostgresOrchestrationStore : IOrchestrationStore, IDisposable, IAsyncDisposable
+{
+    private const int MaxMessagesPerEpisode = 1000;
+    private const string ControlEvents = "('ExecutionResumed','ExecutionTerminated')";
+
+    private readonly NpgsqlDataSource _dataSource;
+    private readonly string _schema;
+    private readonly string _where;
+    private volatile bool _created;
+
+    /// <summary>Creates a store.</summary>
+    /// <param name="connectionString">An Npgsql connection string (DurableAgents:Postgres:ConnectionString).</param>
+    /// <param name="taskHub">Partitions the tables: 1–40 of a–z, 0–9 and _. The default value is "default".</param>
+    public PostgresOrchestrationStore(string connectionString, string taskHub = "default")
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(connectionString);
+        if (!TaskHubPattern().IsMatch(taskHub))
+        {
+            throw new ArgumentException($"The task hub name '{taskHub}' must be 1-40 characters of a-z, 0-9 and _ (DurableAgents:Postgres:TaskHub).", nameof(taskHub));
+        }
+
+        NpgsqlConnectionStringBuilder parsed;
+        try
+        {
+            parsed = new NpgsqlConnectionStringBuilder(connectionString);
+        }
+        catch (ArgumentException ex)
+        {
+            // The message of a parse error can quote the string: do not pass it on, it may hold a password.
+            throw new ArgumentException("DurableAgents:Postgres:ConnectionString is not a valid Npgsql connection string.", nameof(connectionString), ex.InnerException);
+        }
+
+        _where = $"PostgreSQL at {parsed.Host ?? "(no host)"}:{parsed.Port}, database '{parsed.Database ?? parsed.Username}'";
+        _dataSource = NpgsqlDataSource.Create(parsed);
+        _schema = "durableagents_" + taskHub;
+        NotificationChannel = _schema;
+    }
+
+    /// <summary>The LISTEN/NOTIFY channel on which commits that create work are announced ("o" orchestration, "a" activity).</summary>
+    public string NotificationChannel { get; }
+
+    /// <summary>The connection factory, for the notification listener.</summary>
+    internal NpgsqlDataSource DataSource => _dataSource;
+
+    /// <summary>Describes the server for error messages (host, port, database; never credentials).</summary>
+    internal string Where => _where;
+
+    /// <inheritdoc />
+    public void Dispose() => _dataSource.Dispose();
+
+    /// <inheritdoc />
+    public ValueTask DisposeAsync() => _dataSource.DisposeAsync();
+
+    /// <summary>Schema scripts embedded in this assembly, in version order.</summary>
+    public static IReadOnlyList<(string Version, string Sql)> SchemaScripts()
+    {
+        var assembly = typeof(PostgresOrchestrationStore).Assembly;
+        return assembly.GetManifestResourceNames()
+            .Where(n => n.StartsWith("schema-", StringComparison.Ordinal) && n.EndsWith(".sql", StringComparison.Ordinal))
+            .Select(n => (Version: n["schema-".Length..^".sql".Length], Name: n))
+            .OrderBy(x => Version.Parse(x.Version))
+            .Select(x => (x.Version, ReadResource(assembly, x.Name)))
+            .ToList();
+    }
+
+    /// <inheritdoc />
+    public async Task EnsureCreatedAsync(CancellationToken cancellationToken = default)
+    {
+        if (_created)
+        {
+            return;
+        }
+
+        NpgsqlConnection c;
+        try
+        {
+            c = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is NpgsqlException or System.Net.Sockets.SocketException or TimeoutException)
+        {
+            throw new InvalidOperationException($"Cannot connect to {_where} (DurableAgents:Postgres:ConnectionString): {ex.Message}", ex);
+        }
+
+        await using var connection = c.ConfigureAwait(false);
+        var tx = await c.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        await using var transaction = tx.ConfigureAwait(false);
+
+        // Hosts starting together take turns: the first applies the scripts, the rest see them applied.
+        await c.ExecuteAsync(new CommandDefinition("SELECT pg_advisory_xact_lock(@key)", new { key = StableHash(_schema) }, tx, cancellationToken: cancellationToken)).ConfigureAwait(false);
+        await c.ExecuteAsync(new CommandDefinition(
+            $"CREATE SCHEMA IF NOT EXISTS {_schema}; CREATE TABLE IF NOT EXISTS {_schema}.schema_versions (version text PRIMARY KEY, applied_at bigint NOT NULL);",
+            transaction: tx,
+            cancellationToken: cancellationToken)).ConfigureAwait(false);
+        var applied = (await c.QueryAsync<string>(new CommandDefinition($"SELECT version FROM {_schema}.schema_versions", transaction: tx, cancellationToken: cancellationToken)).ConfigureAwait(false)).ToHashSet();
+        foreach (var (version, sql) in SchemaScripts())
+        {
+            if (applied.Contains(version))
+            {
+                continue;
+            }
+
+            await c.ExecuteAsync(new CommandDefinition(sql.Replace("{schema}", _schema, StringComparison.Ordinal), transaction: tx, cancellationToken: cancellationToken)).ConfigureAwait(false);
+            await c.ExecuteAsync(new CommandDefinition(
+                $"INSERT INTO {_schema}.schema_versions (version, applied_at) VALUES (@version, @now)",
+                new { version, now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() },
+                tx,
+                cancellationToken: cancellationToken)).ConfigureAwait(false);
+        }
+
+        await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
+        _created = true;
+    }
+
+    /// <inheritdoc />
+    public async Task CreateInstanceAsync(NewInstance instance, IReadOnlyCollection<OrchestrationRuntimeStatus> dedupeStatuses, DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(instance);
+        ArgumentNullException.ThrowIfNull(dedupeStatuses);
+        try
+        {
+            await InTransactionAsync(async (c, tx) =>
+            {
+                var existing = await StatusOfAsync(c, tx, instance.InstanceId, forUpdate: true, cancellationToken).ConfigureAwait(false);
+                if (existing is { } status)
+                {
+                    if (dedupeStatuses.Contains(status) || !status.IsTerminal())
+                    {
+                        throw new OrchestrationAlreadyExistsException(instance.InstanceId, status);
+                    }
+
+                    await DeleteInstanceRowsAsync(c, tx, instance.InstanceId, cancellationToken).ConfigureAwait(false);
+                }
+
+                await InsertInstanceAsync(c, tx, instance, now, cancellationToken).ConfigureAwait(false);
+                await NotifyAsync(c, tx, "o", cancellationToken).ConfigureAwait(false);
+                return 0;
+            }, cancellationToken).ConfigureAwait(false);
+        }
+        catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.UniqueViolation)
+        {
+            // Two clients created the same id at once; the other won.
+            var status = (await GetInstanceAsync(instance.InstanceId, false, cancellationToken).ConfigureAwait(false))?.Status ?? OrchestrationRuntimeStatus.Pending;
+            throw new OrchestrationAlreadyExistsException(instance.InstanceId, status);
+        }
+    }
+
+    /// <inheritdoc />
+    public async Task<OrchestrationWorkItem?> TryLockOrchestrationAsync(string owner, TimeSpan leaseDuration, DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        var token = $"{owner}/{Guid.NewGuid():N}";
+        var expires = now + leaseDuration;
+        var nowMs = now.ToUnixTimeMilliseconds();
+        var c = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = c.ConfigureAwait(false);
+        var row = await c.QueryFirstOrDefaultAsync<StoreRows.InstanceRow>(new CommandDefinition(
+            $"""
+            WITH candidate AS (
+                SELECT i.instance_id FROM {_schema}.inbox m JOIN {_schema}.instances i ON i.instance_id = m.instance_id
+                WHERE m.visible_at <= @now
+                  AND (i.lock_expires_at IS NULL OR i.lock_expires_at <= @now)
+                  AND (i.status <> 'Suspended' OR m.event_type IN {ControlEvents})
+                ORDER BY m.visible_at, m.id
+                LIMIT 1
+                FOR UPDATE OF i SKIP LOCKED)
+            UPDATE {_schema}.instances i SET lock_owner = @token, lock_expires_at = @expires
+            FROM candidate WHERE i.instance_id = candidate.instance_id
+            RETURNING i.*
+            """,
+            new { now = nowMs, token, expires = expires.ToUnixTimeMilliseconds() },
+            cancellationToken: cancellationToken)).ConfigureAwait(false);
+        if (row is null)
+        {
+            return null;
+        }
+
+        var suspended = StoreRows.ParseStatus(row.status) == OrchestrationRuntimeStatus.Suspended;
+        var messages = await c.QueryAsync<StoreRows.MessageRow>(new CommandDefinition(
+            $"""
+            SELECT id, instance_id, execution_id, visible_at, data FROM {_schema}.inbox
+            WHERE instance_id = @id AND visible_at <= @now {(suspended ? $"AND event_type IN {ControlEvents}" : string.Empty)}
+            ORDER BY visible_at, id LIMIT {MaxMessagesPerEpisode}
+            """,
+            new { id = row.instance_id, now = nowMs },
+            cancellationToken: cancellationToken)).ConfigureAwait(false);
+        return row.ToWorkItem(messages.Select(m => m.ToMessage()).ToList(), token, expires);
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<HistoryEvent>> GetHistoryAsync(string instanceId, CancellationToken cancellationToken = default)
+    {
+        var c = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = c.ConfigureAwait(false);
+        var rows = await c.QueryAsync<string>(new CommandDefinition(
+            $"SELECT data FROM {_schema}.history WHERE instance_id = @instanceId ORDER BY seq", new { instanceId }, cancellationToken: cancellationToken)).ConfigureAwait(false);
+        return rows.Select(DataConverter.DeserializeEvent).ToList();
+    }
+
+    /// <inheritdoc />
+    public async Task CommitOrchestrationAsync(OrchestrationWorkItem workItem, OrchestrationCommit commit, DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(workItem);
+        ArgumentNullException.ThrowIfNull(commit);
+        var nowMs = now.ToUnixTimeMilliseconds();
+        try
+        {
+            await InTransactionAsync(async (c, tx) =>
+            {
+                // One round trip: the fence and every write travel as one batch; the fence's row
+                // count decides whether the transaction commits.
+                var batch = new NpgsqlBatch(c, tx);
+                await using var disposeBatch = batch.ConfigureAwait(false);
+                var u = commit.Instance;
+                var can = commit.ContinueAsNew;
+                var fence = u is null
+                    ? Command(
+                        $"UPDATE {_schema}.instances SET lock_owner = NULL, lock_expires_at = NULL WHERE instance_id = $1 AND lock_owner = $2 AND lock_expires_at > $3 AND history_length = $4",
+                        workItem.InstanceId, workItem.LockOwner, nowMs, workItem.HistoryLength)
+                    : Command(
+                        $"""
+                        UPDATE {_schema}.instances SET lock_owner = NULL, lock_expires_at = NULL,
+                          status = $5, output = $6, custom_status = $7, failure = $8, last_updated_at = $3,
+                          completed_at = CASE WHEN $9 THEN $3 ELSE NULL END,
+                          history_length = $10,
+                          execution_id = COALESCE($11, execution_id),
+                          input = CASE WHEN $11 IS NULL THEN input ELSE $12 END
+                        WHERE instance_id = $1 AND lock_owner = $2 AND lock_expires_at > $3 AND history_length = $4
+                        """,
+                        workItem.InstanceId,
+                        workItem.LockOwner,
+                        nowMs,
+                        workItem.HistoryLength,
+                        u.Status.ToString(),
+                        Text(u.Output),
+                        Text(u.CustomStatus),
+                        Text(StoreRows.SerializeFailure(u.Failure)),
+                        u.Status.IsTerminal(),
+                        can is null ? workItem.HistoryLength + commit.NewEvents.Count : 0,
+                        Text(can?.NewExecutionId),
+                        Text(can?.Input));
+                batch.BatchCommands.Add(fence);
+                if (can is not null)
+                {
+                    batch.BatchCommands.Add(Command($"DELETE FROM {_schema}.history WHERE instance_id = $1", workItem.InstanceId));
+                }
+                else if (commit.NewEvents.Count > 0)
+                {
+                    batch.BatchCommands.Add(Command(
+                        $"INSERT INTO {_schema}.history (instance_id, seq, event_type, timestamp, data) SELECT $1, * FROM unnest($2::integer[], $3::text[], $4::bigint[], $5::text[])",
+                        workItem.InstanceId,
+                        commit.NewEvents.Select((_, i) => workItem.HistoryLength + i).ToArray(),
+                        commit.NewEvents.Select(e => e.EventType).ToArray(),
+                        commit.NewEvents.Select(e => e.Timestamp.ToUnixTimeMilliseconds()).ToArray(),
+                        commit.NewEvents.Select(DataConverter.SerializeEvent).ToArray()));
+                }
+
+                if (commit.ConsumedMessageIds.Count > 0)
+                {
+                    batch.BatchCommands.Add(Command($"DELETE FROM {_schema}.inbox WHERE id = ANY($1::bigint[])", commit.ConsumedMessageIds.ToArray()));
+                }
+
+                if (commit.NewActivities.Count > 0)
+                {
+                    var a = commit.NewActivities;
+                    batch.BatchCommands.Add(Command(
+                        $"INSERT INTO {_schema}.activities (instance_id, execution_id, task_id, name, input, visible_at) SELECT *, $6 FROM unnest($1::text[], $2::text[], $3::integer[], $4::text[], $5::text[])",
+                        a.Select(x => x.InstanceId).ToArray(),
+                        a.Select(x => x.ExecutionId).ToArray(),
+                        a.Select(x => x.TaskId).ToArray(),
+                        a.Select(x => x.Name).ToArray(),
+                        a.Select(x => x.Input).ToArray(),
+                        nowMs));
+                    batch.BatchCommands.Add(Command("SELECT pg_notify($1, 'a')", NotificationChannel));
+                }
+
+                await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                if (fence.RecordsAffected != 1)
+                {
+                    throw new LeaseLostException($"The lease on '{workItem.InstanceId}' is no longer held by {workItem.LockOwner}.");
+                }
+
+                var messages = commit.NewMessages.ToList();
+                foreach (var child in commit.NewInstances)
+                {
+                    var existing = await StatusOfAsync(c, tx, child.InstanceId, forUpdate: true, cancellationToken).ConfigureAwait(false);
+                    if (existing is { } s && !s.IsTerminal())
+                    {
+                        var failure = new TaskFailureDetails(ErrorTypes.InstanceAlreadyExists, $"Cannot start sub-orchestration '{child.Name}': instance id '{child.InstanceId}' is in use by a {s} instance.", IsNonRetriable: true);
+                        messages.Add(new OrchestrationMessage(0, workItem.InstanceId, workItem.ExecutionId, new SubOrchestrationInstanceFailedEvent(child.Parent!.TaskScheduledId, failure) { Timestamp = now }, now));
+                        continue;
+                    }
+
+                    if (existing is not null)
+                    {
+                        await DeleteInstanceRowsAsync(c, tx, child.InstanceId, cancellationToken).ConfigureAwait(false);
+                    }
+
+                    await InsertInstanceAsync(c, tx, child, now, cancellationToken).ConfigureAwait(false);
+                }
+
+                if (messages.Count > 0 || commit.NewInstances.Count > 0)
+                {
+                    await InsertMessagesAsync(c, tx, messages, notify: true, cancellationToken).ConfigureAwait(false);
+                }
+
+                return 0;
+            }, cancellationToken).ConfigureAwait(false);
+        }
+        catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.UniqueViolation)
+        {
+            // Another worker appended the same history positions first: our lease was gone.
+            throw new LeaseLostException($"History of '{workItem.InstanceId}' was extended by another worker: {ex.MessageText}");
+        }
+    }
+
+    /// <inheritdoc />
+    public async Task AbandonOrchestrationAsync(OrchestrationWorkItem workItem, TimeSpan retryAfter, DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(workItem);
+        await InTransactionAsync(async (c, tx) =>
+        {
+            var released = await c.ExecuteAsync(new CommandDefinition(
+                $"UPDATE {_schema}.instances SET lock_owner = NULL, lock_expires_at = NULL WHERE instance_id = @id AND lock_owner = @token",
+                new { id = workItem.InstanceId, token = workItem.LockOwner }, tx, cancellationToken: cancellationToken)).ConfigureAwait(false);
+            if (released == 1 && workItem.Messages.Count > 0)
+            {
+                await c.ExecuteAsync(new CommandDefinition(
+                    $"UPDATE {_schema}.inbox SET visible_at = @at WHERE id = ANY(@ids)",
+                    new { at = (now + retryAfter).ToUnixTimeMilliseconds(), ids = workItem.Messages.Select(m => m.Id).ToArray() }, tx, cancellationToken: cancellationToken)).ConfigureAwait(false);
+            }
+
+            return 0;
+        }, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task<ActivityWorkItem?> TryLockActivityAsync(string owner, TimeSpan leaseDuration, DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        var token = $"{owner}/{Guid.NewGuid():N}";
+        var expires = now + leaseDuration;
+        var c = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = c.ConfigureAwait(false);
+        var row = await c.QueryFirstOrDefaultAsync<StoreRows.ActivityRow>(new CommandDefinition(
+            $"""
+            UPDATE {_schema}.activities a SET lock_owner = @token, lock_expires_at = @expires, dequeue_count = a.dequeue_count + 1
+            FROM (SELECT id FROM {_schema}.activities
+                  WHERE visible_at <= @now AND (lock_expires_at IS NULL OR lock_expires_at <= @now)
+                  ORDER BY visible_at, id LIMIT 1 FOR UPDATE SKIP LOCKED) candidate
+            WHERE a.id = candidate.id
+            RETURNING a.id, a.instance_id, a.execution_id, a.task_id, a.name, a.input, a.dequeue_count
+            """,
+            new { now = now.ToUnixTimeMilliseconds(), token, expires = expires.ToUnixTimeMilliseconds() },
+            cancellationToken: cancellationToken)).ConfigureAwait(false);
+        return row?.ToWorkItem(token, expires, countIncludesThisLease: true);
+    }
+
+    /// <inheritdoc />
+    public async Task<bool> RenewActivityLeaseAsync(ActivityWorkItem workItem, TimeSpan leaseDuration, DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(workItem);
+        var expires = now + leaseDuration;
+        var c = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = c.ConfigureAwait(false);
+        var renewed = await c.ExecuteAsync(new CommandDefinition(
+            $"UPDATE {_schema}.activities SET lock_expires_at = @expires WHERE id = @id AND lock_owner = @token",
+            new { expires = expires.ToUnixTimeMilliseconds(), id = workItem.Id, token = workItem.LockOwner },
+            cancellationToken: cancellationToken)).ConfigureAwait(false);
+        if (renewed == 1)
+        {
+            workItem.LockExpiresAt = expires;
+        }
+
+        return renewed == 1;
+    }
+
+    /// <inheritdoc />
+    public async Task CompleteActivityAsync(ActivityWorkItem workItem, HistoryEvent result, DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(workItem);
+        ArgumentNullException.ThrowIfNull(result);
+        await InTransactionAsync(async (c, tx) =>
+        {
+            var batch = new NpgsqlBatch(c, tx);
+            await using var disposeBatch = batch.ConfigureAwait(false);
+
+            // Fenced on the lease token only: if our lease expired but nobody took the task over,
+            // this is still the one execution, and its result is kept.
+            var delete = Command($"DELETE FROM {_schema}.activities WHERE id = $1 AND lock_owner = $2", workItem.Id, workItem.LockOwner);
+            batch.BatchCommands.Add(delete);
+            AddMessages(batch, [new OrchestrationMessage(0, workItem.Task.InstanceId, workItem.Task.ExecutionId, result, now)], notify: true);
+            await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            if (delete.RecordsAffected != 1)
+            {
+                throw new LeaseLostException($"Activity task {workItem.Id} is no longer leased by {workItem.LockOwner}.");
+            }
+
+            return 0;
+        }, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task AbandonActivityAsync(ActivityWorkItem workItem, DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(workItem);
+        var c = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = c.ConfigureAwait(false);
+        await c.ExecuteAsync(new CommandDefinition(
+            $"UPDATE {_schema}.activities SET lock_owner = NULL, lock_expires_at = NULL WHERE id = @id AND lock_owner = @token; SELECT pg_notify(@channel, 'a')",
+            new { id = workItem.Id, token = workItem.LockOwner, channel = NotificationChannel },
+            cancellationToken: cancellationToken)).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task<InstanceRecord?> GetInstanceAsync(string instanceId, bool includePayloads, CancellationToken cancellationToken = default)
+    {
+        var c = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = c.ConfigureAwait(false);
+        var row = await c.QueryFirstOrDefaultAsync<StoreRows.InstanceRow>(new CommandDefinition(
+            $"SELECT * FROM {_schema}.instances WHERE instance_id = @instanceId", new { instanceId }, cancellationToken: cancellationToken)).ConfigureAwait(false);
+        return row?.ToRecord(includePayloads);
+    }
+
+    /// <inheritdoc />
+    public async Task<InstancePage> QueryInstancesAsync(InstanceQuery query, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(query);
+        var where = new List<string>();
+        var p = new DynamicParameters();
+        if (query.Statuses is { Count: > 0 })
+        {
+            where.Add("status = ANY(@statuses)");
+            p.Add("statuses", query.Statuses.Select(s => s.ToString()).ToArray());
+        }
+
+        if (query.Name is not null)
+        {
+            where.Add("name = @name");
+            p.Add("name", query.Name);
+        }
+
+        if (query.CreatedFrom is { } from)
+        {
+            where.Add("created_at >= @from");
+            p.Add("from", from.ToUnixTimeMilliseconds());
+        }
+
+        if (query.CreatedTo is { } to)
+        {
+            where.Add("created_at < @to");
+            p.Add("to", to.ToUnixTimeMilliseconds());
+        }
+
+        if (!string.IsNullOrEmpty(query.InstanceIdPrefix))
+        {
+            where.Add("left(instance_id, @prefixLength) = @prefix");
+            p.Add("prefix", query.InstanceIdPrefix);
+            p.Add("prefixLength", query.InstanceIdPrefix.Length);
+        }
+
+        if (ContinuationToken.TryParse(query.ContinuationToken, out var after))
+        {
+            where.Add("(created_at, instance_id) < (@afterCreated, @afterId)");
+            p.Add("afterCreated", after.CreatedAt);
+            p.Add("afterId", after.InstanceId);
+        }
+
+        p.Add("limit", query.PageSize + 1);
+        var sql = $"SELECT * FROM {_schema}.instances {(where.Count > 0 ? "WHERE " + string.Join(" AND ", where) : string.Empty)} ORDER BY created_at DESC, instance_id DESC LIMIT @limit";
+        var c = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = c.ConfigureAwait(false);
+        var rows = (await c.QueryAsync<StoreRows.InstanceRow>(new CommandDefinition(sql, p, cancellationToken: cancellationToken)).ConfigureAwait(false)).ToList();
+        string? next = null;
+        if (rows.Count > query.PageSize)
+        {
+            rows.RemoveAt(rows.Count - 1);
+            next = ContinuationToken.Format(rows[^1].created_at, rows[^1].instance_id);
+        }
+
+        return new InstancePage(rows.Select(r => r.ToRecord(query.FetchInputsAndOutputs)).ToList(), next);
+    }
+
+    /// <inheritdoc />
+    public async Task SendClientMessageAsync(string instanceId, HistoryEvent message, DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        await InTransactionAsync(async (c, tx) =>
+        {
+            var status = await StatusOfAsync(c, tx, instanceId, forUpdate: true, cancellationToken).ConfigureAwait(false)
+                ?? throw new OrchestrationNotFoundException(instanceId);
+            if (status.IsTerminal())
+            {
+                throw new OrchestrationStateException(instanceId, status, StoreRows.OperationName(message));
+            }
+
+            await InsertMessagesAsync(c, tx, [new OrchestrationMessage(0, instanceId, null, message, now)], notify: true, cancellationToken).ConfigureAwait(false);
+            return 0;
+        }, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public Task<bool> PurgeInstanceAsync(string instanceId, CancellationToken cancellationToken = default) =>
+        InTransactionAsync(async (c, tx) =>
+        {
+            var status = await StatusOfAsync(c, tx, instanceId, forUpdate: true, cancellationToken).ConfigureAwait(false);
+            if (status is null)
+            {
+                return false;
+            }
+
+            if (!status.Value.IsTerminal())
+            {
+                throw new OrchestrationStateException(instanceId, status.Value, "purge");
+            }
+
+            await DeleteInstanceRowsAsync(c, tx, instanceId, cancellationToken).ConfigureAwait(false);
+            return true;
+        }, cancellationToken);
+
+    /// <inheritdoc />
+    public Task<int> PurgeInstancesAsync(PurgeFilter filter, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(filter);
+        var terminal = (filter.Statuses is { Count: > 0 } ? filter.Statuses : [OrchestrationRuntimeStatus.Completed, OrchestrationRuntimeStatus.Failed, OrchestrationRuntimeStatus.Terminated])
+            .Where(s => s.IsTerminal()).Select(s => s.ToString()).ToArray();
+        return InTransactionAsync(async (c, tx) =>
+        {
+            var ids = (await c.QueryAsync<string>(new CommandDefinition(
+                $"SELECT instance_id FROM {_schema}.instances WHERE status = ANY(@terminal) AND created_at >= @from AND created_at < @to FOR UPDATE",
+                new { terminal, from = filter.CreatedFrom?.ToUnixTimeMilliseconds() ?? long.MinValue, to = filter.CreatedTo?.ToUnixTimeMilliseconds() ?? long.MaxValue },
+                tx,
+                cancellationToken: cancellationToken)).ConfigureAwait(false)).ToArray();
+            await c.ExecuteAsync(new CommandDefinition(
+                $"""
+                DELETE FROM {_schema}.history WHERE instance_id = ANY(@ids);
+                DELETE FROM {_schema}.inbox WHERE instance_id = ANY(@ids);
+                DELETE FROM {_schema}.activities WHERE instance_id = ANY(@ids);
+                DELETE FROM {_schema}.instances WHERE instance_id = ANY(@ids);
+                """,
+                new { ids },
+                tx,
+                cancellationToken: cancellationToken)).ConfigureAwait(false);
+            return ids.Length;
+        }, cancellationToken);
+    }
+
+    private async Task<T> InTransactionAsync<T>(Func<NpgsqlConnection, NpgsqlTransaction, Task<T>> work, CancellationToken cancellationToken)
+    {
+        var c = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = c.ConfigureAwait(false);
+        var tx = await c.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        await using var transaction = tx.ConfigureAwait(false);
+        var result = await work(c, tx).ConfigureAwait(false);
+        await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
+        return result;
+    }
+
+    private async Task<OrchestrationRuntimeStatus?> StatusOfAsync(NpgsqlConnection c, DbTransaction tx, string instanceId, bool forUpdate, CancellationToken cancellationToken)
+    {
+        var s = await c.QueryFirstOrDefaultAsync<string>(new CommandDefinition(
+            $"SELECT status FROM {_schema}.instances WHERE instance_id = @instanceId {(forUpdate ? "FOR UPDATE" : string.Empty)}",
+            new { instanceId },
+            tx,
+            cancellationToken: cancellationToken)).ConfigureAwait(false);
+        return s is null ? null : StoreRows.ParseStatus(s);
+    }
+
+    private async Task InsertInstanceAsync(NpgsqlConnection c, NpgsqlTransaction tx, NewInstance instance, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var nowMs = now.ToUnixTimeMilliseconds();
+        await c.ExecuteAsync(new CommandDefinition(
+            $"""
+            INSERT INTO {_schema}.instances (instance_id, execution_id, name, version, status, input, created_at, last_updated_at, parent_instance_id, history_length)
+            VALUES (@InstanceId, @ExecutionId, @Name, @Version, 'Pending', @Input, @now, @now, @parent, 0)
+            """,
+            new { instance.InstanceId, instance.ExecutionId, instance.Name, instance.Version, instance.Input, now = nowMs, parent = instance.Parent?.InstanceId },
+            tx,
+            cancellationToken: cancellationToken)).ConfigureAwait(false);
+        await InsertMessagesAsync(c, tx, [new OrchestrationMessage(0, instance.InstanceId, instance.ExecutionId, instance.ToStartedEvent(now), instance.StartAt)], notify: false, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task InsertMessagesAsync(NpgsqlConnection c, NpgsqlTransaction tx, IReadOnlyList<OrchestrationMessage> messages, bool notify, CancellationToken cancellationToken)
+    {
+        var batch = new NpgsqlBatch(c, tx);
+        await using var disposeBatch = batch.ConfigureAwait(false);
+        AddMessages(batch, messages, notify);
+        await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private void AddMessages(NpgsqlBatch batch, IReadOnlyList<OrchestrationMessage> messages, bool notify)
+    {
+        if (messages.Count > 0)
+        {
+            // Messages to instances that do not exist (purged, never created) are dropped here.
+            batch.BatchCommands.Add(Command(
+                $"""
+                INSERT INTO {_schema}.inbox (instance_id, execution_id, event_type, visible_at, data)
+                SELECT t.instance_id, t.execution_id, t.event_type, t.visible_at, t.data
+                FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[]) AS t(instance_id, execution_id, event_type, visible_at, data)
+                WHERE EXISTS (SELECT 1 FROM {_schema}.instances i WHERE i.instance_id = t.instance_id)
+                """,
+                messages.Select(m => m.InstanceId).ToArray(),
+                messages.Select(m => m.ExecutionId).ToArray(),
+                messages.Select(m => m.Event.EventType).ToArray(),
+                messages.Select(m => m.VisibleAt.ToUnixTimeMilliseconds()).ToArray(),
+                messages.Select(m => DataConverter.SerializeEvent(m.Event)).ToArray()));
+        }
+
+        if (notify)
+        {
+            batch.BatchCommands.Add(Command("SELECT pg_notify($1, 'o')", NotificationChannel));
+        }
+    }
+
+    private Task<int> NotifyAsync(NpgsqlConnection c, NpgsqlTransaction tx, string kind, CancellationToken cancellationToken) =>
+        c.ExecuteAsync(new CommandDefinition("SELECT pg_notify(@channel, @kind)", new { channel = NotificationChannel, kind }, tx, cancellationToken: cancellationToken));
+
+    private Task<int> DeleteInstanceRowsAsync(NpgsqlConnection c, DbTransaction tx, string instanceId, CancellationToken cancellationToken) =>
+        c.ExecuteAsync(new CommandDefinition(
+            $"""
+            DELETE FROM {_schema}.history WHERE instance_id = @instanceId;
+            DELETE FROM {_schema}.inbox WHERE instance_id = @instanceId;
+            DELETE FROM {_schema}.activities WHERE instance_id = @instanceId;
+            DELETE FROM {_schema}.instances WHERE instance_id = @instanceId;
+            """,
+            new { instanceId },
+            tx,
+            cancellationToken: cancellationToken));
+
+    private static NpgsqlBatchCommand Command(string sql, params object?[] values)
+    {
+        var command = new NpgsqlBatchCommand(sql);
+        foreach (var v in values)
+        {
+            command.Parameters.Add(v switch
+            {
+                null => new NpgsqlParameter { Value = DBNull.Value },
+                TextValue t => new NpgsqlParameter { Value = (object?)t.Value ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text },
+                _ => new NpgsqlParameter { Value = v },
+            });
+        }
+
+        return command;
+    }
+
+    private static TextValue Text(string? value) => new(value);
+
+    private static long StableHash(string s)
+    {
+        // FNV-1a: the advisory lock key must be the same in every process (string.GetHashCode is randomized).
+        var hash = 14695981039346656037UL;
+        foreach (var b in Encoding.UTF8.GetBytes(s))
+        {
+            hash = (hash ^ b) * 1099511628211UL;
+        }
+
+        return unchecked((long)hash);
+    }
+
+    private static string ReadResource(Assembly assembly, string name)
+    {
+        using var stream = assembly.GetManifestResourceStream(name) ?? throw new InvalidOperationException($"Missing schema resource {name}.");
+        using var reader = new StreamReader(stream, Encoding.UTF8);
+        return reader.ReadToEnd();
+    }
+
+    [GeneratedRegex("^[a-z0-9_]{1,40}$")]
+    private static partial Regex TaskHubPattern();
+
+    /// <summary>A possibly-null text parameter (a bare null has no type for PostgreSQL to infer).</summary>
+    private sealed record TextValue(string? Value);
+}
