@@ -48,8 +48,8 @@ internal sealed partial class PostgresNotificationListener : BackgroundService
                 LogListening(_logger, _store.NotificationChannel);
 
                 // Anything committed while we were not listening: look once.
-                _signal.NotifyOrchestrations();
-                _signal.NotifyActivities();
+                _signal.WakeOrchestrations();
+                _signal.WakeActivities();
                 delay = TimeSpan.FromMilliseconds(100);
                 while (!stoppingToken.IsCancellationRequested)
                 {
@@ -81,11 +81,11 @@ internal sealed partial class PostgresNotificationListener : BackgroundService
     {
         if (e.Payload == "a")
         {
-            _signal.NotifyActivities();
+            _signal.WakeActivities();
         }
         else
         {
-            _signal.NotifyOrchestrations();
+            _signal.WakeOrchestrations();
         }
     }
 

@@ -1,26 +1,52 @@
 using DurableAgents;
+using DurableAgents.Engine;
 using DurableAgents.Engine.Client;
 using DurableAgents.Engine.Hosting;
+using DurableAgents.Engine.Postgres;
 using DurableAgents.Engine.Sqlite;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
-// A host the crash tests run in a separate OS process and SIGKILL mid-workflow.
-// Usage: CrashHost <db-file> <side-file> <start|resume> <instance-id> <steps>
-if (args.Length != 5)
+// Hosts that the crash and multi-host tests run as separate OS processes and SIGKILL mid-run.
+//   CrashHost sqlite <db-file> <side-file> <start|resume> <instance-id> <steps>
+//       runs (and with 'start' first schedules) one sequential workflow; exits when it completes.
+//   CrashHost pg-worker <connection-string> <task-hub> <side-file>
+//       runs a worker on PostgreSQL until killed; prints "ready" once started.
+if (args.Length < 1)
 {
-    Console.Error.WriteLine("usage: CrashHost <db-file> <side-file> <start|resume> <instance-id> <steps>");
+    return Usage();
+}
+
+var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+builder.Logging.AddSimpleConsole().SetMinimumLevel(LogLevel.Warning);
+builder.Services.Configure<DurableAgentsOptions>(o =>
+{
+    // Short leases so survivors take over quickly after a kill.
+    o.OrchestrationLease = TimeSpan.FromSeconds(2);
+    o.ActivityLease = TimeSpan.FromSeconds(2);
+    o.MaxPollInterval = TimeSpan.FromMilliseconds(100);
+    o.MaxConcurrentActivities = 8;
+});
+
+switch (args[0])
+{
+    case "sqlite" when args.Length == 6:
+        return await RunSqliteAsync(builder, args[1], args[2], args[3], args[4], int.Parse(args[5], System.Globalization.CultureInfo.InvariantCulture));
+    case "pg-worker" when args.Length == 4:
+        return await RunPostgresWorkerAsync(builder, args[1], args[2], args[3]);
+    default:
+        return Usage();
+}
+
+static int Usage()
+{
+    Console.Error.WriteLine("usage: CrashHost sqlite <db-file> <side-file> <start|resume> <instance-id> <steps> | CrashHost pg-worker <connection-string> <task-hub> <side-file>");
     return 2;
 }
 
-var (db, sideFile, mode, instanceId, steps) = (args[0], args[1], args[2], args[3], int.Parse(args[4], System.Globalization.CultureInfo.InvariantCulture));
-var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
-builder.Logging.AddSimpleConsole().SetMinimumLevel(LogLevel.Warning);
-builder.Services.AddSingleton(new SideFile(sideFile));
-builder.Services.AddDurableAgents(b => b
-    .UseSqlite($"Data Source={db}")
-    .AddOrchestratorFunc<int, int>("TwentySteps", async (ctx, n) =>
+static void Register(DurableAgentsBuilder b) => b
+    .AddOrchestratorFunc<int, int>("Sequential", async (ctx, n) =>
     {
         var sum = 0;
         for (var i = 0; i < n; i++)
@@ -30,43 +56,73 @@ builder.Services.AddDurableAgents(b => b
 
         return sum;
     })
-    .AddActivity<RecordStep>());
-builder.Services.Configure<DurableAgentsOptions>(o =>
+    .AddActivity<RecordStep>();
+
+static async Task<int> RunSqliteAsync(HostApplicationBuilder builder, string db, string sideFile, string mode, string instanceId, int steps)
 {
-    // Short leases so the next process takes over quickly after the kill.
-    o.OrchestrationLease = TimeSpan.FromSeconds(2);
-    o.ActivityLease = TimeSpan.FromSeconds(2);
-    o.MaxPollInterval = TimeSpan.FromMilliseconds(100);
-});
-using var host = builder.Build();
-await host.StartAsync();
-var client = host.Services.GetRequiredService<DurableTaskClient>();
-if (mode == "start")
-{
-    await client.ScheduleNewOrchestrationInstanceAsync("TwentySteps", steps, new StartOrchestrationOptions { InstanceId = instanceId });
+    builder.Services.AddSingleton(new SideFile(sideFile, Delay: TimeSpan.FromMilliseconds(120)));
+    builder.Services.AddDurableAgents(b => Register(b.UseSqlite($"Data Source={db}")));
+    using var host = builder.Build();
+    await host.StartAsync();
+    var client = host.Services.GetRequiredService<DurableTaskClient>();
+    if (mode == "start")
+    {
+        await client.ScheduleNewOrchestrationInstanceAsync("Sequential", steps, new StartOrchestrationOptions { InstanceId = instanceId });
+    }
+
+    using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+    var done = await client.WaitForInstanceCompletionAsync(instanceId, true, cts.Token);
+    Console.WriteLine($"{done.RuntimeStatus} {done.SerializedOutput}");
+    await host.StopAsync();
+    return done.RuntimeStatus == OrchestrationRuntimeStatus.Completed ? 0 : 1;
 }
 
-using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(2));
-var done = await client.WaitForInstanceCompletionAsync(instanceId, true, cts.Token);
-Console.WriteLine($"{done.RuntimeStatus} {done.SerializedOutput}");
-await host.StopAsync();
-return done.RuntimeStatus == OrchestrationRuntimeStatus.Completed ? 0 : 1;
+static async Task<int> RunPostgresWorkerAsync(HostApplicationBuilder builder, string connectionString, string hub, string sideFile)
+{
+    builder.Services.AddSingleton(new SideFile(sideFile, Delay: TimeSpan.FromMilliseconds(5)));
+    builder.Services.AddDurableAgents(b => Register(b.UsePostgres(connectionString, hub)));
+    using var host = builder.Build();
+    await host.StartAsync();
+    Console.WriteLine("ready");
+    await host.WaitForShutdownAsync();
+    return 0;
+}
 
-internal sealed record SideFile(string Path);
+internal sealed record SideFile(string Path, TimeSpan Delay);
 
+/// <summary>
+/// Records "pid instance:step" in this process's own side file (<c>{side}.{pid}</c>): .NET's
+/// FileMode.Append seeks rather than opening with O_APPEND, so processes must not share a file.
+/// </summary>
 internal sealed class RecordStep(SideFile side) : TaskActivity<int, int>
 {
+    // Unbuffered append writes at the offset seen when the file was opened: concurrent activities
+    // in this process must take turns or they overwrite each other's lines.
+    private static readonly SemaphoreSlim WriteGate = new(1, 1);
+
     public override async Task<int> RunAsync(TaskActivityContext context, int input, CancellationToken cancellationToken)
     {
-        // Some work, so that a kill lands mid-activity now and then.
-        await Task.Delay(120, cancellationToken).ConfigureAwait(false);
-        var stream = new FileStream(side.Path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite, 4096, FileOptions.WriteThrough);
-        await using (stream.ConfigureAwait(false))
+        await Task.Delay(side.Delay, cancellationToken).ConfigureAwait(false);
+        await WriteGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
         {
-            var line = System.Text.Encoding.UTF8.GetBytes($"{input}\n");
-            await stream.WriteAsync(line, cancellationToken).ConfigureAwait(false);
+            await AppendAsync(context, input, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            WriteGate.Release();
         }
 
         return input + 1;
+    }
+
+    private async Task AppendAsync(TaskActivityContext context, int input, CancellationToken cancellationToken)
+    {
+        var stream = new FileStream($"{side.Path}.{Environment.ProcessId}", FileMode.Append, FileAccess.Write, FileShare.ReadWrite, 1, FileOptions.WriteThrough);
+        await using (stream.ConfigureAwait(false))
+        {
+            var line = System.Text.Encoding.UTF8.GetBytes($"{Environment.ProcessId} {context.InstanceId}:{input}\n");
+            await stream.WriteAsync(line, cancellationToken).ConfigureAwait(false);
+        }
     }
 }

@@ -271,7 +271,7 @@ public sealed class DurableAgentsWorker : BackgroundService
         var due = fireAt - _time.GetUtcNow();
         if (due <= TimeSpan.Zero)
         {
-            _signal.NotifyOrchestrations();
+            _signal.WakeOrchestrations();
             return;
         }
 
@@ -280,7 +280,7 @@ public sealed class DurableAgentsWorker : BackgroundService
         timer = _time.CreateTimer(
             _ =>
             {
-                _signal.NotifyOrchestrations();
+                _signal.WakeOrchestrations();
                 timer?.Dispose();
             },
             null,

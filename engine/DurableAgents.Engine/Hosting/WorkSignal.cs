@@ -1,20 +1,40 @@
 namespace DurableAgents.Engine.Hosting;
 
 /// <summary>
-/// Wakes idle dispatchers in this process as soon as work is written, so pickup does not wait on a
-/// poll interval. Stores with cross-host notifications (LISTEN/NOTIFY, Redis) call it too.
+/// Wakes idle dispatchers as soon as work is written, so pickup does not wait on a poll interval.
+/// <c>Notify*</c> is called by whoever wrote work in this process: it wakes local dispatchers and
+/// tells other hosts through the broadcaster, if one is set (Redis). <c>Wake*</c> is called by
+/// receivers of remote notifications (LISTEN/NOTIFY, Redis) and stays local.
 /// </summary>
 public sealed class WorkSignal
 {
     private readonly Lock _gate = new();
     private TaskCompletionSource _orchestrations = NewSource();
     private TaskCompletionSource _activities = NewSource();
+    private Action<WorkKind>? _broadcaster;
 
-    /// <summary>New orchestration messages are visible.</summary>
-    public void NotifyOrchestrations() => Swap(ref _orchestrations).TrySetResult();
+    /// <summary>Sets the cross-host broadcaster (one per host). It must not block or throw.</summary>
+    public void SetBroadcaster(Action<WorkKind> broadcaster) => _broadcaster = broadcaster;
 
-    /// <summary>New activity tasks are visible.</summary>
-    public void NotifyActivities() => Swap(ref _activities).TrySetResult();
+    /// <summary>New orchestration messages are visible: wake local dispatchers and tell other hosts.</summary>
+    public void NotifyOrchestrations()
+    {
+        WakeOrchestrations();
+        _broadcaster?.Invoke(WorkKind.Orchestration);
+    }
+
+    /// <summary>New activity tasks are visible: wake local dispatchers and tell other hosts.</summary>
+    public void NotifyActivities()
+    {
+        WakeActivities();
+        _broadcaster?.Invoke(WorkKind.Activity);
+    }
+
+    /// <summary>Wakes this host's orchestration dispatcher only.</summary>
+    public void WakeOrchestrations() => Swap(ref _orchestrations).TrySetResult();
+
+    /// <summary>Wakes this host's activity dispatcher only.</summary>
+    public void WakeActivities() => Swap(ref _activities).TrySetResult();
 
     /// <summary>
     /// A task that completes at the next orchestration notification. Take it BEFORE polling the
@@ -62,4 +82,14 @@ public sealed class WorkSignal
     }
 
     private static TaskCompletionSource NewSource() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+}
+
+/// <summary>The kind of work a notification announces.</summary>
+public enum WorkKind
+{
+    /// <summary>Orchestration inbox messages.</summary>
+    Orchestration,
+
+    /// <summary>Activity tasks.</summary>
+    Activity,
 }

@@ -39,7 +39,7 @@ public sealed class CrashRecoveryTests
         var db = Path.Combine(_dir, "store.db");
         var side = Path.Combine(_dir, "steps.log");
 
-        using var first = StartHost(db, side, "start", "crash-1", steps);
+        using var first = CrashHosts.Start("sqlite", db, side, "start", "crash-1", steps.ToString(System.Globalization.CultureInfo.InvariantCulture));
         var token = TestTimeout.Token(90);
         while (ReadSteps(side).Count < 6)
         {
@@ -52,7 +52,7 @@ public sealed class CrashRecoveryTests
         var beforeKill = ReadSteps(side);
         Assert.That(beforeKill.Count, Is.LessThan(steps), "the kill must land mid-workflow");
 
-        using var second = StartHost(db, side, "resume", "crash-1", steps);
+        using var second = CrashHosts.Start("sqlite", db, side, "resume", "crash-1", steps.ToString(System.Globalization.CultureInfo.InvariantCulture));
         var output = await second.StandardOutput.ReadToEndAsync(token);
         await second.WaitForExitAsync(token);
 
@@ -77,33 +77,6 @@ public sealed class CrashRecoveryTests
 
     private static List<int> ReadSteps(string path)
     {
-        if (!File.Exists(path))
-        {
-            return [];
-        }
-
-        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
-        using var reader = new StreamReader(stream);
-        return reader.ReadToEnd().Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(int.Parse).ToList();
-    }
-
-    private static System.Diagnostics.Process StartHost(string db, string side, string mode, string id, int steps)
-    {
-        var testDir = TestContext.CurrentContext.TestDirectory;
-        var configuration = new DirectoryInfo(testDir).Parent!.Name; // bin/<Configuration>/net10.0
-        var dll = Path.GetFullPath(Path.Combine(testDir, "../../../../DurableAgents.Engine.CrashHost/bin", configuration, "net10.0/DurableAgents.Engine.CrashHost.dll"));
-        Assert.That(File.Exists(dll), Is.True, $"crash host not built at {dll}");
-        var psi = new ProcessStartInfo("dotnet")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (var a in new[] { dll, db, side, mode, id, steps.ToString(System.Globalization.CultureInfo.InvariantCulture) })
-        {
-            psi.ArgumentList.Add(a);
-        }
-
-        return System.Diagnostics.Process.Start(psi)!;
+        return SideFiles.ReadAll(path).Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => int.Parse(l[(l.LastIndexOf(':') + 1)..], System.Globalization.CultureInfo.InvariantCulture)).ToList();
     }
 }

@@ -1,0 +1,24 @@
+using System.Diagnostics;
+using NUnit.Framework;
+
+namespace DurableAgents.Engine.Tests.Crash;
+
+/// <summary>Launches tests/DurableAgents.Engine.CrashHost as a separate OS process.</summary>
+internal static class CrashHosts
+{
+    public static Process Start(params string[] args)
+    {
+        var testDir = TestContext.CurrentContext.TestDirectory;
+        var configuration = new DirectoryInfo(testDir).Parent!.Name; // bin/<Configuration>/net10.0
+        var dll = Path.GetFullPath(Path.Combine(testDir, "../../../../DurableAgents.Engine.CrashHost/bin", configuration, "net10.0/DurableAgents.Engine.CrashHost.dll"));
+        Assert.That(File.Exists(dll), Is.True, $"crash host not built at {dll}");
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        psi.ArgumentList.Add(dll);
+        foreach (var a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        return Process.Start(psi)!;
+    }
+}
