@@ -61,7 +61,8 @@ public static class StoreKinds
 
     public static void DropHub(string connectionString, string hub)
     {
-        using var c = new NpgsqlConnection(connectionString);
+        // Unpooled: after a server restart in a fault test, pooled connections are dead.
+        using var c = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(connectionString) { Pooling = false }.ToString());
         c.Open();
         using var cmd = new NpgsqlCommand($"DROP SCHEMA IF EXISTS durableagents_{hub} CASCADE", c);
         cmd.ExecuteNonQuery();
