@@ -1,70 +1,19 @@
-using System.Diagnostics;
 using System.Globalization;
-using System.Text.Json;
-using DurableAgents.Engine.Testing;
 
-// Sequential-step scaling on the embedded SQLite store: one orchestration of N sequential
-// activities. Per-step cost must stay flat as N grows (cached orchestrators, no full replay per
-// step); the no-cache column shows what replay-per-step would cost.
-// Usage: dotnet run -c Release --project bench/DurableAgents.Bench [-- sequential]
-var sizes = new[] { 100, 1000, 5000 };
-var results = new List<Row>();
-await RunAsync(10, cache: true); // warm-up: JIT, SQLite pages
-foreach (var n in sizes)
+// Benchmarks. Usage:
+//   dotnet run -c Release --project bench/DurableAgents.Bench -- sequential
+//   dotnet run -c Release --project bench/DurableAgents.Bench -- postgres "<connection string>"
+// or bash bench/run.sh, which starts a private PostgreSQL and runs both.
+var mode = args.FirstOrDefault() ?? "sequential";
+return mode switch
 {
-    results.Add(await RunAsync(n, cache: true));
-}
+    "sequential" => await DurableAgents.Bench.SequentialBench.RunAsync(),
+    "postgres" when args.Length >= 2 => await DurableAgents.Bench.PostgresBench.RunAsync(args[1], args.Length >= 3 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 5000),
+    _ => Usage(),
+};
 
-foreach (var n in new[] { 100, 1000 })
+static int Usage()
 {
-    results.Add(await RunAsync(n, cache: false));
+    Console.Error.WriteLine("usage: DurableAgents.Bench sequential | postgres <connection-string> [orchestrations]");
+    return 2;
 }
-
-var cached = results.Where(r => r.Cache).ToDictionary(r => r.Steps);
-var ratio = cached[5000].TotalMs / cached[1000].TotalMs;
-Console.WriteLine(JsonSerializer.Serialize(new { scenario = "sequential-sqlite", results, ratio5000to1000 = Math.Round(ratio, 2) }));
-Console.WriteLine();
-Console.WriteLine("| steps | session cache | total (ms) | per step (ms) | cache hits | cache misses |");
-Console.WriteLine("|---:|:---|---:|---:|---:|---:|");
-foreach (var r in results)
-{
-    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {r.Steps} | {(r.Cache ? "on" : "off")} | {r.TotalMs:F0} | {r.PerStepMs:F3} | {r.CacheHits} | {r.CacheMisses} |"));
-}
-
-Console.WriteLine();
-Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"5,000-step time / 1,000-step time = {ratio:F2} (target <= 6; 5 means perfectly linear)"));
-return ratio <= 6 ? 0 : 1;
-
-static async Task<Row> RunAsync(int steps, bool cache)
-{
-    await using var host = await DurableAgentsTestHost.StartAsync(
-        b => b
-            .AddOrchestratorFunc<int, int>("Sequential", async (ctx, n) =>
-            {
-                var sum = 0;
-                for (var i = 0; i < n; i++)
-                {
-                    sum += await ctx.CallActivityAsync<int>("Step", i);
-                }
-
-                return sum;
-            })
-            .AddActivityFunc<int, int>("Step", (_, i) => i),
-        o =>
-        {
-            o.SessionCacheSize = cache ? 1000 : 0;
-            o.MaxPollInterval = TimeSpan.FromMilliseconds(50);
-        });
-    var sw = Stopwatch.StartNew();
-    var id = await host.Client.ScheduleNewOrchestrationInstanceAsync("Sequential", steps);
-    var done = await host.Client.WaitForInstanceCompletionAsync(id, true);
-    sw.Stop();
-    if (done.ReadOutputAs<int>() != steps * (steps - 1) / 2)
-    {
-        throw new InvalidOperationException($"wrong result for {steps} steps: {done.SerializedOutput} {done.FailureDetails}");
-    }
-
-    return new Row(steps, cache, sw.Elapsed.TotalMilliseconds, sw.Elapsed.TotalMilliseconds / steps, host.Worker.CacheHits, host.Worker.CacheMisses);
-}
-
-internal sealed record Row(int Steps, bool Cache, double TotalMs, double PerStepMs, long CacheHits, long CacheMisses);

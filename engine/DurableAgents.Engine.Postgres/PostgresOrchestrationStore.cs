@@ -136,73 +136,112 @@ public sealed partial class PostgresOrchestrationStore : IOrchestrationStore, ID
     {
         ArgumentNullException.ThrowIfNull(instance);
         ArgumentNullException.ThrowIfNull(dedupeStatuses);
-        try
-        {
-            await InTransactionAsync(async (c, tx) =>
-            {
-                var existing = await StatusOfAsync(c, tx, instance.InstanceId, forUpdate: true, cancellationToken).ConfigureAwait(false);
-                if (existing is { } status)
-                {
-                    if (dedupeStatuses.Contains(status) || !status.IsTerminal())
-                    {
-                        throw new OrchestrationAlreadyExistsException(instance.InstanceId, status);
-                    }
 
-                    await DeleteInstanceRowsAsync(c, tx, instance.InstanceId, cancellationToken).ConfigureAwait(false);
+        // Fast path, one round trip plus commit: the id is new. The start message is inserted only
+        // if the instance row with this (fresh) execution id is the one just inserted.
+        var created = await InTransactionAsync(async (c, tx) =>
+        {
+            var batch = new NpgsqlBatch(c, tx);
+            await using var disposeBatch = batch.ConfigureAwait(false);
+            var insert = Command(
+                $"""
+                INSERT INTO {_schema}.instances (instance_id, execution_id, name, version, status, input, created_at, last_updated_at, parent_instance_id, history_length)
+                VALUES ($1, $2, $3, $4, 'Pending', $5, $6, $6, NULL, 0)
+                ON CONFLICT (instance_id) DO NOTHING
+                """,
+                instance.InstanceId,
+                instance.ExecutionId,
+                instance.Name,
+                Text(instance.Version),
+                Text(instance.Input),
+                now.ToUnixTimeMilliseconds());
+            batch.BatchCommands.Add(insert);
+            batch.BatchCommands.Add(Command(
+                $"""
+                INSERT INTO {_schema}.inbox (instance_id, execution_id, event_type, visible_at, data)
+                SELECT $1, $2, 'ExecutionStarted', $3, $4
+                WHERE EXISTS (SELECT 1 FROM {_schema}.instances WHERE instance_id = $1 AND execution_id = $2)
+                """,
+                instance.InstanceId,
+                instance.ExecutionId,
+                instance.StartAt.ToUnixTimeMilliseconds(),
+                DataConverter.SerializeEvent(instance.ToStartedEvent(now))));
+            batch.BatchCommands.Add(Command("SELECT pg_notify($1, 'o')", NotificationChannel));
+            await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            return insert.RecordsAffected == 1;
+        }, cancellationToken).ConfigureAwait(false);
+        if (created)
+        {
+            return;
+        }
+
+        // The id exists: dedupe, or replace a finished instance, under a row lock.
+        await InTransactionAsync(async (c, tx) =>
+        {
+            var existing = await StatusOfAsync(c, tx, instance.InstanceId, forUpdate: true, cancellationToken).ConfigureAwait(false);
+            if (existing is { } status)
+            {
+                if (dedupeStatuses.Contains(status) || !status.IsTerminal())
+                {
+                    throw new OrchestrationAlreadyExistsException(instance.InstanceId, status);
                 }
 
-                await InsertInstanceAsync(c, tx, instance, now, cancellationToken).ConfigureAwait(false);
-                await NotifyAsync(c, tx, "o", cancellationToken).ConfigureAwait(false);
-                return 0;
-            }, cancellationToken).ConfigureAwait(false);
-        }
-        catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.UniqueViolation)
-        {
-            // Two clients created the same id at once; the other won.
-            var status = (await GetInstanceAsync(instance.InstanceId, false, cancellationToken).ConfigureAwait(false))?.Status ?? OrchestrationRuntimeStatus.Pending;
-            throw new OrchestrationAlreadyExistsException(instance.InstanceId, status);
-        }
+                await DeleteInstanceRowsAsync(c, tx, instance.InstanceId, cancellationToken).ConfigureAwait(false);
+            }
+
+            await InsertInstanceAsync(c, tx, instance, now, cancellationToken).ConfigureAwait(false);
+            await NotifyAsync(c, tx, "o", cancellationToken).ConfigureAwait(false);
+            return 0;
+        }, cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
-    public async Task<OrchestrationWorkItem?> TryLockOrchestrationAsync(string owner, TimeSpan leaseDuration, DateTimeOffset now, CancellationToken cancellationToken = default)
+    public async Task<IReadOnlyList<OrchestrationWorkItem>> TryLockOrchestrationsAsync(string owner, TimeSpan leaseDuration, DateTimeOffset now, int maxCount, CancellationToken cancellationToken = default)
     {
-        var token = $"{owner}/{Guid.NewGuid():N}";
         var expires = now + leaseDuration;
         var nowMs = now.ToUnixTimeMilliseconds();
         var c = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
         await using var connection = c.ConfigureAwait(false);
-        var row = await c.QueryFirstOrDefaultAsync<StoreRows.InstanceRow>(new CommandDefinition(
+
+        // One round trip leases up to maxCount instances, each with its own token. Candidates come
+        // from the oldest visible messages; instances another host holds are skipped, not waited on.
+        var rows = (await c.QueryAsync<StoreRows.InstanceRow>(new CommandDefinition(
             $"""
             WITH candidate AS (
-                SELECT i.instance_id FROM {_schema}.inbox m JOIN {_schema}.instances i ON i.instance_id = m.instance_id
-                WHERE m.visible_at <= @now
+                SELECT i.instance_id FROM {_schema}.instances i
+                WHERE i.instance_id IN (
+                        SELECT m.instance_id FROM {_schema}.inbox m WHERE m.visible_at <= @now
+                        ORDER BY m.visible_at, m.id LIMIT @scan)
                   AND (i.lock_expires_at IS NULL OR i.lock_expires_at <= @now)
-                  AND (i.status <> 'Suspended' OR m.event_type IN {ControlEvents})
-                ORDER BY m.visible_at, m.id
-                LIMIT 1
+                  AND (i.status <> 'Suspended' OR EXISTS (
+                        SELECT 1 FROM {_schema}.inbox m2 WHERE m2.instance_id = i.instance_id AND m2.visible_at <= @now AND m2.event_type IN {ControlEvents}))
+                LIMIT @maxCount
                 FOR UPDATE OF i SKIP LOCKED)
-            UPDATE {_schema}.instances i SET lock_owner = @token, lock_expires_at = @expires
+            UPDATE {_schema}.instances i SET lock_owner = @owner || '/' || md5(random()::text || clock_timestamp()::text), lock_expires_at = @expires
             FROM candidate WHERE i.instance_id = candidate.instance_id
             RETURNING i.*
             """,
-            new { now = nowMs, token, expires = expires.ToUnixTimeMilliseconds() },
-            cancellationToken: cancellationToken)).ConfigureAwait(false);
-        if (row is null)
+            new { now = nowMs, owner, maxCount, scan = maxCount * 20, expires = expires.ToUnixTimeMilliseconds() },
+            cancellationToken: cancellationToken)).ConfigureAwait(false)).ToList();
+        if (rows.Count == 0)
         {
-            return null;
+            return [];
         }
 
-        var suspended = StoreRows.ParseStatus(row.status) == OrchestrationRuntimeStatus.Suspended;
-        var messages = await c.QueryAsync<StoreRows.MessageRow>(new CommandDefinition(
+        var suspended = rows.Where(r => StoreRows.ParseStatus(r.status) == OrchestrationRuntimeStatus.Suspended).Select(r => r.instance_id).ToArray();
+        var messages = (await c.QueryAsync<StoreRows.MessageRow>(new CommandDefinition(
             $"""
-            SELECT id, instance_id, execution_id, visible_at, data FROM {_schema}.inbox
-            WHERE instance_id = @id AND visible_at <= @now {(suspended ? $"AND event_type IN {ControlEvents}" : string.Empty)}
-            ORDER BY visible_at, id LIMIT {MaxMessagesPerEpisode}
+            SELECT id, instance_id, execution_id, visible_at, data FROM (
+                SELECT m.*, row_number() OVER (PARTITION BY m.instance_id ORDER BY m.visible_at, m.id) AS n
+                FROM {_schema}.inbox m
+                WHERE m.instance_id = ANY(@ids) AND m.visible_at <= @now
+                  AND (m.event_type IN {ControlEvents} OR NOT (m.instance_id = ANY(@suspended)))) numbered
+            WHERE n <= {MaxMessagesPerEpisode}
+            ORDER BY instance_id, visible_at, id
             """,
-            new { id = row.instance_id, now = nowMs },
-            cancellationToken: cancellationToken)).ConfigureAwait(false);
-        return row.ToWorkItem(messages.Select(m => m.ToMessage()).ToList(), token, expires);
+            new { ids = rows.Select(r => r.instance_id).ToArray(), now = nowMs, suspended },
+            cancellationToken: cancellationToken)).ConfigureAwait(false)).ToLookup(m => m.instance_id);
+        return rows.Select(r => r.ToWorkItem(messages[r.instance_id].Select(m => m.ToMessage()).ToList(), r.lock_owner!, expires)).ToList();
     }
 
     /// <inheritdoc />
@@ -353,24 +392,24 @@ public sealed partial class PostgresOrchestrationStore : IOrchestrationStore, ID
     }
 
     /// <inheritdoc />
-    public async Task<ActivityWorkItem?> TryLockActivityAsync(string owner, TimeSpan leaseDuration, DateTimeOffset now, CancellationToken cancellationToken = default)
+    public async Task<IReadOnlyList<ActivityWorkItem>> TryLockActivitiesAsync(string owner, TimeSpan leaseDuration, DateTimeOffset now, int maxCount, CancellationToken cancellationToken = default)
     {
-        var token = $"{owner}/{Guid.NewGuid():N}";
         var expires = now + leaseDuration;
         var c = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
         await using var connection = c.ConfigureAwait(false);
-        var row = await c.QueryFirstOrDefaultAsync<StoreRows.ActivityRow>(new CommandDefinition(
+        var rows = await c.QueryAsync<ActivityLeaseRow>(new CommandDefinition(
             $"""
-            UPDATE {_schema}.activities a SET lock_owner = @token, lock_expires_at = @expires, dequeue_count = a.dequeue_count + 1
+            UPDATE {_schema}.activities a
+            SET lock_owner = @owner || '/' || md5(random()::text || clock_timestamp()::text), lock_expires_at = @expires, dequeue_count = a.dequeue_count + 1
             FROM (SELECT id FROM {_schema}.activities
                   WHERE visible_at <= @now AND (lock_expires_at IS NULL OR lock_expires_at <= @now)
-                  ORDER BY visible_at, id LIMIT 1 FOR UPDATE SKIP LOCKED) candidate
+                  ORDER BY visible_at, id LIMIT @maxCount FOR UPDATE SKIP LOCKED) candidate
             WHERE a.id = candidate.id
-            RETURNING a.id, a.instance_id, a.execution_id, a.task_id, a.name, a.input, a.dequeue_count
+            RETURNING a.id, a.instance_id, a.execution_id, a.task_id, a.name, a.input, a.dequeue_count, a.lock_owner
             """,
-            new { now = now.ToUnixTimeMilliseconds(), token, expires = expires.ToUnixTimeMilliseconds() },
+            new { now = now.ToUnixTimeMilliseconds(), owner, maxCount, expires = expires.ToUnixTimeMilliseconds() },
             cancellationToken: cancellationToken)).ConfigureAwait(false);
-        return row?.ToWorkItem(token, expires, countIncludesThisLease: true);
+        return rows.Select(r => new StoreRows.ActivityRow(r.id, r.instance_id, r.execution_id, r.task_id, r.name, r.input, r.dequeue_count).ToWorkItem(r.lock_owner, expires, countIncludesThisLease: true)).ToList();
     }
 
     /// <inheritdoc />
@@ -684,6 +723,10 @@ public sealed partial class PostgresOrchestrationStore : IOrchestrationStore, ID
 
     [GeneratedRegex("^[a-z0-9_]{1,40}$")]
     private static partial Regex TaskHubPattern();
+
+#pragma warning disable IDE1006, CA1812 // column-named row materialized by Dapper
+    private sealed record ActivityLeaseRow(long id, string instance_id, string execution_id, long task_id, string name, string? input, long dequeue_count, string lock_owner);
+#pragma warning restore IDE1006, CA1812
 
     /// <summary>A possibly-null text parameter (a bare null has no type for PostgreSQL to infer).</summary>
     private sealed record TextValue(string? Value);

@@ -121,42 +121,53 @@ public sealed class SqliteOrchestrationStore : IOrchestrationStore, IDisposable
     }
 
     /// <inheritdoc />
-    public async Task<OrchestrationWorkItem?> TryLockOrchestrationAsync(string owner, TimeSpan leaseDuration, DateTimeOffset now, CancellationToken cancellationToken = default)
+    public async Task<IReadOnlyList<OrchestrationWorkItem>> TryLockOrchestrationsAsync(string owner, TimeSpan leaseDuration, DateTimeOffset now, int maxCount, CancellationToken cancellationToken = default)
     {
-        var nowMs = now.ToUnixTimeMilliseconds();
         var c = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var connection = c.ConfigureAwait(false);
         return await WriteAsync(c, async tx =>
         {
-            var id = await c.QueryFirstOrDefaultAsync<string>(new CommandDefinition(
-                """
-                SELECT i.instance_id FROM inbox m JOIN instances i ON i.instance_id = m.instance_id
-                WHERE m.visible_at <= @now
-                  AND (i.lock_expires_at IS NULL OR i.lock_expires_at <= @now)
-                  AND (i.status <> 'Suspended' OR m.event_type IN @control)
-                ORDER BY m.visible_at, m.id LIMIT 1
-                """,
-                new { now = nowMs, control = ControlEvents }, tx, cancellationToken: cancellationToken)).ConfigureAwait(false);
-            if (id is null)
+            var items = new List<OrchestrationWorkItem>();
+            while (items.Count < maxCount && await LockOneOrchestrationAsync(c, tx, owner, leaseDuration, now, cancellationToken).ConfigureAwait(false) is { } item)
             {
-                return null;
+                items.Add(item);
             }
 
-            var token = $"{owner}/{Guid.NewGuid():N}";
-            var expires = now + leaseDuration;
-            await c.ExecuteAsync(new CommandDefinition(
-                "UPDATE instances SET lock_owner = @token, lock_expires_at = @expires WHERE instance_id = @id",
-                new { token, expires = expires.ToUnixTimeMilliseconds(), id }, tx, cancellationToken: cancellationToken)).ConfigureAwait(false);
-            var row = await c.QuerySingleAsync<StoreRows.InstanceRow>(new CommandDefinition(
-                "SELECT * FROM instances WHERE instance_id = @id", new { id }, tx, cancellationToken: cancellationToken)).ConfigureAwait(false);
-            var status = StoreRows.ParseStatus(row.status);
-            var messages = await c.QueryAsync<StoreRows.MessageRow>(new CommandDefinition(
-                status == OrchestrationRuntimeStatus.Suspended
-                    ? "SELECT id, instance_id, execution_id, visible_at, data FROM inbox WHERE instance_id = @id AND visible_at <= @now AND event_type IN @control ORDER BY visible_at, id LIMIT @max"
-                    : "SELECT id, instance_id, execution_id, visible_at, data FROM inbox WHERE instance_id = @id AND visible_at <= @now ORDER BY visible_at, id LIMIT @max",
-                new { id, now = nowMs, control = ControlEvents, max = MaxMessagesPerEpisode }, tx, cancellationToken: cancellationToken)).ConfigureAwait(false);
-            return row.ToWorkItem(messages.Select(m => m.ToMessage()).ToList(), token, expires);
+            return (IReadOnlyList<OrchestrationWorkItem>)items;
         }, cancellationToken).ConfigureAwait(false);
+    }
+
+    private static async Task<OrchestrationWorkItem?> LockOneOrchestrationAsync(SqliteConnection c, DbTransaction tx, string owner, TimeSpan leaseDuration, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var nowMs = now.ToUnixTimeMilliseconds();
+        var id = await c.QueryFirstOrDefaultAsync<string>(new CommandDefinition(
+            """
+            SELECT i.instance_id FROM inbox m JOIN instances i ON i.instance_id = m.instance_id
+            WHERE m.visible_at <= @now
+              AND (i.lock_expires_at IS NULL OR i.lock_expires_at <= @now)
+              AND (i.status <> 'Suspended' OR m.event_type IN @control)
+            ORDER BY m.visible_at, m.id LIMIT 1
+            """,
+            new { now = nowMs, control = ControlEvents }, tx, cancellationToken: cancellationToken)).ConfigureAwait(false);
+        if (id is null)
+        {
+            return null;
+        }
+
+        var token = $"{owner}/{Guid.NewGuid():N}";
+        var expires = now + leaseDuration;
+        await c.ExecuteAsync(new CommandDefinition(
+            "UPDATE instances SET lock_owner = @token, lock_expires_at = @expires WHERE instance_id = @id",
+            new { token, expires = expires.ToUnixTimeMilliseconds(), id }, tx, cancellationToken: cancellationToken)).ConfigureAwait(false);
+        var row = await c.QuerySingleAsync<StoreRows.InstanceRow>(new CommandDefinition(
+            "SELECT * FROM instances WHERE instance_id = @id", new { id }, tx, cancellationToken: cancellationToken)).ConfigureAwait(false);
+        var status = StoreRows.ParseStatus(row.status);
+        var messages = await c.QueryAsync<StoreRows.MessageRow>(new CommandDefinition(
+            status == OrchestrationRuntimeStatus.Suspended
+                ? "SELECT id, instance_id, execution_id, visible_at, data FROM inbox WHERE instance_id = @id AND visible_at <= @now AND event_type IN @control ORDER BY visible_at, id LIMIT @max"
+                : "SELECT id, instance_id, execution_id, visible_at, data FROM inbox WHERE instance_id = @id AND visible_at <= @now ORDER BY visible_at, id LIMIT @max",
+            new { id, now = nowMs, control = ControlEvents, max = MaxMessagesPerEpisode }, tx, cancellationToken: cancellationToken)).ConfigureAwait(false);
+        return row.ToWorkItem(messages.Select(m => m.ToMessage()).ToList(), token, expires);
     }
 
     /// <inheritdoc />
@@ -301,31 +312,32 @@ public sealed class SqliteOrchestrationStore : IOrchestrationStore, IDisposable
     }
 
     /// <inheritdoc />
-    public async Task<ActivityWorkItem?> TryLockActivityAsync(string owner, TimeSpan leaseDuration, DateTimeOffset now, CancellationToken cancellationToken = default)
+    public async Task<IReadOnlyList<ActivityWorkItem>> TryLockActivitiesAsync(string owner, TimeSpan leaseDuration, DateTimeOffset now, int maxCount, CancellationToken cancellationToken = default)
     {
         var nowMs = now.ToUnixTimeMilliseconds();
         var c = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var connection = c.ConfigureAwait(false);
         return await WriteAsync(c, async tx =>
         {
-            var row = await c.QueryFirstOrDefaultAsync<StoreRows.ActivityRow>(new CommandDefinition(
+            var rows = await c.QueryAsync<StoreRows.ActivityRow>(new CommandDefinition(
                 """
                 SELECT id, instance_id, execution_id, task_id, name, input, dequeue_count FROM activities
                 WHERE visible_at <= @now AND (lock_expires_at IS NULL OR lock_expires_at <= @now)
-                ORDER BY visible_at, id LIMIT 1
+                ORDER BY visible_at, id LIMIT @maxCount
                 """,
-                new { now = nowMs }, tx, cancellationToken: cancellationToken)).ConfigureAwait(false);
-            if (row is null)
+                new { now = nowMs, maxCount }, tx, cancellationToken: cancellationToken)).ConfigureAwait(false);
+            var items = new List<ActivityWorkItem>();
+            var expires = now + leaseDuration;
+            foreach (var row in rows)
             {
-                return null;
+                var token = $"{owner}/{Guid.NewGuid():N}";
+                await c.ExecuteAsync(new CommandDefinition(
+                    "UPDATE activities SET lock_owner = @token, lock_expires_at = @expires, dequeue_count = dequeue_count + 1 WHERE id = @id",
+                    new { token, expires = expires.ToUnixTimeMilliseconds(), row.id }, tx, cancellationToken: cancellationToken)).ConfigureAwait(false);
+                items.Add(row.ToWorkItem(token, expires, countIncludesThisLease: false));
             }
 
-            var token = $"{owner}/{Guid.NewGuid():N}";
-            var expires = now + leaseDuration;
-            await c.ExecuteAsync(new CommandDefinition(
-                "UPDATE activities SET lock_owner = @token, lock_expires_at = @expires, dequeue_count = dequeue_count + 1 WHERE id = @id",
-                new { token, expires = expires.ToUnixTimeMilliseconds(), row.id }, tx, cancellationToken: cancellationToken)).ConfigureAwait(false);
-            return row.ToWorkItem(token, expires, countIncludesThisLease: false);
+            return (IReadOnlyList<ActivityWorkItem>)items;
         }, cancellationToken).ConfigureAwait(false);
     }
 

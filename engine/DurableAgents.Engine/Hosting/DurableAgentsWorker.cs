@@ -24,6 +24,9 @@ public sealed class DurableAgentsWorker : BackgroundService
     private readonly ILogger _logger;
     private readonly EpisodeRunner _episodes;
     private readonly SessionCache _cache;
+    // Most items leased in one store round trip.
+    private const int MaxLeaseBatch = 32;
+
     private readonly CancellationTokenSource _hardStop = new();
     private readonly string _workerId;
     private int _inFlight;
@@ -87,15 +90,15 @@ public sealed class DurableAgentsWorker : BackgroundService
     {
         _logger.WorkerStarted(_workerId, _options.MaxConcurrentOrchestrations, _options.MaxConcurrentActivities);
         await Task.WhenAll(
-            DispatchAsync("orchestration", _options.MaxConcurrentOrchestrations, _signal.NextOrchestrationSignal, TryRunEpisodeAsync, stoppingToken),
-            DispatchAsync("activity", _options.MaxConcurrentActivities, _signal.NextActivitySignal, TryRunActivityAsync, stoppingToken)).ConfigureAwait(false);
+            DispatchAsync("orchestration", _options.MaxConcurrentOrchestrations, _signal.NextOrchestrationSignal, TryRunEpisodesAsync, stoppingToken),
+            DispatchAsync("activity", _options.MaxConcurrentActivities, _signal.NextActivitySignal, TryRunActivitiesAsync, stoppingToken)).ConfigureAwait(false);
     }
 
     private async Task DispatchAsync(
         string kind,
         int concurrency,
         Func<Task> nextSignal,
-        Func<CancellationToken, Task<Func<Task>?>> tryLock,
+        Func<int, CancellationToken, Task<IReadOnlyList<Func<Task>>>> tryLock,
         CancellationToken stoppingToken)
     {
         using var slots = new SemaphoreSlim(concurrency, concurrency);
@@ -112,31 +115,42 @@ public sealed class DurableAgentsWorker : BackgroundService
                 break;
             }
 
+            // Lease as many items as there are free slots, in one store round trip.
+            var taken = 1;
+            while (taken < MaxLeaseBatch && slots.Wait(0, CancellationToken.None))
+            {
+                taken++;
+            }
+
             var signal = nextSignal();
-            Func<Task>? work;
+            IReadOnlyList<Func<Task>> work;
             try
             {
-                work = await tryLock(stoppingToken).ConfigureAwait(false);
+                work = await tryLock(taken, stoppingToken).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
-                slots.Release();
+                slots.Release(taken);
                 break;
             }
 #pragma warning disable CA1031 // a store outage must not kill the worker: log, back off, poll again
             catch (Exception ex)
 #pragma warning restore CA1031
             {
-                slots.Release();
+                slots.Release(taken);
                 delay = Next(delay);
                 _logger.PollError(kind, delay, ex);
                 await DelayQuietlyAsync(delay, stoppingToken).ConfigureAwait(false);
                 continue;
             }
 
-            if (work is null)
+            if (work.Count < taken)
             {
-                slots.Release();
+                slots.Release(taken - work.Count);
+            }
+
+            if (work.Count == 0)
+            {
                 try
                 {
                     await WorkSignal.WaitAsync(signal, delay, stoppingToken).ConfigureAwait(false);
@@ -151,24 +165,27 @@ public sealed class DurableAgentsWorker : BackgroundService
             }
 
             delay = _options.MinPollInterval;
-            Interlocked.Increment(ref _inFlight);
-            var task = RunReleasingAsync(work, slots);
-            lock (running)
+            foreach (var item in work)
             {
-                running.Add(task);
-            }
-
-            _ = task.ContinueWith(
-                t =>
+                Interlocked.Increment(ref _inFlight);
+                var task = RunReleasingAsync(item, slots);
+                lock (running)
                 {
-                    lock (running)
+                    running.Add(task);
+                }
+
+                _ = task.ContinueWith(
+                    t =>
                     {
-                        running.Remove(t);
-                    }
-                },
-                CancellationToken.None,
-                TaskContinuationOptions.ExecuteSynchronously,
-                TaskScheduler.Default);
+                        lock (running)
+                        {
+                            running.Remove(t);
+                        }
+                    },
+                    CancellationToken.None,
+                    TaskContinuationOptions.ExecuteSynchronously,
+                    TaskScheduler.Default);
+            }
         }
 
         Task[] remaining;
@@ -211,10 +228,10 @@ public sealed class DurableAgentsWorker : BackgroundService
         }
     }
 
-    private async Task<Func<Task>?> TryRunEpisodeAsync(CancellationToken stoppingToken)
+    private async Task<IReadOnlyList<Func<Task>>> TryRunEpisodesAsync(int maxCount, CancellationToken stoppingToken)
     {
-        var item = await _store.TryLockOrchestrationAsync(_workerId, _options.OrchestrationLease, _time.GetUtcNow(), stoppingToken).ConfigureAwait(false);
-        return item is null ? null : () => RunEpisodeAsync(item);
+        var items = await _store.TryLockOrchestrationsAsync(_workerId, _options.OrchestrationLease, _time.GetUtcNow(), maxCount, stoppingToken).ConfigureAwait(false);
+        return items.Select(item => (Func<Task>)(() => RunEpisodeAsync(item))).ToList();
     }
 
     private async Task RunEpisodeAsync(OrchestrationWorkItem item)
@@ -288,10 +305,10 @@ public sealed class DurableAgentsWorker : BackgroundService
             Timeout.InfiniteTimeSpan);
     }
 
-    private async Task<Func<Task>?> TryRunActivityAsync(CancellationToken stoppingToken)
+    private async Task<IReadOnlyList<Func<Task>>> TryRunActivitiesAsync(int maxCount, CancellationToken stoppingToken)
     {
-        var item = await _store.TryLockActivityAsync(_workerId, _options.ActivityLease, _time.GetUtcNow(), stoppingToken).ConfigureAwait(false);
-        return item is null ? null : () => RunActivityAsync(item);
+        var items = await _store.TryLockActivitiesAsync(_workerId, _options.ActivityLease, _time.GetUtcNow(), maxCount, stoppingToken).ConfigureAwait(false);
+        return items.Select(item => (Func<Task>)(() => RunActivityAsync(item))).ToList();
     }
 
     private async Task RunActivityAsync(ActivityWorkItem item)

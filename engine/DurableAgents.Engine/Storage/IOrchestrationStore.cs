@@ -23,8 +23,8 @@ public interface IOrchestrationStore
     /// <exception cref="OrchestrationAlreadyExistsException">The id is taken by an instance whose status is in <paramref name="dedupeStatuses"/>.</exception>
     Task CreateInstanceAsync(NewInstance instance, IReadOnlyCollection<OrchestrationRuntimeStatus> dedupeStatuses, DateTimeOffset now, CancellationToken cancellationToken = default);
 
-    /// <summary>Leases one instance that has visible inbox messages and returns them, or null.</summary>
-    Task<OrchestrationWorkItem?> TryLockOrchestrationAsync(string owner, TimeSpan leaseDuration, DateTimeOffset now, CancellationToken cancellationToken = default);
+    /// <summary>Leases up to <paramref name="maxCount"/> instances that have visible inbox messages (each with its own lease token) and returns them with their messages; empty when there is no work.</summary>
+    Task<IReadOnlyList<OrchestrationWorkItem>> TryLockOrchestrationsAsync(string owner, TimeSpan leaseDuration, DateTimeOffset now, int maxCount, CancellationToken cancellationToken = default);
 
     /// <summary>The current execution's full history, in order.</summary>
     Task<IReadOnlyList<HistoryEvent>> GetHistoryAsync(string instanceId, CancellationToken cancellationToken = default);
@@ -36,8 +36,8 @@ public interface IOrchestrationStore
     /// <summary>Releases an orchestration lease without consuming its messages, so they are retried after <paramref name="retryAfter"/>.</summary>
     Task AbandonOrchestrationAsync(OrchestrationWorkItem workItem, TimeSpan retryAfter, DateTimeOffset now, CancellationToken cancellationToken = default);
 
-    /// <summary>Leases one visible activity task, or returns null.</summary>
-    Task<ActivityWorkItem?> TryLockActivityAsync(string owner, TimeSpan leaseDuration, DateTimeOffset now, CancellationToken cancellationToken = default);
+    /// <summary>Leases up to <paramref name="maxCount"/> visible activity tasks (each with its own lease token); empty when there are none.</summary>
+    Task<IReadOnlyList<ActivityWorkItem>> TryLockActivitiesAsync(string owner, TimeSpan leaseDuration, DateTimeOffset now, int maxCount, CancellationToken cancellationToken = default);
 
     /// <summary>Extends an activity lease; false when it was lost.</summary>
     Task<bool> RenewActivityLeaseAsync(ActivityWorkItem workItem, TimeSpan leaseDuration, DateTimeOffset now, CancellationToken cancellationToken = default);
@@ -69,6 +69,26 @@ public interface IOrchestrationStore
 
     /// <summary>Deletes finished instances matching the filter; returns how many.</summary>
     Task<int> PurgeInstancesAsync(PurgeFilter filter, CancellationToken cancellationToken = default);
+}
+
+/// <summary>Single-item forms of the batch lease calls.</summary>
+public static class OrchestrationStoreExtensions
+{
+    /// <summary>Leases one instance with visible messages, or returns null.</summary>
+    public static async Task<OrchestrationWorkItem?> TryLockOrchestrationAsync(this IOrchestrationStore store, string owner, TimeSpan leaseDuration, DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        var items = await store.TryLockOrchestrationsAsync(owner, leaseDuration, now, 1, cancellationToken).ConfigureAwait(false);
+        return items.Count > 0 ? items[0] : null;
+    }
+
+    /// <summary>Leases one activity task, or returns null.</summary>
+    public static async Task<ActivityWorkItem?> TryLockActivityAsync(this IOrchestrationStore store, string owner, TimeSpan leaseDuration, DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        var items = await store.TryLockActivitiesAsync(owner, leaseDuration, now, 1, cancellationToken).ConfigureAwait(false);
+        return items.Count > 0 ? items[0] : null;
+    }
 }
 
 /// <summary>Raised when a store write was fenced off because the lease was no longer ours.</summary>

@@ -1,0 +1,78 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using DurableAgents.Engine.Testing;
+
+namespace DurableAgents.Bench;
+
+/// <summary>
+/// Sequential-step scaling on the embedded SQLite store: one orchestration of N sequential
+/// activities. Per-step cost must stay flat as N grows (cached orchestrators, no full replay per
+/// step); the no-cache rows show what replay-per-step costs.
+/// </summary>
+internal static class SequentialBench
+{
+    public static async Task<int> RunAsync()
+    {
+        var results = new List<Row>();
+        await RunOnceAsync(10, cache: true); // warm-up: JIT, SQLite pages
+        foreach (var n in new[] { 100, 1000, 5000 })
+        {
+            results.Add(await RunOnceAsync(n, cache: true));
+        }
+
+        foreach (var n in new[] { 100, 1000 })
+        {
+            results.Add(await RunOnceAsync(n, cache: false));
+        }
+
+        var cached = results.Where(r => r.Cache).ToDictionary(r => r.Steps);
+        var ratio = cached[5000].TotalMs / cached[1000].TotalMs;
+        Console.WriteLine(JsonSerializer.Serialize(new { scenario = "sequential-sqlite", results, ratio5000to1000 = Math.Round(ratio, 2) }));
+        Console.WriteLine();
+        Console.WriteLine("| steps | session cache | total (ms) | per step (ms) | cache hits | cache misses |");
+        Console.WriteLine("|---:|:---|---:|---:|---:|---:|");
+        foreach (var r in results)
+        {
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {r.Steps} | {(r.Cache ? "on" : "off")} | {r.TotalMs:F0} | {r.PerStepMs:F3} | {r.CacheHits} | {r.CacheMisses} |"));
+        }
+
+        Console.WriteLine();
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"5,000-step time / 1,000-step time = {ratio:F2} (target <= 6; 5 means perfectly linear)"));
+        return ratio <= 6 ? 0 : 1;
+    }
+
+    private static async Task<Row> RunOnceAsync(int steps, bool cache)
+    {
+        await using var host = await DurableAgentsTestHost.StartAsync(
+            b => b
+                .AddOrchestratorFunc<int, int>("Sequential", async (ctx, n) =>
+                {
+                    var sum = 0;
+                    for (var i = 0; i < n; i++)
+                    {
+                        sum += await ctx.CallActivityAsync<int>("Step", i);
+                    }
+
+                    return sum;
+                })
+                .AddActivityFunc<int, int>("Step", (_, i) => i),
+            o =>
+            {
+                o.SessionCacheSize = cache ? 1000 : 0;
+                o.MaxPollInterval = TimeSpan.FromMilliseconds(50);
+            });
+        var sw = Stopwatch.StartNew();
+        var id = await host.Client.ScheduleNewOrchestrationInstanceAsync("Sequential", steps);
+        var done = await host.Client.WaitForInstanceCompletionAsync(id, true);
+        sw.Stop();
+        if (done.ReadOutputAs<int>() != steps * (steps - 1) / 2)
+        {
+            throw new InvalidOperationException($"wrong result for {steps} steps: {done.SerializedOutput} {done.FailureDetails}");
+        }
+
+        return new Row(steps, cache, sw.Elapsed.TotalMilliseconds, sw.Elapsed.TotalMilliseconds / steps, host.Worker.CacheHits, host.Worker.CacheMisses);
+    }
+
+    private sealed record Row(int Steps, bool Cache, double TotalMs, double PerStepMs, long CacheHits, long CacheMisses);
+}
