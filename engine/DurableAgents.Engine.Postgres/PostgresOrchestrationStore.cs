@@ -255,14 +255,14 @@ public sealed partial class PostgresOrchestrationStore : IOrchestrationStore, ID
     }
 
     /// <inheritdoc />
-    public async Task CommitOrchestrationAsync(OrchestrationWorkItem workItem, OrchestrationCommit commit, DateTimeOffset now, CancellationToken cancellationToken = default)
+    public async Task<IReadOnlyList<ActivityWorkItem>> CommitOrchestrationAsync(OrchestrationWorkItem workItem, OrchestrationCommit commit, DateTimeOffset now, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(workItem);
         ArgumentNullException.ThrowIfNull(commit);
         var nowMs = now.ToUnixTimeMilliseconds();
         try
         {
-            await InTransactionAsync(async (c, tx) =>
+            return await InTransactionAsync(async (c, tx) =>
             {
                 // One round trip: the fence and every write travel as one batch; the fence's row
                 // count decides whether the transaction commits.
@@ -317,9 +317,33 @@ public sealed partial class PostgresOrchestrationStore : IOrchestrationStore, ID
                     batch.BatchCommands.Add(Command($"DELETE FROM {_schema}.inbox WHERE id = ANY($1::bigint[])", commit.ConsumedMessageIds.ToArray()));
                 }
 
-                if (commit.NewActivities.Count > 0)
+                var claimCount = Math.Min(commit.ClaimActivities?.Count ?? 0, commit.NewActivities.Count);
+                var claimTokens = Enumerable.Range(0, claimCount).Select(_ => $"{commit.ClaimActivities!.Owner}/{Guid.NewGuid():N}").ToArray();
+                var claimExpires = now + (commit.ClaimActivities?.Lease ?? TimeSpan.Zero);
+                NpgsqlBatchCommand? claimInsert = null;
+                if (claimCount > 0)
                 {
-                    var a = commit.NewActivities;
+                    // Leased to the committing worker, which runs them at once: no queue round trip.
+                    var a = commit.NewActivities.Take(claimCount).ToList();
+                    claimInsert = Command(
+                        $"""
+                        INSERT INTO {_schema}.activities (instance_id, execution_id, task_id, name, input, lock_owner, visible_at, lock_expires_at, dequeue_count)
+                        SELECT *, $7, $8, 1 FROM unnest($1::text[], $2::text[], $3::integer[], $4::text[], $5::text[], $6::text[])
+                        RETURNING id, lock_owner
+                        """,
+                        a.Select(x => x.InstanceId).ToArray(),
+                        a.Select(x => x.ExecutionId).ToArray(),
+                        a.Select(x => x.TaskId).ToArray(),
+                        a.Select(x => x.Name).ToArray(),
+                        a.Select(x => x.Input).ToArray(),
+                        claimTokens,
+                        nowMs,
+                        claimExpires.ToUnixTimeMilliseconds());
+                }
+
+                if (commit.NewActivities.Count > claimCount)
+                {
+                    var a = commit.NewActivities.Skip(claimCount).ToList();
                     batch.BatchCommands.Add(Command(
                         $"INSERT INTO {_schema}.activities (instance_id, execution_id, task_id, name, input, visible_at) SELECT *, $6 FROM unnest($1::text[], $2::text[], $3::integer[], $4::text[], $5::text[])",
                         a.Select(x => x.InstanceId).ToArray(),
@@ -331,7 +355,37 @@ public sealed partial class PostgresOrchestrationStore : IOrchestrationStore, ID
                     batch.BatchCommands.Add(Command("SELECT pg_notify($1, 'a')", NotificationChannel));
                 }
 
-                await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                var claimed = new List<ActivityWorkItem>(claimCount);
+                if (claimInsert is null)
+                {
+                    await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                }
+                else
+                {
+                    // The claim's RETURNING rows come last, after the non-query commands.
+                    batch.BatchCommands.Add(claimInsert);
+                    var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                    await using (reader.ConfigureAwait(false))
+                    {
+                        do
+                        {
+                            // Only the claim's RETURNING rows; other statements (pg_notify) return rows too.
+                            if (reader.FieldCount != 2 || reader.GetName(0) != "id" || reader.GetName(1) != "lock_owner")
+                            {
+                                continue;
+                            }
+
+                            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                            {
+                                var token = reader.GetString(1);
+                                var index = Array.IndexOf(claimTokens, token);
+                                claimed.Add(new ActivityWorkItem { Id = reader.GetInt64(0), Task = commit.NewActivities[index], DequeueCount = 1, LockOwner = token, LockExpiresAt = claimExpires });
+                            }
+                        }
+                        while (await reader.NextResultAsync(cancellationToken).ConfigureAwait(false));
+                    }
+                }
+
                 if (fence.RecordsAffected != 1)
                 {
                     throw new LeaseLostException($"The lease on '{workItem.InstanceId}' is no longer held by {workItem.LockOwner}.");
@@ -361,7 +415,7 @@ public sealed partial class PostgresOrchestrationStore : IOrchestrationStore, ID
                     await InsertMessagesAsync(c, tx, messages, notify: true, cancellationToken).ConfigureAwait(false);
                 }
 
-                return 0;
+                return (IReadOnlyList<ActivityWorkItem>)claimed;
             }, cancellationToken).ConfigureAwait(false);
         }
         catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.UniqueViolation)

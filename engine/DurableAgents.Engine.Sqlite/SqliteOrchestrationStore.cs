@@ -181,14 +181,14 @@ public sealed class SqliteOrchestrationStore : IOrchestrationStore, IDisposable
     }
 
     /// <inheritdoc />
-    public async Task CommitOrchestrationAsync(OrchestrationWorkItem workItem, OrchestrationCommit commit, DateTimeOffset now, CancellationToken cancellationToken = default)
+    public async Task<IReadOnlyList<ActivityWorkItem>> CommitOrchestrationAsync(OrchestrationWorkItem workItem, OrchestrationCommit commit, DateTimeOffset now, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(workItem);
         ArgumentNullException.ThrowIfNull(commit);
         var nowMs = now.ToUnixTimeMilliseconds();
         var c = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var connection = c.ConfigureAwait(false);
-        await WriteAsync(c, async tx =>
+        return await WriteAsync(c, async tx =>
         {
             // The fence: our lease token, not expired, and the history we based the episode on.
             var u = commit.Instance;
@@ -257,11 +257,32 @@ public sealed class SqliteOrchestrationStore : IOrchestrationStore, IDisposable
                 await c.ExecuteAsync(new CommandDefinition("DELETE FROM inbox WHERE id IN @ids", new { ids = commit.ConsumedMessageIds }, tx, cancellationToken: cancellationToken)).ConfigureAwait(false);
             }
 
-            if (commit.NewActivities.Count > 0)
+            var claimCount = Math.Min(commit.ClaimActivities?.Count ?? 0, commit.NewActivities.Count);
+            var claimed = new List<ActivityWorkItem>(claimCount);
+            if (claimCount > 0)
+            {
+                var claim = commit.ClaimActivities!;
+                var expires = now + claim.Lease;
+                foreach (var a in commit.NewActivities.Take(claimCount))
+                {
+                    var token = $"{claim.Owner}/{Guid.NewGuid():N}";
+                    var id = await c.ExecuteScalarAsync<long>(new CommandDefinition(
+                        """
+                        INSERT INTO activities (instance_id, execution_id, task_id, name, input, visible_at, lock_owner, lock_expires_at, dequeue_count)
+                        VALUES (@InstanceId, @ExecutionId, @TaskId, @Name, @Input, @now, @token, @expires, 1) RETURNING id
+                        """,
+                        new { a.InstanceId, a.ExecutionId, a.TaskId, a.Name, a.Input, now = nowMs, token, expires = expires.ToUnixTimeMilliseconds() },
+                        tx,
+                        cancellationToken: cancellationToken)).ConfigureAwait(false);
+                    claimed.Add(new ActivityWorkItem { Id = id, Task = a, DequeueCount = 1, LockOwner = token, LockExpiresAt = expires });
+                }
+            }
+
+            if (commit.NewActivities.Count > claimCount)
             {
                 await c.ExecuteAsync(new CommandDefinition(
                     "INSERT INTO activities (instance_id, execution_id, task_id, name, input, visible_at) VALUES (@InstanceId, @ExecutionId, @TaskId, @Name, @Input, @now)",
-                    commit.NewActivities.Select(a => new { a.InstanceId, a.ExecutionId, a.TaskId, a.Name, a.Input, now = nowMs }),
+                    commit.NewActivities.Skip(claimCount).Select(a => new { a.InstanceId, a.ExecutionId, a.TaskId, a.Name, a.Input, now = nowMs }),
                     tx,
                     cancellationToken: cancellationToken)).ConfigureAwait(false);
             }
@@ -288,6 +309,8 @@ public sealed class SqliteOrchestrationStore : IOrchestrationStore, IDisposable
             {
                 await InsertMessageAsync(c, tx, m, cancellationToken).ConfigureAwait(false);
             }
+
+            return (IReadOnlyList<ActivityWorkItem>)claimed;
         }, cancellationToken).ConfigureAwait(false);
     }
 

@@ -29,9 +29,14 @@ public interface IOrchestrationStore
     /// <summary>The current execution's full history, in order.</summary>
     Task<IReadOnlyList<HistoryEvent>> GetHistoryAsync(string instanceId, CancellationToken cancellationToken = default);
 
-    /// <summary>Commits an episode and releases the lease, in one transaction.</summary>
+    /// <summary>
+    /// Commits an episode and releases the lease, in one transaction. When the commit asks to claim
+    /// activities (<see cref="OrchestrationCommit.ClaimActivities"/>), the first of its new activities
+    /// are inserted already leased to the caller and returned, so it can run them without a queue round trip.
+    /// </summary>
+    /// <returns>The claimed activities (empty unless claimed).</returns>
     /// <exception cref="LeaseLostException">The lease expired or was taken; nothing was written.</exception>
-    Task CommitOrchestrationAsync(OrchestrationWorkItem workItem, OrchestrationCommit commit, DateTimeOffset now, CancellationToken cancellationToken = default);
+    Task<IReadOnlyList<ActivityWorkItem>> CommitOrchestrationAsync(OrchestrationWorkItem workItem, OrchestrationCommit commit, DateTimeOffset now, CancellationToken cancellationToken = default);
 
     /// <summary>Releases an orchestration lease without consuming its messages, so they are retried after <paramref name="retryAfter"/>.</summary>
     Task AbandonOrchestrationAsync(OrchestrationWorkItem workItem, TimeSpan retryAfter, DateTimeOffset now, CancellationToken cancellationToken = default);

@@ -105,12 +105,31 @@ public sealed class OrchestrationCommit
     /// <summary>The instance row after the episode; null leaves the row as it is (late messages to a finished instance).</summary>
     public InstanceUpdate? Instance { get; init; }
 
+    /// <summary>Claim the first <see cref="ActivityClaim.Count"/> new activities for the committing worker.</summary>
+    public ActivityClaim? ClaimActivities { get; init; }
+
+    /// <summary>A copy of this commit that claims activities.</summary>
+    public OrchestrationCommit WithActivityClaim(ActivityClaim claim) => new()
+    {
+        NewEvents = NewEvents,
+        ConsumedMessageIds = ConsumedMessageIds,
+        NewActivities = NewActivities,
+        NewMessages = NewMessages,
+        NewInstances = NewInstances,
+        Instance = Instance,
+        ContinueAsNew = ContinueAsNew,
+        ClaimActivities = claim,
+    };
+
     /// <summary>
     /// Set for ContinueAsNew: the history is cleared, the execution id and input replaced, and the
     /// new ExecutionStarted is expected among <see cref="NewMessages"/>.
     /// </summary>
     public ContinueAsNewRequest? ContinueAsNew { get; init; }
 }
+
+/// <summary>Activities a committing worker takes for itself: leased to <paramref name="Owner"/> for <paramref name="Lease"/>.</summary>
+public sealed record ActivityClaim(string Owner, TimeSpan Lease, int Count);
 
 /// <summary>Restart of an instance with new input and empty history.</summary>
 public sealed record ContinueAsNewRequest(string NewExecutionId, string? Input);

@@ -253,4 +253,56 @@ public sealed class StoreConformanceTests
         Assert.That(c!.HistoryLength, Is.Zero);
         Assert.That(c.ExecutionId, Is.EqualTo("e2"));
     }
+
+    [Test]
+    public async Task Commit_ClaimingActivities_ReturnsThemLeased_TheRestStayQueued()
+    {
+        var a = await CreateAndLockAsync("i1");
+        var activities = Enumerable.Range(0, 3).Select(i => new ActivityTaskRequest("i1", "e1", i, "Act", $"{i}")).ToList();
+        var commit = RunningCommit(a.Messages.Select(m => m.Id).ToList(), activities, new OrchestratorStartedEvent())
+            .WithActivityClaim(new ActivityClaim("W1", TimeSpan.FromSeconds(30), 2));
+
+        var claimed = await _store.CommitOrchestrationAsync(a, commit, T0);
+
+        Assert.That(claimed.Select(c => c.Task.TaskId), Is.EquivalentTo(new[] { 0, 1 }));
+        Assert.That(claimed.Select(c => c.LockOwner), Has.All.StartsWith("W1/"));
+        Assert.That(claimed.Select(c => c.LockOwner).Distinct().Count(), Is.EqualTo(2), "each claimed task has its own lease token");
+        var others = await _store.TryLockActivitiesAsync("W2", TimeSpan.FromSeconds(30), T0.AddSeconds(1), 10);
+        Assert.That(others.Select(o => o.Task.TaskId), Is.EqualTo(new[] { 2 }), "claimed tasks are not offered to others while leased");
+
+        await _store.CompleteActivityAsync(claimed[0], new TaskCompletedEvent(claimed[0].Task.TaskId, "\"ok\""), T0.AddSeconds(2));
+        var next = await _store.TryLockOrchestrationAsync("A", TimeSpan.FromSeconds(10), T0.AddSeconds(3));
+        Assert.That(next!.Messages.Select(m => m.Event).OfType<TaskCompletedEvent>().Single().TaskScheduledId, Is.EqualTo(claimed[0].Task.TaskId));
+    }
+
+    [Test]
+    public async Task Commit_ClaimingActivities_WhenFencedOff_ClaimsNothing()
+    {
+        var a = await CreateAndLockAsync("i1", lease: TimeSpan.FromSeconds(10));
+        var commit = RunningCommit([], [new ActivityTaskRequest("i1", "e1", 0, "Act", null)], new OrchestratorStartedEvent())
+            .WithActivityClaim(new ActivityClaim("W1", TimeSpan.FromSeconds(30), 1));
+
+        await Assert.ThrowsAsync<LeaseLostException>(() => _store.CommitOrchestrationAsync(a, commit, T0.AddSeconds(11)));
+
+        Assert.That(await _store.TryLockActivitiesAsync("W2", TimeSpan.FromSeconds(30), T0.AddMinutes(5), 10), Is.Empty);
+    }
+
+    [Test]
+    public async Task LockMany_ReturnsEachInstanceOnce_WithItsOwnToken()
+    {
+        for (var i = 0; i < 5; i++)
+        {
+            await _store.CreateInstanceAsync(new NewInstance($"m{i}", "e1", "Flow", null, null, T0), Active, T0);
+        }
+
+        var first = await _store.TryLockOrchestrationsAsync("A", TimeSpan.FromSeconds(10), T0, 3);
+        var second = await _store.TryLockOrchestrationsAsync("B", TimeSpan.FromSeconds(10), T0, 10);
+
+        Assert.That(first, Has.Count.EqualTo(3));
+        Assert.That(second, Has.Count.EqualTo(2));
+        Assert.That(first.Concat(second).Select(w => w.InstanceId), Is.Unique);
+        Assert.That(first.Concat(second).Select(w => w.InstanceId), Is.EquivalentTo(Enumerable.Range(0, 5).Select(i => $"m{i}")));
+        Assert.That(first.Select(w => w.LockOwner), Is.Unique);
+        Assert.That(first.Concat(second).Select(w => w.Messages.Count), Has.All.EqualTo(1));
+    }
 }
