@@ -486,28 +486,52 @@ public sealed partial class PostgresOrchestrationStore : IOrchestrationStore, ID
     }
 
     /// <inheritdoc />
-    public async Task CompleteActivityAsync(ActivityWorkItem workItem, HistoryEvent result, DateTimeOffset now, CancellationToken cancellationToken = default)
+    public async Task<IReadOnlyList<bool>> CompleteActivitiesAsync(IReadOnlyList<ActivityCompletion> completions, DateTimeOffset now, CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(workItem);
-        ArgumentNullException.ThrowIfNull(result);
-        await InTransactionAsync(async (c, tx) =>
+        ArgumentNullException.ThrowIfNull(completions);
+        var c = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = c.ConfigureAwait(false);
+
+        // One statement (atomic on its own, one round trip) for the whole group: each task is deleted
+        // only if its lease token still matches (a lease that expired without a takeover still counts),
+        // and only deleted tasks deliver their result.
+        var batch = new NpgsqlBatch(c);
+        await using var disposeBatch = batch.ConfigureAwait(false);
+        batch.BatchCommands.Add(Command(
+            $"""
+            WITH input AS (
+                SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
+                    AS t(id, owner, instance_id, execution_id, event_type, data)),
+            done AS (
+                DELETE FROM {_schema}.activities a USING input
+                WHERE a.id = input.id AND a.lock_owner = input.owner
+                RETURNING a.id),
+            delivered AS (
+                INSERT INTO {_schema}.inbox (instance_id, execution_id, event_type, visible_at, data)
+                SELECT input.instance_id, input.execution_id, input.event_type, $7, input.data FROM input
+                WHERE input.id IN (SELECT id FROM done)
+                  AND EXISTS (SELECT 1 FROM {_schema}.instances i WHERE i.instance_id = input.instance_id))
+            SELECT id FROM done
+            """,
+            completions.Select(x => x.WorkItem.Id).ToArray(),
+            completions.Select(x => x.WorkItem.LockOwner).ToArray(),
+            completions.Select(x => x.WorkItem.Task.InstanceId).ToArray(),
+            completions.Select(x => x.WorkItem.Task.ExecutionId).ToArray(),
+            completions.Select(x => x.Result.EventType).ToArray(),
+            completions.Select(x => DataConverter.SerializeEvent(x.Result)).ToArray(),
+            now.ToUnixTimeMilliseconds()));
+        batch.BatchCommands.Add(Command("SELECT pg_notify($1, 'o')", NotificationChannel));
+        var done = new HashSet<long>();
+        var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        await using (reader.ConfigureAwait(false))
         {
-            var batch = new NpgsqlBatch(c, tx);
-            await using var disposeBatch = batch.ConfigureAwait(false);
-
-            // Fenced on the lease token only: if our lease expired but nobody took the task over,
-            // this is still the one execution, and its result is kept.
-            var delete = Command($"DELETE FROM {_schema}.activities WHERE id = $1 AND lock_owner = $2", workItem.Id, workItem.LockOwner);
-            batch.BatchCommands.Add(delete);
-            AddMessages(batch, [new OrchestrationMessage(0, workItem.Task.InstanceId, workItem.Task.ExecutionId, result, now)], notify: true);
-            await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-            if (delete.RecordsAffected != 1)
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
             {
-                throw new LeaseLostException($"Activity task {workItem.Id} is no longer leased by {workItem.LockOwner}.");
+                done.Add(reader.GetInt64(0));
             }
+        }
 
-            return 0;
-        }, cancellationToken).ConfigureAwait(false);
+        return completions.Select(x => done.Contains(x.WorkItem.Id)).ToList();
     }
 
     /// <inheritdoc />

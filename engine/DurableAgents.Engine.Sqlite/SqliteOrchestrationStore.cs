@@ -383,25 +383,30 @@ public sealed class SqliteOrchestrationStore : IOrchestrationStore, IDisposable
     }
 
     /// <inheritdoc />
-    public async Task CompleteActivityAsync(ActivityWorkItem workItem, HistoryEvent result, DateTimeOffset now, CancellationToken cancellationToken = default)
+    public async Task<IReadOnlyList<bool>> CompleteActivitiesAsync(IReadOnlyList<ActivityCompletion> completions, DateTimeOffset now, CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(workItem);
-        ArgumentNullException.ThrowIfNull(result);
+        ArgumentNullException.ThrowIfNull(completions);
         var c = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var connection = c.ConfigureAwait(false);
-        await WriteAsync(c, async tx =>
+        return await WriteAsync(c, async tx =>
         {
-            // Fenced on the lease token only: if our lease expired but nobody took the task over,
-            // this is still the one execution, and its result is kept.
-            var deleted = await c.ExecuteAsync(new CommandDefinition(
-                "DELETE FROM activities WHERE id = @id AND lock_owner = @token",
-                new { id = workItem.Id, token = workItem.LockOwner }, tx, cancellationToken: cancellationToken)).ConfigureAwait(false);
-            if (deleted != 1)
+            var applied = new List<bool>(completions.Count);
+            foreach (var (workItem, result) in completions)
             {
-                throw new LeaseLostException($"Activity task {workItem.Id} is no longer leased by {workItem.LockOwner}.");
+                // Fenced on the lease token only: if our lease expired but nobody took the task over,
+                // this is still the one execution, and its result is kept.
+                var deleted = await c.ExecuteAsync(new CommandDefinition(
+                    "DELETE FROM activities WHERE id = @id AND lock_owner = @token",
+                    new { id = workItem.Id, token = workItem.LockOwner }, tx, cancellationToken: cancellationToken)).ConfigureAwait(false);
+                if (deleted == 1)
+                {
+                    await InsertMessageAsync(c, tx, new OrchestrationMessage(0, workItem.Task.InstanceId, workItem.Task.ExecutionId, result, now), cancellationToken).ConfigureAwait(false);
+                }
+
+                applied.Add(deleted == 1);
             }
 
-            await InsertMessageAsync(c, tx, new OrchestrationMessage(0, workItem.Task.InstanceId, workItem.Task.ExecutionId, result, now), cancellationToken).ConfigureAwait(false);
+            return (IReadOnlyList<bool>)applied;
         }, cancellationToken).ConfigureAwait(false);
     }
 

@@ -1,3 +1,4 @@
+using System.Threading.Channels;
 using DurableAgents.Engine.History;
 using DurableAgents.Engine.Runtime;
 using DurableAgents.Engine.Storage;
@@ -27,10 +28,16 @@ public sealed class DurableAgentsWorker : BackgroundService
     // Most items leased in one store round trip.
     private const int MaxLeaseBatch = 32;
 
+    // Most activity results committed in one store transaction.
+    private const int MaxCompletionBatch = 128;
+
     private readonly CancellationTokenSource _hardStop = new();
     private readonly string _workerId;
     private readonly SemaphoreSlim _activitySlots;
     private readonly HashSet<Task> _running = [];
+
+    // Activity results wait here briefly so that several share one store transaction (group commit).
+    private readonly Channel<PendingCompletion> _completions = Channel.CreateUnbounded<PendingCompletion>(new UnboundedChannelOptions { SingleReader = true });
     private int _inFlight;
 
     /// <summary>Created by DI.</summary>
@@ -94,6 +101,7 @@ public sealed class DurableAgentsWorker : BackgroundService
     {
         _logger.WorkerStarted(_workerId, _options.MaxConcurrentOrchestrations, _options.MaxConcurrentActivities);
         using var orchestrationSlots = new SemaphoreSlim(_options.MaxConcurrentOrchestrations, _options.MaxConcurrentOrchestrations);
+        var flusher = FlushCompletionsAsync();
         await Task.WhenAll(
             DispatchAsync("orchestration", orchestrationSlots, _signal.NextOrchestrationSignal, TryRunEpisodesAsync, stoppingToken),
             DispatchAsync("activity", _activitySlots, _signal.NextActivitySignal, TryRunActivitiesAsync, stoppingToken)).ConfigureAwait(false);
@@ -114,6 +122,10 @@ public sealed class DurableAgentsWorker : BackgroundService
 
             await Task.WhenAll(remaining).ConfigureAwait(false);
         }
+
+        // Every activity has handed in its result by now: flush the last ones and stop.
+        _completions.Writer.Complete();
+        await flusher.ConfigureAwait(false);
     }
 
     private async Task DispatchAsync(
@@ -398,19 +410,57 @@ public sealed class DurableAgentsWorker : BackgroundService
 
         try
         {
-            await _store.CompleteActivityAsync(item, result, _time.GetUtcNow(), CancellationToken.None).ConfigureAwait(false);
-            _logger.ActivityFinished(task.Name, task.TaskId, task.InstanceId, outcome);
-            _signal.NotifyOrchestrations();
-        }
-        catch (LeaseLostException)
-        {
-            _logger.ActivityDuplicateDiscarded(task.Name, task.TaskId, task.InstanceId);
+            var pending = new PendingCompletion(new ActivityCompletion(item, result));
+            await _completions.Writer.WriteAsync(pending, CancellationToken.None).ConfigureAwait(false);
+            if (await pending.Applied.Task.ConfigureAwait(false))
+            {
+                _logger.ActivityFinished(task.Name, task.TaskId, task.InstanceId, outcome);
+            }
+            else
+            {
+                _logger.ActivityDuplicateDiscarded(task.Name, task.TaskId, task.InstanceId);
+            }
         }
 #pragma warning disable CA1031 // the task stays leased and runs again after the lease expires
         catch (Exception ex)
 #pragma warning restore CA1031
         {
             _logger.ActivityStoreError(task.Name, task.TaskId, task.InstanceId, ex);
+        }
+    }
+
+    private async Task FlushCompletionsAsync()
+    {
+        var reader = _completions.Reader;
+        var batch = new List<PendingCompletion>(MaxCompletionBatch);
+        while (await reader.WaitToReadAsync(CancellationToken.None).ConfigureAwait(false))
+        {
+            while (batch.Count < MaxCompletionBatch && reader.TryRead(out var next))
+            {
+                batch.Add(next);
+            }
+
+            try
+            {
+                var applied = await _store.CompleteActivitiesAsync(batch.Select(p => p.Completion).ToList(), _time.GetUtcNow(), CancellationToken.None).ConfigureAwait(false);
+                for (var i = 0; i < batch.Count; i++)
+                {
+                    batch[i].Applied.TrySetResult(applied[i]);
+                }
+
+                _signal.NotifyOrchestrations();
+            }
+#pragma warning disable CA1031 // each waiting activity logs the failure; its task runs again after the lease expires
+            catch (Exception ex)
+#pragma warning restore CA1031
+            {
+                foreach (var p in batch)
+                {
+                    p.Applied.TrySetException(ex);
+                }
+            }
+
+            batch.Clear();
         }
     }
 
@@ -470,5 +520,10 @@ public sealed class DurableAgentsWorker : BackgroundService
         public override int TaskId => task.TaskId;
 
         public override string IdempotencyKey => $"{task.InstanceId}:{task.ExecutionId}:{task.TaskId}";
+    }
+
+    private sealed record PendingCompletion(ActivityCompletion Completion)
+    {
+        public TaskCompletionSource<bool> Applied { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 }

@@ -47,9 +47,13 @@ public interface IOrchestrationStore
     /// <summary>Extends an activity lease; false when it was lost.</summary>
     Task<bool> RenewActivityLeaseAsync(ActivityWorkItem workItem, TimeSpan leaseDuration, DateTimeOffset now, CancellationToken cancellationToken = default);
 
-    /// <summary>Deletes the task and delivers its result (TaskCompleted or TaskFailed) to the orchestration, in one transaction.</summary>
-    /// <exception cref="LeaseLostException">Another worker owns the task now; nothing was written.</exception>
-    Task CompleteActivityAsync(ActivityWorkItem workItem, HistoryEvent result, DateTimeOffset now, CancellationToken cancellationToken = default);
+    /// <summary>
+    /// For each completion, deletes the task and delivers its result (TaskCompleted or TaskFailed) to
+    /// the orchestration, atomically per completion and fenced by its lease token. Several completions
+    /// share one transaction (group commit).
+    /// </summary>
+    /// <returns>Per completion, in order: true if applied, false if another worker owns the task now (nothing written for it).</returns>
+    Task<IReadOnlyList<bool>> CompleteActivitiesAsync(IReadOnlyList<ActivityCompletion> completions, DateTimeOffset now, CancellationToken cancellationToken = default);
 
     /// <summary>Releases an activity lease so another worker can run it.</summary>
     Task AbandonActivityAsync(ActivityWorkItem workItem, DateTimeOffset now, CancellationToken cancellationToken = default);
@@ -85,6 +89,19 @@ public static class OrchestrationStoreExtensions
         ArgumentNullException.ThrowIfNull(store);
         var items = await store.TryLockOrchestrationsAsync(owner, leaseDuration, now, 1, cancellationToken).ConfigureAwait(false);
         return items.Count > 0 ? items[0] : null;
+    }
+
+    /// <summary>Completes one activity.</summary>
+    /// <exception cref="LeaseLostException">Another worker owns the task now; nothing was written.</exception>
+    public static async Task CompleteActivityAsync(this IOrchestrationStore store, ActivityWorkItem workItem, HistoryEvent result, DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        ArgumentNullException.ThrowIfNull(workItem);
+        var applied = await store.CompleteActivitiesAsync([new ActivityCompletion(workItem, result)], now, cancellationToken).ConfigureAwait(false);
+        if (!applied[0])
+        {
+            throw new LeaseLostException($"Activity task {workItem.Id} is no longer leased by {workItem.LockOwner}.");
+        }
     }
 
     /// <summary>Leases one activity task, or returns null.</summary>

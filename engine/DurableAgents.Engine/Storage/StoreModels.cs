@@ -77,6 +77,9 @@ public sealed class ActivityWorkItem
     public DateTimeOffset LockExpiresAt { get; set; }
 }
 
+/// <summary>An activity's result, to be delivered in place of its leased task.</summary>
+public sealed record ActivityCompletion(ActivityWorkItem WorkItem, HistoryEvent Result);
+
 /// <summary>The instance row as an episode leaves it.</summary>
 public sealed record InstanceUpdate(
     OrchestrationRuntimeStatus Status,
