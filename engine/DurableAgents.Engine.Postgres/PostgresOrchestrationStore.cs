@@ -51,6 +51,13 @@ public sealed partial class PostgresOrchestrationStore : IOrchestrationStore, ID
         }
 
         _where = $"PostgreSQL at {parsed.Host ?? "(no host)"}:{parsed.Port}, database '{parsed.Database ?? parsed.Username}'";
+        if (!connectionString.Contains("Max Auto Prepare", StringComparison.OrdinalIgnoreCase))
+        {
+            // The store's statements are a fixed set per task hub: prepared once per connection,
+            // the server skips parsing and planning them on every call.
+            parsed.MaxAutoPrepare = 64;
+        }
+
         _dataSource = NpgsqlDataSource.Create(parsed);
         _schema = "durableagents_" + taskHub;
         NotificationChannel = _schema;
