@@ -1,5 +1,7 @@
 using System.Globalization;
 using DurableAgents.Activities;
+using DurableAgents.Engine.Postgres;
+using DurableAgents.Engine.Redis;
 using DurableAgents.Engine.Sqlite;
 using DurableAgents.Orchestrations;
 
@@ -32,25 +34,33 @@ internal static class EngineHostingExtensions
         builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = Apis.ManagementApi.MaxRequestBodyBytes);
     }
 
-    /// <summary>Registers the engine with the configured store and every workflow and activity.</summary>
+    /// <summary>
+    /// Registers the engine with the configured store (DurableAgents:Store = Sqlite | Postgres), the
+    /// optional Redis wake-ups (DurableAgents:Redis:Configuration), and every workflow and activity.
+    /// </summary>
     public static void AddDurableAgentsEngine(this WebApplicationBuilder builder)
     {
-        var store = builder.Configuration["DurableAgents:Store"] ?? "Sqlite";
+        var config = builder.Configuration;
+        var store = config["DurableAgents:Store"] ?? "Sqlite";
         builder.Services.AddDurableAgents(b =>
         {
             switch (store.ToUpperInvariant())
             {
                 case "SQLITE":
-                    var cs = builder.Configuration["DurableAgents:Sqlite:ConnectionString"];
-                    if (string.IsNullOrWhiteSpace(cs))
-                    {
-                        throw new InvalidOperationException("DurableAgents:Sqlite:ConnectionString is empty; set it to e.g. 'Data Source=.data/durableagents.db'.");
-                    }
-
-                    b.UseSqlite(cs);
+                    b.UseSqlite(Required(config, "DurableAgents:Sqlite:ConnectionString", "e.g. 'Data Source=.data/durableagents.db'"));
+                    break;
+                case "POSTGRES":
+                    b.UsePostgres(
+                        Required(config, "DurableAgents:Postgres:ConnectionString", "an Npgsql connection string"),
+                        config["DurableAgents:Postgres:TaskHub"] ?? "default");
                     break;
                 default:
-                    throw new InvalidOperationException($"DurableAgents:Store is '{store}'; supported stores: Sqlite.");
+                    throw new InvalidOperationException($"DurableAgents:Store is '{store}'; supported stores: Sqlite, Postgres.");
+            }
+
+            if (config["DurableAgents:Redis:Configuration"] is { Length: > 0 } redis)
+            {
+                b.UseRedisNotifications(redis, config["DurableAgents:Postgres:TaskHub"] ?? "default");
             }
 
             b.AddOrchestrator<HelloCities>()
@@ -59,4 +69,7 @@ internal static class EngineHostingExtensions
                 .AddActivity<DraftText>();
         });
     }
+
+    private static string Required(ConfigurationManager config, string key, string example) =>
+        config[key] is { Length: > 0 } value ? value : throw new InvalidOperationException($"{key} is empty; set it to {example}.");
 }
