@@ -434,61 +434,17 @@ public sealed class SqliteOrchestrationStore : IOrchestrationStore, IDisposable
     /// <inheritdoc />
     public async Task<InstancePage> QueryInstancesAsync(InstanceQuery query, CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(query);
-        var where = new List<string>();
-        var p = new DynamicParameters();
-        if (query.Statuses is { Count: > 0 })
-        {
-            where.Add("status IN @statuses");
-            p.Add("statuses", query.Statuses.Select(s => s.ToString()).ToArray());
-        }
-
-        if (query.Name is not null)
-        {
-            where.Add("name = @name");
-            p.Add("name", query.Name);
-        }
-
-        if (query.CreatedFrom is { } from)
-        {
-            where.Add("created_at >= @from");
-            p.Add("from", from.ToUnixTimeMilliseconds());
-        }
-
-        if (query.CreatedTo is { } to)
-        {
-            where.Add("created_at < @to");
-            p.Add("to", to.ToUnixTimeMilliseconds());
-        }
-
-        if (!string.IsNullOrEmpty(query.InstanceIdPrefix))
-        {
-            // substr comparison rather than LIKE: ids may contain LIKE wildcards (_).
-            where.Add("substr(instance_id, 1, @prefixLength) = @prefix");
-            p.Add("prefix", query.InstanceIdPrefix);
-            p.Add("prefixLength", query.InstanceIdPrefix.Length);
-        }
-
-        if (ContinuationToken.TryParse(query.ContinuationToken, out var after))
-        {
-            where.Add("(created_at < @afterCreated OR (created_at = @afterCreated AND instance_id < @afterId))");
-            p.Add("afterCreated", after.CreatedAt);
-            p.Add("afterId", after.InstanceId);
-        }
-
-        p.Add("limit", query.PageSize + 1);
-        var sql = $"SELECT * FROM instances {(where.Count > 0 ? "WHERE " + string.Join(" AND ", where) : string.Empty)} ORDER BY created_at DESC, instance_id DESC LIMIT @limit";
+        var (sql, values) = InstanceQuerySql.Build(query, "instances", nativeArrays: false);
         var c = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var connection = c.ConfigureAwait(false);
-        var rows = (await c.QueryAsync<StoreRows.InstanceRow>(new CommandDefinition(sql, p, cancellationToken: cancellationToken)).ConfigureAwait(false)).ToList();
-        string? next = null;
-        if (rows.Count > query.PageSize)
+        var parameters = new DynamicParameters();
+        foreach (var (name, value) in values)
         {
-            rows.RemoveAt(rows.Count - 1);
-            next = ContinuationToken.Format(rows[^1].created_at, rows[^1].instance_id);
+            parameters.Add(name, value);
         }
 
-        return new InstancePage(rows.Select(r => r.ToRecord(query.FetchInputsAndOutputs)).ToList(), next);
+        var rows = await c.QueryAsync<StoreRows.InstanceRow>(new CommandDefinition(sql, parameters, cancellationToken: cancellationToken)).ConfigureAwait(false);
+        return InstanceQuerySql.ToPage(rows.ToList(), query);
     }
 
     /// <inheritdoc />

@@ -91,6 +91,81 @@ public static class StoreRows
 #pragma warning restore IDE1006, CA1707
 }
 
+/// <summary>The instance listing query, in SQL that SQLite and PostgreSQL both accept.</summary>
+public static class InstanceQuerySql
+{
+    /// <summary>Builds the SELECT (newest first, one row more than a page) and its parameters.</summary>
+    /// <param name="query">The filters.</param>
+    /// <param name="instancesTable">The instances table, schema-qualified where needed.</param>
+    /// <param name="nativeArrays">
+    /// true where the provider binds arrays natively (Npgsql: Dapper then passes the status list as one
+    /// array, matched with <c>= ANY</c>); false where Dapper expands it into an <c>IN</c> list (SQLite).
+    /// </param>
+    public static (string Sql, Dictionary<string, object?> Parameters) Build(InstanceQuery query, string instancesTable, bool nativeArrays)
+    {
+        ArgumentNullException.ThrowIfNull(query);
+        var where = new List<string>();
+        var p = new Dictionary<string, object?>();
+        if (query.Statuses is { Count: > 0 })
+        {
+            where.Add(nativeArrays ? "status = ANY(@statuses)" : "status IN @statuses");
+            p["statuses"] = query.Statuses.Select(s => s.ToString()).ToArray();
+        }
+
+        if (query.Name is not null)
+        {
+            where.Add("name = @name");
+            p["name"] = query.Name;
+        }
+
+        if (query.CreatedFrom is { } from)
+        {
+            where.Add("created_at >= @from");
+            p["from"] = from.ToUnixTimeMilliseconds();
+        }
+
+        if (query.CreatedTo is { } to)
+        {
+            where.Add("created_at < @to");
+            p["to"] = to.ToUnixTimeMilliseconds();
+        }
+
+        if (!string.IsNullOrEmpty(query.InstanceIdPrefix))
+        {
+            // substr comparison rather than LIKE: ids may contain LIKE wildcards (_).
+            where.Add("substr(instance_id, 1, @prefixLength) = @prefix");
+            p["prefix"] = query.InstanceIdPrefix;
+            p["prefixLength"] = query.InstanceIdPrefix.Length;
+        }
+
+        if (ContinuationToken.TryParse(query.ContinuationToken, out var after))
+        {
+            where.Add("(created_at < @afterCreated OR (created_at = @afterCreated AND instance_id < @afterId))");
+            p["afterCreated"] = after.CreatedAt;
+            p["afterId"] = after.InstanceId;
+        }
+
+        p["limit"] = query.PageSize + 1;
+        var sql = $"SELECT * FROM {instancesTable} {(where.Count > 0 ? "WHERE " + string.Join(" AND ", where) : string.Empty)} ORDER BY created_at DESC, instance_id DESC LIMIT @limit";
+        return (sql, p);
+    }
+
+    /// <summary>Turns the rows of <see cref="Build"/> into a page and the next page's token.</summary>
+    public static InstancePage ToPage(List<StoreRows.InstanceRow> rows, InstanceQuery query)
+    {
+        ArgumentNullException.ThrowIfNull(rows);
+        ArgumentNullException.ThrowIfNull(query);
+        string? next = null;
+        if (rows.Count > query.PageSize)
+        {
+            rows.RemoveAt(rows.Count - 1);
+            next = ContinuationToken.Format(rows[^1].created_at, rows[^1].instance_id);
+        }
+
+        return new InstancePage(rows.Select(r => r.ToRecord(query.FetchInputsAndOutputs)).ToList(), next);
+    }
+}
+
 /// <summary>Opaque paging tokens: base64 of "createdAtMs|instanceId".</summary>
 public static class ContinuationToken
 {
