@@ -367,6 +367,57 @@ public sealed class OrchestrationConformanceTests
     }
 
     [Test]
+    public async Task SendEvent_FromOneInstanceToAnother_CompletesItsWait()
+    {
+        await using var host = await StartAsync(b => b
+            .AddOrchestratorFunc<object?, string>("Receiver", (ctx, _) => ctx.WaitForExternalEvent<string>("ping"))
+            .AddOrchestratorFunc<string, string>("Sender", (ctx, target) =>
+            {
+                ctx.SendEvent(target, "ping", "from " + ctx.InstanceId);
+                return Task.FromResult("sent");
+            }));
+        var receiver = await host.Client.ScheduleNewOrchestrationInstanceAsync("Receiver", null, new StartOrchestrationOptions { InstanceId = "receiver-1" });
+        await host.Client.WaitForInstanceStartAsync(receiver, false, TestTimeout.Token());
+
+        var sender = await RunToCompletionAsync(host, "Sender", receiver, "sender-1");
+        var done = await host.Client.WaitForInstanceCompletionAsync(receiver, true, TestTimeout.Token());
+
+        Assert.That(done.ReadOutputAs<string>(), Is.EqualTo("from sender-1"));
+        var history = await host.Client.GetOrchestrationHistoryAsync(sender.InstanceId);
+        Assert.That(history.OfType<EventSentEvent>().Single().InstanceId, Is.EqualTo("receiver-1"));
+    }
+
+    [Test]
+    public async Task Retry_HandleFailurePredicate_RetriesOnlyMatchingErrors()
+    {
+        var attempts = 0;
+        await using var host = await StartAsync(b => b
+            .AddOrchestratorFunc<object?, string>("Picky", async (ctx, _) =>
+            {
+                var policy = new RetryPolicy(5, TimeSpan.FromMilliseconds(5))
+                {
+                    HandleFailure = f => f.IsCausedBy(typeof(TimeoutException).FullName!),
+                };
+                try
+                {
+                    return await ctx.CallActivityAsync<string>("Fails", null, TaskOptions.FromRetryPolicy(policy));
+                }
+                catch (TaskFailedException ex)
+                {
+                    return ex.FailureDetails.ErrorType;
+                }
+            })
+            .AddActivityFunc<object?, string>("Fails", (_, _) => Interlocked.Increment(ref attempts) < 3
+                ? throw new TimeoutException("slow")
+                : throw new InvalidOperationException("bad request")));
+
+        var done = await RunToCompletionAsync(host, "Picky", null);
+
+        Assert.That(done.ReadOutputAs<string>(), Is.EqualTo(typeof(InvalidOperationException).FullName));
+        Assert.That(attempts, Is.EqualTo(3), "two timeouts retried, the third error is not handled");
+    }
+
+    [Test]
     public async Task Terminate_RunningParent_TerminatesRunningChildrenRecursively()
     {
         await using var host = await StartAsync(b => b
