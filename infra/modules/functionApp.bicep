@@ -1,0 +1,117 @@
+@description('Function app name.')
+param name string
+
+@description('Azure region.')
+param location string
+
+@description('Subnet delegated to Microsoft.Web/serverFarms for regional VNet integration.')
+param subnetId string
+
+@description('Resource id of the user-assigned identity.')
+param identityId string
+
+@description('Client id of the user-assigned identity.')
+param identityClientId string
+
+@description('Storage account of the Functions host (identity-based).')
+param storageAccountName string
+
+@description('Name of the content share.')
+param contentShareName string
+
+@description('Key Vault secret URI of the content share connection string.')
+param contentShareSecretUri string
+
+@description('Key Vault secret URI of the PostgreSQL connection string.')
+param postgresSecretUri string
+
+@description('Application Insights connection string (not a secret; ingestion requires Entra auth).')
+param appInsightsConnectionString string
+
+@description('Azure OpenAI endpoint.')
+param openAiEndpoint string
+
+@description('Instances kept warm, so background workers keep running. At least 1.')
+@minValue(1)
+param alwaysReadyInstances int = 1
+
+@description('Most instances the plan scales out to.')
+param maximumElasticWorkerCount int = 10
+
+resource plan 'Microsoft.Web/serverfarms@2024-11-01' = {
+  name: '${name}-plan'
+  location: location
+  kind: 'elastic'
+  sku: {
+    name: 'EP1'
+    tier: 'ElasticPremium'
+  }
+  properties: {
+    reserved: true // Linux
+    maximumElasticWorkerCount: maximumElasticWorkerCount
+  }
+}
+
+// Every value below is either plain configuration, an identity-based setting, or a Key Vault
+// reference resolved with the app's identity: no secret is stored in app settings.
+var appSettings = {
+  FUNCTIONS_EXTENSION_VERSION: '~4'
+  FUNCTIONS_WORKER_RUNTIME: 'custom'
+  AzureWebJobsStorage__accountName: storageAccountName
+  AzureWebJobsStorage__credential: 'managedidentity'
+  AzureWebJobsStorage__clientId: identityClientId
+  WEBSITE_CONTENTAZUREFILECONNECTIONSTRING: '@Microsoft.KeyVault(SecretUri=${contentShareSecretUri})'
+  WEBSITE_CONTENTSHARE: contentShareName
+  WEBSITE_SKIP_CONTENTSHARE_VALIDATION: '1'
+  APPLICATIONINSIGHTS_CONNECTION_STRING: appInsightsConnectionString
+  APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'Authorization=AAD;ClientId=${identityClientId}'
+  AZURE_CLIENT_ID: identityClientId
+  DurableAgents__Store: 'Postgres'
+  DurableAgents__Postgres__ConnectionString: '@Microsoft.KeyVault(SecretUri=${postgresSecretUri})'
+  // DurableAgents__Redis__Configuration is left unset until the app authenticates to Azure Managed
+  // Redis with Entra tokens (access keys are disabled). Redis only accelerates wake-ups; without it
+  // hosts use PostgreSQL LISTEN/NOTIFY and polling.
+  DurableAgents__OpenAI__Endpoint: openAiEndpoint
+}
+
+resource app 'Microsoft.Web/sites@2024-11-01' = {
+  name: name
+  location: location
+  kind: 'functionapp,linux'
+  identity: {
+    type: 'UserAssigned'
+    userAssignedIdentities: { '${identityId}': {} }
+  }
+  properties: {
+    serverFarmId: plan.id
+    httpsOnly: true
+    virtualNetworkSubnetId: subnetId
+    keyVaultReferenceIdentity: identityId
+    outboundVnetRouting: {
+      allTraffic: true
+      applicationTraffic: true
+      contentShareTraffic: true
+    }
+    siteConfig: {
+      linuxFxVersion: ''
+      minTlsVersion: '1.2'
+      scmMinTlsVersion: '1.2'
+      ftpsState: 'Disabled'
+      http20Enabled: true
+      minimumElasticInstanceCount: alwaysReadyInstances
+      appSettings: [for setting in items(appSettings): {
+        name: setting.key
+        value: setting.value
+      }]
+    }
+  }
+}
+
+resource basicPublishingFtp 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-11-01' = {
+  parent: app
+  name: 'ftp'
+  properties: { allow: false }
+}
+
+output url string = 'https://${app.properties.defaultHostName}'
+output name string = app.name

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Deploys DurableAgents to Azure Functions Premium on a private VNet: creates the resource group,
+# deploys infra/main.bicep, builds the package (scripts/package.sh), deploys the zip and prints the
+# app URL. Safe to run again: every step is idempotent.
+# Usage: bash scripts/deploy.sh <resource-group> [location]
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+RG="${1:-}"
+LOCATION="${2:-westeurope}"
+if [ -z "$RG" ]; then
+  echo "usage: bash scripts/deploy.sh <resource-group> [location]" >&2
+  exit 2
+fi
+if ! command -v az >/dev/null 2>&1; then
+  echo "error: the Azure CLI (az) is not installed; see https://learn.microsoft.com/cli/azure/install-azure-cli" >&2
+  exit 1
+fi
+if ! az account show >/dev/null 2>&1; then
+  echo "error: the Azure CLI is not logged in; run 'az login' (and 'az account set -s <subscription>')" >&2
+  exit 1
+fi
+
+# The PostgreSQL administrator password is generated once per resource group and reused, so a
+# second run does not rotate it under the running app. It lives only here (git-ignored) and, for
+# the app, in Key Vault.
+SECRETS_DIR=".azure"
+SECRETS="$SECRETS_DIR/$RG.env"
+mkdir -p "$SECRETS_DIR"
+chmod 700 "$SECRETS_DIR"
+if [ ! -f "$SECRETS" ]; then
+  umask 077
+  echo "POSTGRES_ADMIN_PASSWORD=$(head -c 32 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 24)Aa1-" >"$SECRETS"
+fi
+# shellcheck disable=SC1090
+. "$SECRETS"
+
+echo "== resource group $RG ($LOCATION)"
+az group create --name "$RG" --location "$LOCATION" --output none
+
+echo "== infrastructure (infra/main.bicep)"
+az deployment group create --resource-group "$RG" --name durableagents \
+  --template-file infra/main.bicep --parameters infra/main.bicepparam \
+  --parameters postgresAdminPassword="$POSTGRES_ADMIN_PASSWORD" location="$LOCATION" \
+  --output none
+APP="$(az deployment group show -g "$RG" -n durableagents --query properties.outputs.functionAppName.value -o tsv)"
+URL="$(az deployment group show -g "$RG" -n durableagents --query properties.outputs.appUrl.value -o tsv)"
+
+echo "== package"
+bash scripts/package.sh artifacts/durableagents.zip
+
+echo "== deploy to $APP"
+az functionapp deployment source config-zip --resource-group "$RG" --name "$APP" --src artifacts/durableagents.zip --output none
+
+echo "app: $URL"
