@@ -11,9 +11,9 @@ trap 'rm -rf "$STAGE"' EXIT
 dotnet publish functions/DurableAgents.Functions -c Release -r linux-x64 --self-contained true \
   -p:PublishSingleFile=false -o "$STAGE" -nologo -clp:ErrorsOnly
 cp host.json "$STAGE/"
-# One folder per function (function.json) is added here once the host defines its triggers.
-for dir in functions/*/; do
-  [ -f "$dir/function.json" ] && cp -r "$dir" "$STAGE/"
+# One folder per function (function.json), at the package root next to host.json.
+for dir in functions/DurableAgents.Functions/Triggers/*/; do
+  cp -r "$dir" "$STAGE/"
 done
 chmod +x "$STAGE/DurableAgents.Functions"
 

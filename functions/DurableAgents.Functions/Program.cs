@@ -6,10 +6,13 @@ var builder = WebApplication.CreateBuilder(args);
 builder.AddListeningAddress();
 builder.AddDurableAgentsEngine();
 builder.AddApiErrorHandling();
+builder.AddApiKeyAuthentication();
+builder.Services.AddOpenApi();
 
 var app = builder.Build();
 
 app.UseApiErrorHandling();
+app.MapOpenApi("/openapi/{documentName}.json");
 app.MapHealthApi();
 app.MapManagementApi();
 

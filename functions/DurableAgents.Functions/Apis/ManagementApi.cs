@@ -19,7 +19,7 @@ internal static class ManagementApi
 
     public static void MapManagementApi(this IEndpointRouteBuilder app)
     {
-        var api = app.MapGroup("/api");
+        var api = app.MapGroup("/api").AddEndpointFilter<Hosting.ApiKeyFilter>().WithTags("Management");
         api.MapPost("/orchestrators/{name}/{instanceId?}", StartAsync).WithName("StartOrchestration").WithSummary("Starts a workflow; 202 with status and control URIs.");
         api.MapGet("/instances/{instanceId}", GetStatusAsync).WithName("GetInstance").WithSummary("Status of an instance: 202 while running, 200 when finished.");
         api.MapGet("/instances", ListAsync).WithName("ListInstances").WithSummary("Lists instances with filters and continuation-token paging.");

@@ -1,0 +1,75 @@
+using System.Net.Http.Json;
+using System.Text.Json;
+using NUnit.Framework;
+
+namespace DurableAgents.Functions.Tests;
+
+/// <summary>The custom handler's function.json folders parse and route every API path to the app.</summary>
+public sealed class FunctionJsonTests
+{
+    private static string TriggersDir()
+    {
+        var dir = new DirectoryInfo(TestContext.CurrentContext.TestDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "DurableAgents.sln")))
+        {
+            dir = dir.Parent;
+        }
+
+        return Path.Combine(dir!.FullName, "functions", "DurableAgents.Functions", "Triggers");
+    }
+
+    private static List<(string Name, JsonElement Trigger)> HttpTriggers() =>
+        Directory.GetDirectories(TriggersDir()).Select(d =>
+        {
+            var json = JsonDocument.Parse(File.ReadAllText(Path.Combine(d, "function.json"))).RootElement.Clone();
+            var bindings = json.GetProperty("bindings").EnumerateArray().ToList();
+            Assert.That(bindings.Any(b => b.GetProperty("type").GetString() == "http" && b.GetProperty("direction").GetString() == "out"), Is.True, d);
+            return (Path.GetFileName(d), bindings.Single(b => b.GetProperty("type").GetString() == "httpTrigger"));
+        }).ToList();
+
+    private static bool Covers(string route, string path)
+    {
+        var trimmed = path.TrimStart('/');
+        var star = route.IndexOf("{*", StringComparison.Ordinal);
+        return star < 0 ? route == trimmed : trimmed.StartsWith(route[..star].TrimEnd('/'), StringComparison.Ordinal);
+    }
+
+    [Test]
+    public void EveryFunctionJson_ParsesWithAnHttpTriggerAndOutput()
+    {
+        var triggers = HttpTriggers();
+
+        Assert.That(triggers, Has.Count.GreaterThanOrEqualTo(4));
+        Assert.That(triggers.Select(t => t.Trigger.GetProperty("route").GetString()), Has.All.Not.Empty);
+    }
+
+    [Test]
+    public async Task EveryAppRoute_IsCoveredByAFunction_ManagementRoutesNeedFunctionKeys()
+    {
+        await using var host = await HostProcess.StartAsync();
+        using var http = host.CreateClient();
+        var doc = await http.GetFromJsonAsync<JsonElement>("/openapi/v1.json");
+        var paths = doc.GetProperty("paths").EnumerateObject().Select(p => p.Name).Concat(["/healthz", "/readyz", "/openapi/v1.json"]).ToList();
+        var triggers = HttpTriggers();
+
+        foreach (var path in paths)
+        {
+            var covering = triggers.Where(t => Covers(t.Trigger.GetProperty("route").GetString()!, path)).ToList();
+            Assert.That(covering, Has.Count.EqualTo(1), $"{path} must map to exactly one function");
+            var auth = covering[0].Trigger.GetProperty("authLevel").GetString();
+            Assert.That(auth, Is.EqualTo(path.StartsWith("/api/", StringComparison.Ordinal) ? "function" : path.StartsWith("/openapi", StringComparison.Ordinal) ? "function" : "anonymous"), path);
+        }
+    }
+
+    [Test]
+    public void HostJson_DeclaresTheCustomHandlerWithRequestForwarding()
+    {
+        var dir = new DirectoryInfo(TriggersDir()).Parent!.Parent!.Parent!.FullName;
+        var hostJson = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "host.json"))).RootElement;
+        var handler = hostJson.GetProperty("customHandler");
+
+        Assert.That(handler.GetProperty("description").GetProperty("defaultExecutablePath").GetString(), Is.EqualTo("DurableAgents.Functions"));
+        Assert.That(handler.GetProperty("enableForwardingHttpRequest").GetBoolean(), Is.True);
+        Assert.That(hostJson.GetProperty("extensions").GetProperty("http").GetProperty("routePrefix").GetString(), Is.Empty);
+    }
+}
