@@ -643,6 +643,24 @@ public sealed partial class PostgresOrchestrationStore : IOrchestrationStore, ID
         }, cancellationToken);
     }
 
+    /// <inheritdoc />
+    public async Task<bool> TryConsumeTokenAsync(string tokenId, DateTimeOffset expiresAt, DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(tokenId);
+        var c = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = c.ConfigureAwait(false);
+        var consumed = await c.QueryFirstOrDefaultAsync<string>(new CommandDefinition(
+            $"""
+            WITH pruned AS (DELETE FROM {_schema}.consumed_tokens WHERE expires_at < @now)
+            INSERT INTO {_schema}.consumed_tokens (token_id, expires_at) VALUES (@tokenId, @expires)
+            ON CONFLICT (token_id) DO NOTHING
+            RETURNING token_id
+            """,
+            new { tokenId, expires = expiresAt.ToUnixTimeMilliseconds(), now = now.ToUnixTimeMilliseconds() },
+            cancellationToken: cancellationToken)).ConfigureAwait(false);
+        return consumed is not null;
+    }
+
     private async Task<T> InTransactionAsync<T>(Func<NpgsqlConnection, NpgsqlTransaction, Task<T>> work, CancellationToken cancellationToken)
     {
         var c = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);

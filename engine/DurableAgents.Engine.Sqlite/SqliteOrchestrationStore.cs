@@ -513,6 +513,22 @@ public sealed class SqliteOrchestrationStore : IOrchestrationStore, IDisposable
         }, cancellationToken).ConfigureAwait(false);
     }
 
+    /// <inheritdoc />
+    public async Task<bool> TryConsumeTokenAsync(string tokenId, DateTimeOffset expiresAt, DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(tokenId);
+        var c = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = c.ConfigureAwait(false);
+        return await WriteAsync(c, async tx =>
+        {
+            await c.ExecuteAsync(new CommandDefinition("DELETE FROM consumed_tokens WHERE expires_at < @now", new { now = now.ToUnixTimeMilliseconds() }, tx, cancellationToken: cancellationToken)).ConfigureAwait(false);
+            var inserted = await c.ExecuteAsync(new CommandDefinition(
+                "INSERT INTO consumed_tokens (token_id, expires_at) VALUES (@tokenId, @expires) ON CONFLICT (token_id) DO NOTHING",
+                new { tokenId, expires = expiresAt.ToUnixTimeMilliseconds() }, tx, cancellationToken: cancellationToken)).ConfigureAwait(false);
+            return inserted == 1;
+        }, cancellationToken).ConfigureAwait(false);
+    }
+
     private async Task<SqliteConnection> OpenAsync(CancellationToken cancellationToken)
     {
         var c = new SqliteConnection(_connectionString);

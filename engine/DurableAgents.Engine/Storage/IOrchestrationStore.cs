@@ -78,6 +78,13 @@ public interface IOrchestrationStore
 
     /// <summary>Deletes finished instances matching the filter; returns how many.</summary>
     Task<int> PurgeInstancesAsync(PurgeFilter filter, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Marks a single-use token (an approval link) as used. True the first time for a token id,
+    /// false on every later call, across all hosts. Rows are kept until <paramref name="expiresAt"/>
+    /// has passed (an expired token is refused before it gets here), then pruned.
+    /// </summary>
+    Task<bool> TryConsumeTokenAsync(string tokenId, DateTimeOffset expiresAt, DateTimeOffset now, CancellationToken cancellationToken = default);
 }
 
 /// <summary>Single-item forms of the batch lease calls.</summary>

@@ -305,4 +305,12 @@ public sealed class StoreConformanceTests
         Assert.That(first.Select(w => w.LockOwner), Is.Unique);
         Assert.That(first.Concat(second).Select(w => w.Messages.Count), Has.All.EqualTo(1));
     }
+
+    [Test]
+    public async Task TryConsumeToken_FirstUseWins_LaterUsesAreRefused()
+    {
+        Assert.That(await _store.TryConsumeTokenAsync("tok-1", T0.AddDays(3), T0), Is.True);
+        Assert.That(await _store.TryConsumeTokenAsync("tok-1", T0.AddDays(3), T0.AddMinutes(1)), Is.False);
+        Assert.That(await _store.TryConsumeTokenAsync("tok-2", T0.AddDays(3), T0.AddMinutes(1)), Is.True);
+    }
 }
