@@ -8,6 +8,9 @@ public static class ActivityNames
 
     /// <summary>Drafts a short text for a topic with the offline simulator.</summary>
     public const string DraftText = "DraftText";
+
+    /// <summary>Emails signed approve/reject links to approvers.</summary>
+    public const string SendApprovalRequest = "SendApprovalRequest";
 }
 
 /// <summary>A draft request.</summary>
@@ -15,3 +18,28 @@ public sealed record DraftRequest(string Topic, string Stage, string? Previous);
 
 /// <summary>A draft.</summary>
 public sealed record Draft(string Stage, string Text);
+
+/// <summary>Asks people to decide; each gets an approve and a reject link by email.</summary>
+/// <param name="EventName">The external event the decision is raised as.</param>
+/// <param name="Approvers">Email addresses.</param>
+/// <param name="Subject">Email subject.</param>
+/// <param name="Summary">What is being decided (plain text).</param>
+/// <param name="ExpiresAt">When the links stop working.</param>
+public sealed record ApprovalRequest(string EventName, IReadOnlyList<string> Approvers, string Subject, string Summary, DateTime ExpiresAt);
+
+/// <summary>The payload of the approval event: who decided what, and when.</summary>
+public sealed record ApprovalDecision(string Decision, string Approver, DateTimeOffset DecidedAt)
+{
+    /// <summary>True for "approve".</summary>
+    public bool IsApproved => string.Equals(Decision, ApprovalDecisions.Approve, StringComparison.Ordinal);
+}
+
+/// <summary>Decision values.</summary>
+public static class ApprovalDecisions
+{
+    /// <summary>Approve.</summary>
+    public const string Approve = "approve";
+
+    /// <summary>Reject.</summary>
+    public const string Reject = "reject";
+}

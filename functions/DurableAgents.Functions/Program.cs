@@ -15,6 +15,7 @@ app.UseApiErrorHandling();
 app.MapOpenApi("/openapi/{documentName}.json");
 app.MapHealthApi();
 app.MapManagementApi();
+app.MapApprovalApi();
 
 app.Run();
 

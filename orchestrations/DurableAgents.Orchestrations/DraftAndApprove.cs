@@ -3,15 +3,16 @@ using DurableAgents.Activities.Contracts;
 namespace DurableAgents.Orchestrations;
 
 /// <summary>Input of <see cref="DraftAndApprove"/>.</summary>
-public sealed record DraftAndApproveInput(string Topic, int ApprovalTimeoutHours = 72);
+public sealed record DraftAndApproveInput(string Topic, string Approver = "founder@example.com", int ApprovalTimeoutHours = 72);
 
-/// <summary>Output of <see cref="DraftAndApprove"/>.</summary>
-public sealed record DraftAndApproveOutput(string Topic, string Outline, string Draft, string Decision, DateTime DecidedAt);
+/// <summary>Output of <see cref="DraftAndApprove"/>: the decision is approve, reject or expired.</summary>
+public sealed record DraftAndApproveOutput(string Topic, string Outline, string Draft, string Decision, string? DecidedBy, DateTimeOffset DecidedAt);
 
 /// <summary>
-/// A small agent pipeline: outline then draft (each a retried activity), then a human decision
-/// delivered as an external <c>approval</c> event, with a durable deadline. A crash or deploy at
-/// any point resumes where it stopped; a three-day wait costs nothing.
+/// A small agent pipeline: outline then draft (each a retried activity), then a human decision:
+/// the approver gets an email with signed approve/reject links, and the click arrives as the
+/// <c>approval</c> event, with a durable deadline. A crash or deploy at any point resumes where it
+/// stopped; a three-day wait costs nothing.
 /// </summary>
 public sealed class DraftAndApprove : TaskOrchestrator<DraftAndApproveInput, DraftAndApproveOutput>
 {
@@ -25,18 +26,26 @@ public sealed class DraftAndApprove : TaskOrchestrator<DraftAndApproveInput, Dra
         var outline = await context.CallActivityAsync<Draft>(ActivityNames.DraftText, new DraftRequest(input.Topic, "outline", null), Retry);
         context.SetCustomStatus("drafting");
         var draft = await context.CallActivityAsync<Draft>(ActivityNames.DraftText, new DraftRequest(input.Topic, "draft", outline.Text), Retry);
+        var deadline = context.CurrentUtcDateTime.AddHours(input.ApprovalTimeoutHours);
+        await context.CallActivityAsync<int>(
+            ActivityNames.SendApprovalRequest,
+            new ApprovalRequest("approval", [input.Approver], $"Approve the draft: {input.Topic}", draft.Text, deadline),
+            Retry);
         context.SetCustomStatus("awaiting approval");
         string decision;
+        string? decidedBy = null;
+        DateTimeOffset decidedAt;
         try
         {
-            decision = await context.WaitForExternalEvent<string>("approval", TimeSpan.FromHours(input.ApprovalTimeoutHours));
+            var answer = await context.WaitForExternalEvent<ApprovalDecision>("approval", deadline - context.CurrentUtcDateTime);
+            (decision, decidedBy, decidedAt) = (answer.Decision, answer.Approver, answer.DecidedAt);
         }
         catch (TaskCanceledException)
         {
-            decision = "expired";
+            (decision, decidedAt) = ("expired", new DateTimeOffset(context.CurrentUtcDateTime, TimeSpan.Zero));
         }
 
         context.SetCustomStatus(decision);
-        return new DraftAndApproveOutput(input.Topic, outline.Text, draft.Text, decision, context.CurrentUtcDateTime);
+        return new DraftAndApproveOutput(input.Topic, outline.Text, draft.Text, decision, decidedBy, decidedAt);
     }
 }

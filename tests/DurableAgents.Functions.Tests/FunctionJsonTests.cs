@@ -31,7 +31,16 @@ public sealed class FunctionJsonTests
     {
         var trimmed = path.TrimStart('/');
         var star = route.IndexOf("{*", StringComparison.Ordinal);
-        return star < 0 ? route == trimmed : trimmed.StartsWith(route[..star].TrimEnd('/'), StringComparison.Ordinal);
+        if (star >= 0)
+        {
+            var prefix = route[..star].TrimEnd('/');
+            return trimmed == prefix || trimmed.StartsWith(prefix + "/", StringComparison.Ordinal);
+        }
+
+        // Same number of segments, literal segments equal, {parameters} match anything.
+        var r = route.Split('/');
+        var p = trimmed.Split('/');
+        return r.Length == p.Length && r.Zip(p).All(x => x.First.StartsWith('{') || x.First == x.Second);
     }
 
     [Test]
@@ -49,7 +58,7 @@ public sealed class FunctionJsonTests
         await using var host = await HostProcess.StartAsync();
         using var http = host.CreateClient();
         var doc = await http.GetFromJsonAsync<JsonElement>("/openapi/v1.json");
-        var paths = doc.GetProperty("paths").EnumerateObject().Select(p => p.Name).Concat(["/healthz", "/readyz", "/openapi/v1.json"]).ToList();
+        var paths = doc.GetProperty("paths").EnumerateObject().Select(p => p.Name).Concat(["/healthz", "/readyz", "/openapi/v1.json", "/approve/{token}"]).ToList();
         var triggers = HttpTriggers();
 
         foreach (var path in paths)

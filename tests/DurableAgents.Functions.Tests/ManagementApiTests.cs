@@ -93,13 +93,14 @@ public sealed class ManagementApiTests
             await Task.Delay(20, cts.Token);
         }
 
-        using var raised = await _http.PostAsync("/api/instances/draft-1/raiseEvent/approval", Json("\"approved\""));
+        using var raised = await _http.PostAsync("/api/instances/draft-1/raiseEvent/approval", Json("{\"decision\":\"approve\",\"approver\":\"ops@example.com\",\"decidedAt\":\"2026-11-23T10:00:00Z\"}"));
         Assert.That(raised.StatusCode, Is.EqualTo(HttpStatusCode.Accepted));
         var done = await WaitForCompletionAsync("/api/instances/draft-1");
-        Assert.That(done.GetProperty("output").GetProperty("decision").GetString(), Is.EqualTo("approved"));
+        Assert.That(done.GetProperty("output").GetProperty("decision").GetString(), Is.EqualTo("approve"));
+        Assert.That(done.GetProperty("output").GetProperty("decidedBy").GetString(), Is.EqualTo("ops@example.com"));
         Assert.That(done.GetProperty("output").GetProperty("draft").GetString(), Does.StartWith("[simulated]"));
 
-        using var late = await _http.PostAsync("/api/instances/draft-1/raiseEvent/approval", Json("\"rejected\""));
+        using var late = await _http.PostAsync("/api/instances/draft-1/raiseEvent/approval", Json("{\"decision\":\"reject\",\"approver\":\"ops@example.com\",\"decidedAt\":\"2026-11-23T10:00:00Z\"}"));
         Assert.That(late.StatusCode, Is.EqualTo(HttpStatusCode.Gone));
     }
 

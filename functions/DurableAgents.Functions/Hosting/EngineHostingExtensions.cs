@@ -42,6 +42,7 @@ internal static class EngineHostingExtensions
     {
         var config = builder.Configuration;
         var store = config["DurableAgents:Store"] ?? "Sqlite";
+        builder.Services.AddAgentActivityServices(config);
         builder.Services.AddDurableAgents(b =>
         {
             switch (store.ToUpperInvariant())
@@ -66,7 +67,8 @@ internal static class EngineHostingExtensions
             b.AddOrchestrator<HelloCities>()
                 .AddOrchestrator<DraftAndApprove>()
                 .AddActivity<SayHello>()
-                .AddActivity<DraftText>();
+                .AddActivity<DraftText>()
+                .AddActivity<DurableAgents.Activities.Approvals.SendApprovalRequest>();
         });
     }
 
