@@ -1,0 +1,49 @@
+using DurableAgents.Activities.Contracts;
+using DurableAgents.Engine;
+using DurableAgents.Engine.Client;
+using DurableAgents.Engine.Storage;
+
+namespace DurableAgents.Activities.Schedules;
+
+/// <summary>
+/// Starts one occurrence of a schedule. The instance id is derived from the schedule and the
+/// occurrence, and every status dedupes, so a retried activity (at-least-once) or a second host
+/// never starts the same occurrence twice. With overlap Skip, nothing starts while an earlier run
+/// of the schedule is still going.
+/// </summary>
+public sealed class StartScheduledRun(DurableTaskClient client) : TaskActivity<ScheduledRun, string>
+{
+    private static readonly OrchestrationRuntimeStatus[] Active = [OrchestrationRuntimeStatus.Pending, OrchestrationRuntimeStatus.Running, OrchestrationRuntimeStatus.Suspended];
+
+    /// <inheritdoc />
+    public override async Task<string> RunAsync(TaskActivityContext context, ScheduledRun input, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        var def = input.Definition;
+        var id = ScheduleNames.RunId(def.Id, input.OccurrenceUtc);
+        if (def.Overlap == OverlapPolicy.Skip)
+        {
+            var running = await client.GetAllInstancesAsync(new InstanceQuery { InstanceIdPrefix = $"{def.Id}@", Statuses = Active, PageSize = 10 }, cancellationToken).ConfigureAwait(false);
+            var other = running.Instances.FirstOrDefault(i => i.InstanceId != id);
+            if (other is not null)
+            {
+                return $"skipped {id}: {other.InstanceId} is still {other.RuntimeStatus}";
+            }
+        }
+
+        try
+        {
+            await client.ScheduleSerializedAsync(
+                def.Orchestrator,
+                def.Input?.GetRawText(),
+                new StartOrchestrationOptions { InstanceId = id, DedupeStatuses = Enum.GetValues<OrchestrationRuntimeStatus>() },
+                cancellationToken).ConfigureAwait(false);
+        }
+        catch (OrchestrationAlreadyExistsException)
+        {
+            // Started by an earlier attempt of this activity: exactly once per occurrence.
+        }
+
+        return id;
+    }
+}
