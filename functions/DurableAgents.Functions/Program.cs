@@ -5,17 +5,17 @@ var builder = WebApplication.CreateBuilder(args);
 
 builder.AddListeningAddress();
 builder.AddDurableAgentsEngine();
-builder.AddApiErrorHandling();
+builder.AddApiConventions();
 builder.AddApiKeyAuthentication();
-builder.Services.AddOpenApi();
 
 var app = builder.Build();
 
-app.UseApiErrorHandling();
-app.MapOpenApi("/openapi/{documentName}.json");
+app.UseApiConventions();
 app.MapHealthApi();
 app.MapManagementApi();
+app.MapScheduleApi();
 app.MapApprovalApi();
+app.MapFunctionsInvocations();
 
 app.Run();
 

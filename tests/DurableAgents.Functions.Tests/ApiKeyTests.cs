@@ -23,7 +23,8 @@ public sealed class ApiKeyTests
         {
             var concrete = path.Name.Replace("{name}", "HelloCities", StringComparison.Ordinal)
                 .Replace("{instanceId}", "some-instance", StringComparison.Ordinal)
-                .Replace("{eventName}", "approval", StringComparison.Ordinal);
+                .Replace("{eventName}", "approval", StringComparison.Ordinal)
+                .Replace("{id}", "nightly", StringComparison.Ordinal);
             ops.AddRange(path.Value.EnumerateObject().Select(m => (m.Name.ToUpperInvariant(), concrete)));
         }
 
@@ -36,7 +37,7 @@ public sealed class ApiKeyTests
         await using var host = await HostProcess.StartAsync(new Dictionary<string, string> { ["DurableAgents__Api__Keys__0"] = Key });
         using var http = host.CreateClient();
         var ops = await ManagementOperationsAsync(http);
-        Assert.That(ops, Has.Count.GreaterThanOrEqualTo(8), "start, status, list, raise, terminate, suspend, resume, purge");
+        Assert.That(ops, Has.Count.GreaterThanOrEqualTo(14), "instances (8), outbox, schedules (5)");
 
         foreach (var (method, path) in ops)
         {

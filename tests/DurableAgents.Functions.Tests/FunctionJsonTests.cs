@@ -18,14 +18,45 @@ public sealed class FunctionJsonTests
         return Path.Combine(dir!.FullName, "functions", "DurableAgents.Functions", "Triggers");
     }
 
-    private static List<(string Name, JsonElement Trigger)> HttpTriggers() =>
+    private static List<(string Name, List<JsonElement> Bindings)> Functions() =>
         Directory.GetDirectories(TriggersDir()).Select(d =>
+            (Path.GetFileName(d), JsonDocument.Parse(File.ReadAllText(Path.Combine(d, "function.json"))).RootElement.Clone().GetProperty("bindings").EnumerateArray().ToList())).ToList();
+
+    private static List<(string Name, JsonElement Trigger)> HttpTriggers() =>
+        Functions().Where(f => f.Bindings.Any(b => b.GetProperty("type").GetString() == "httpTrigger")).Select(f =>
         {
-            var json = JsonDocument.Parse(File.ReadAllText(Path.Combine(d, "function.json"))).RootElement.Clone();
-            var bindings = json.GetProperty("bindings").EnumerateArray().ToList();
-            Assert.That(bindings.Any(b => b.GetProperty("type").GetString() == "http" && b.GetProperty("direction").GetString() == "out"), Is.True, d);
-            return (Path.GetFileName(d), bindings.Single(b => b.GetProperty("type").GetString() == "httpTrigger"));
+            Assert.That(f.Bindings.Any(b => b.GetProperty("type").GetString() == "http" && b.GetProperty("direction").GetString() == "out"), Is.True, f.Name);
+            return (f.Name, f.Bindings.Single(b => b.GetProperty("type").GetString() == "httpTrigger"));
         }).ToList();
+
+    [Test]
+    public async Task TimerFunctions_HaveSixFieldSchedules_AndTheAppAnswersTheirInvocation()
+    {
+        var timers = Functions().Where(f => f.Bindings.Any(b => b.GetProperty("type").GetString() == "timerTrigger")).ToList();
+        Assert.That(timers.Select(t => t.Name), Does.Contain("SchedulerHeartbeat"));
+        await using var host = await HostProcess.StartAsync();
+        using var http = host.CreateClient();
+        foreach (var (name, bindings) in timers)
+        {
+            var schedule = bindings.Single().GetProperty("schedule").GetString()!;
+            Assert.That(schedule.Split(' '), Has.Length.EqualTo(6), "NCRONTAB: seconds first");
+            Assert.DoesNotThrow(() => Cronos.CronExpression.Parse(schedule, Cronos.CronFormat.IncludeSeconds));
+
+            // A recorded timer invocation, as the Functions host sends it (ScheduleStatus null on first run).
+            var envelope = """{"Data":{"timer":{"Schedule":{"AdjustForDST":true},"ScheduleStatus":null,"IsPastDue":true}},"Metadata":{"sys":{"MethodName":"SchedulerHeartbeat","UtcNow":"2026-11-23T10:00:00Z","RandGuid":"1c4d5a9e-0000-4000-8000-000000000000"}}}""";
+            using var response = await http.PostAsync($"/{name}", new StringContent(envelope, System.Text.Encoding.UTF8, "application/json"));
+            Assert.That(response.StatusCode, Is.EqualTo(System.Net.HttpStatusCode.OK), name);
+            var body = await response.Content.ReadFromJsonAsync<JsonElement>();
+            Assert.That(body.GetProperty("outputs").ValueKind, Is.EqualTo(JsonValueKind.Object));
+            Assert.That(body.GetProperty("logs")[0].GetString(), Does.Contain("past due"));
+            Assert.That(body.GetProperty("returnValue").ValueKind, Is.EqualTo(JsonValueKind.Null));
+
+            using var garbage = await http.PostAsync($"/{name}", new StringContent("not json", System.Text.Encoding.UTF8, "application/json"));
+            Assert.That(garbage.StatusCode, Is.EqualTo(System.Net.HttpStatusCode.BadRequest));
+            using var empty = await http.PostAsync($"/{name}", new StringContent("{}", System.Text.Encoding.UTF8, "application/json"));
+            Assert.That(empty.StatusCode, Is.EqualTo(System.Net.HttpStatusCode.OK), "a missing timer object is tolerated");
+        }
+    }
 
     private static bool Covers(string route, string path)
     {

@@ -10,16 +10,20 @@ namespace DurableAgents.Functions.Hosting;
 /// </summary>
 internal static partial class ApiErrorHandling
 {
-    public static void AddApiErrorHandling(this WebApplicationBuilder builder)
+    /// <summary>Problem details for every error, enums as strings in JSON, the OpenAPI document.</summary>
+    public static void AddApiConventions(this WebApplicationBuilder builder)
     {
         builder.Services.AddProblemDetails();
         builder.Services.AddExceptionHandler<DurableAgentsExceptionHandler>();
+        builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.Converters.Add(new System.Text.Json.Serialization.JsonStringEnumConverter()));
+        builder.Services.AddOpenApi();
     }
 
-    public static void UseApiErrorHandling(this WebApplication app)
+    public static void UseApiConventions(this WebApplication app)
     {
         app.UseExceptionHandler();
         app.UseStatusCodePages();
+        app.MapOpenApi("/openapi/{documentName}.json");
     }
 
     /// <summary>The HTTP status for an engine error.</summary>

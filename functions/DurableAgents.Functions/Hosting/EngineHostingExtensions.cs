@@ -68,8 +68,12 @@ internal static class EngineHostingExtensions
                 .AddOrchestrator<DraftAndApprove>()
                 .AddActivity<SayHello>()
                 .AddActivity<DraftText>()
-                .AddActivity<DurableAgents.Activities.Approvals.SendApprovalRequest>();
+                .AddActivity<DurableAgents.Activities.Approvals.SendApprovalRequest>()
+                .AddOrchestrator<ScheduleRunner>()
+                .AddActivity<DurableAgents.Activities.Schedules.StartScheduledRun>();
         });
+        builder.Services.AddSingleton<Apis.ScheduleSync>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<Apis.ScheduleSync>());
     }
 
     private static string Required(ConfigurationManager config, string key, string example) =>

@@ -1,0 +1,174 @@
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Cronos;
+using DurableAgents.Activities.Contracts;
+using DurableAgents.Engine.Client;
+using DurableAgents.Engine.Hosting;
+using DurableAgents.Engine.Storage;
+using DurableAgents.Orchestrations;
+using Microsoft.AspNetCore.Http.HttpResults;
+
+namespace DurableAgents.Functions.Apis;
+
+/// <summary>
+/// Cron schedules: each is a ScheduleRunner instance <c>schedule:&lt;id&gt;</c>. Defined in configuration
+/// (DurableAgents:Schedules:&lt;id&gt;:Cron/TimeZone/Orchestrator/Input/CatchUp/Overlap, applied at start and
+/// by the SchedulerHeartbeat timer) or through this API.
+/// </summary>
+internal static partial class ScheduleApi
+{
+    private static readonly OrchestrationRuntimeStatus[] Live = [OrchestrationRuntimeStatus.Pending, OrchestrationRuntimeStatus.Running, OrchestrationRuntimeStatus.Suspended];
+
+    public static void MapScheduleApi(this IEndpointRouteBuilder app)
+    {
+        var api = app.MapGroup("/api/schedules").AddEndpointFilter<Hosting.ApiKeyFilter>().WithTags("Schedules");
+        api.MapGet("/", ListAsync).WithName("ListSchedules").WithSummary("Schedules with their next occurrences.");
+        api.MapPost("/", CreateAsync).WithName("CreateSchedule").WithSummary("Creates a schedule.");
+        api.MapPost("/{id}/pause", PauseAsync).WithName("PauseSchedule").WithSummary("Pauses a schedule.");
+        api.MapPost("/{id}/resume", ResumeAsync).WithName("ResumeSchedule").WithSummary("Resumes a schedule; missed occurrences follow its catch-up policy.");
+        api.MapDelete("/{id}", DeleteAsync).WithName("DeleteSchedule").WithSummary("Deletes a schedule (runs already started go on).");
+    }
+
+    private static async Task<Ok<List<ScheduleView>>> ListAsync(DurableTaskClient client, TimeProvider time, CancellationToken cancellationToken)
+    {
+        var page = await client.GetAllInstancesAsync(new InstanceQuery { InstanceIdPrefix = "schedule:", Statuses = Live, PageSize = 1000, FetchInputsAndOutputs = true }, cancellationToken).ConfigureAwait(false);
+        var now = time.GetUtcNow().UtcDateTime;
+        var views = page.Instances.Select(i =>
+        {
+            var state = i.ReadInputAs<ScheduleState>()!;
+            var def = state.Definition;
+            var zone = TimeZoneInfo.FindSystemTimeZoneById(def.TimeZone ?? "UTC");
+            var next = ScheduleRunner.Parse(def.Cron).GetOccurrences(now, now.AddYears(5), zone).Take(3).ToList();
+            return new ScheduleView(def, i.RuntimeStatus == OrchestrationRuntimeStatus.Suspended, next, state.LastOccurrenceUtc);
+        }).OrderBy(v => v.Definition.Id, StringComparer.Ordinal).ToList();
+        return TypedResults.Ok(views);
+    }
+
+    private static async Task<Results<Created<ScheduleDefinition>, ProblemHttpResult>> CreateAsync(ScheduleDefinition definition, DurableTaskClient client, TaskRegistry registry, CancellationToken cancellationToken)
+    {
+        if (Validate(definition, registry) is { } problem)
+        {
+            return problem;
+        }
+
+        await client.ScheduleNewOrchestrationInstanceAsync(
+            ScheduleNames.Runner,
+            new ScheduleState(definition with { TimeZone = definition.TimeZone ?? "UTC" }, null),
+            new StartOrchestrationOptions { InstanceId = ScheduleNames.InstanceId(definition.Id) },
+            cancellationToken).ConfigureAwait(false);
+        return TypedResults.Created($"/api/schedules/{definition.Id}", definition);
+    }
+
+    private static async Task<Accepted> PauseAsync(string id, DurableTaskClient client, CancellationToken cancellationToken)
+    {
+        await client.SuspendInstanceAsync(ScheduleNames.InstanceId(id), "paused through the API", cancellationToken).ConfigureAwait(false);
+        return TypedResults.Accepted((string?)null);
+    }
+
+    private static async Task<Accepted> ResumeAsync(string id, DurableTaskClient client, CancellationToken cancellationToken)
+    {
+        await client.ResumeInstanceAsync(ScheduleNames.InstanceId(id), "resumed through the API", cancellationToken).ConfigureAwait(false);
+        return TypedResults.Accepted((string?)null);
+    }
+
+    private static async Task<Accepted> DeleteAsync(string id, DurableTaskClient client, CancellationToken cancellationToken)
+    {
+        await client.TerminateInstanceAsync(ScheduleNames.InstanceId(id), "schedule deleted", cancellationToken).ConfigureAwait(false);
+        return TypedResults.Accepted((string?)null);
+    }
+
+    /// <summary>A problem for a definition that cannot run, or null.</summary>
+    public static ProblemHttpResult? Validate(ScheduleDefinition? d, TaskRegistry registry)
+    {
+        if (d is null)
+        {
+            return Bad("A schedule definition is required.");
+        }
+
+        if (d.Id is null || !ScheduleId().IsMatch(d.Id))
+        {
+            return Bad("'id' must be 1-64 characters of a-z, 0-9 and -.");
+        }
+
+        try
+        {
+            ScheduleRunner.Parse(d.Cron);
+        }
+        catch (Exception ex) when (ex is CronFormatException or ArgumentException)
+        {
+            return Bad($"'cron' is not a valid cron expression: {ex.Message}");
+        }
+
+        try
+        {
+            TimeZoneInfo.FindSystemTimeZoneById(d.TimeZone ?? "UTC");
+        }
+        catch (TimeZoneNotFoundException)
+        {
+            return Bad($"'timeZone' '{d.TimeZone}' is not a known time zone (use an IANA id such as Europe/Paris).");
+        }
+
+        if (string.IsNullOrWhiteSpace(d.Orchestrator) || !registry.HasOrchestrator(d.Orchestrator))
+        {
+            return TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "Not Found", detail: $"No orchestrator named '{d.Orchestrator}' is registered.");
+        }
+
+        return null;
+    }
+
+    private static ProblemHttpResult Bad(string detail) => TypedResults.Problem(statusCode: StatusCodes.Status400BadRequest, title: "Bad Request", detail: detail);
+
+    [GeneratedRegex("^[a-z0-9-]{1,64}$")]
+    private static partial Regex ScheduleId();
+}
+
+/// <summary>A schedule as listed.</summary>
+internal sealed record ScheduleView(ScheduleDefinition Definition, bool Paused, IReadOnlyList<DateTime> NextOccurrences, DateTime? LastOccurrenceUtc);
+
+/// <summary>
+/// Puts the schedules from configuration in place (creates the ones that do not run yet). Runs at
+/// start and on every SchedulerHeartbeat timer invocation, so they come back after anything.
+/// </summary>
+internal sealed partial class ScheduleSync(IConfiguration configuration, DurableTaskClient client, TaskRegistry registry, ILogger<ScheduleSync> logger) : IHostedService
+{
+    public Task StartAsync(CancellationToken cancellationToken) => SyncAsync(cancellationToken);
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public async Task<int> SyncAsync(CancellationToken cancellationToken)
+    {
+        var created = 0;
+        foreach (var section in configuration.GetSection("DurableAgents:Schedules").GetChildren())
+        {
+            var input = section["Input"];
+            var def = new ScheduleDefinition(
+                section.Key,
+                section["Cron"] ?? string.Empty,
+                section["Orchestrator"] ?? string.Empty,
+                section["TimeZone"] ?? "UTC",
+                string.IsNullOrEmpty(input) ? null : JsonDocument.Parse(input).RootElement.Clone(),
+                Enum.TryParse<CatchUpPolicy>(section["CatchUp"], true, out var catchUp) ? catchUp : CatchUpPolicy.Skip,
+                Enum.TryParse<OverlapPolicy>(section["Overlap"], true, out var overlap) ? overlap : OverlapPolicy.Skip);
+            if (ScheduleApi.Validate(def, registry) is { } problem)
+            {
+                LogInvalid(logger, def.Id, problem.ProblemDetails.Detail ?? "invalid");
+                continue;
+            }
+
+            try
+            {
+                await client.ScheduleNewOrchestrationInstanceAsync(ScheduleNames.Runner, new ScheduleState(def, null), new StartOrchestrationOptions { InstanceId = ScheduleNames.InstanceId(def.Id) }, cancellationToken).ConfigureAwait(false);
+                created++;
+            }
+            catch (OrchestrationAlreadyExistsException)
+            {
+                // already in place (or paused): leave it
+            }
+        }
+
+        return created;
+    }
+
+    [LoggerMessage(EventId = 2200, Level = LogLevel.Error, Message = "Configured schedule '{Id}' is not valid and was not started: {Reason}")]
+    private static partial void LogInvalid(ILogger logger, string id, string reason);
+}
