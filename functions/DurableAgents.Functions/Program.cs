@@ -7,6 +7,7 @@ builder.AddListeningAddress();
 builder.AddDurableAgentsEngine();
 builder.AddApiConventions();
 builder.AddApiKeyAuthentication();
+builder.AddTelemetry();
 
 var app = builder.Build();
 

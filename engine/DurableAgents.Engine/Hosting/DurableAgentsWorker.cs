@@ -267,10 +267,30 @@ public sealed class DurableAgentsWorker : BackgroundService
         // An episode is short and CPU-bound; it is not cancelled at shutdown, so that its commit lands.
         var ct = CancellationToken.None;
         var claimedSlots = 0;
+        using var span = DurableAgentsTelemetry.Source.StartActivity($"orchestration {item.Name}");
+        span?.SetTag(DurableAgentsTelemetry.InstanceIdAttribute, item.InstanceId);
+        span?.SetTag(DurableAgentsTelemetry.OrchestrationAttribute, item.Name);
+        DurableAgentsTelemetry.Episodes.Add(1, new KeyValuePair<string, object?>(DurableAgentsTelemetry.OrchestrationAttribute, item.Name));
         try
         {
             var result = await _episodes.RunAsync(item, ct).ConfigureAwait(false);
             var commit = result.Commit;
+            if (commit.Instance is { } after)
+            {
+                span?.SetTag(DurableAgentsTelemetry.OutcomeAttribute, after.Status.ToString());
+                if (after.Status.IsTerminal())
+                {
+                    DurableAgentsTelemetry.OrchestrationsFinished.Add(
+                        1,
+                        new KeyValuePair<string, object?>(DurableAgentsTelemetry.OrchestrationAttribute, item.Name),
+                        new KeyValuePair<string, object?>(DurableAgentsTelemetry.OutcomeAttribute, after.Status.ToString()));
+                }
+
+                if (after.Failure is { } failure)
+                {
+                    span?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, failure.ErrorType);
+                }
+            }
 
             // Run the activities this episode schedules here, as far as free slots allow: they are
             // inserted already leased to us, saving a queue round trip and a wake-up per activity.
@@ -370,6 +390,11 @@ public sealed class DurableAgentsWorker : BackgroundService
     private async Task RunActivityAsync(ActivityWorkItem item)
     {
         var task = item.Task;
+        using var span = DurableAgentsTelemetry.Source.StartActivity($"activity {task.Name}");
+        span?.SetTag(DurableAgentsTelemetry.InstanceIdAttribute, task.InstanceId);
+        span?.SetTag(DurableAgentsTelemetry.ActivityAttribute, task.Name);
+        span?.SetTag(DurableAgentsTelemetry.TaskIdAttribute, task.TaskId);
+        var started = _time.GetTimestamp();
         using var leaseLost = new CancellationTokenSource();
         using var activityCts = CancellationTokenSource.CreateLinkedTokenSource(leaseLost.Token, _hardStop.Token);
         using var renewal = _time.CreateTimer(
@@ -408,6 +433,19 @@ public sealed class DurableAgentsWorker : BackgroundService
             outcome = "failed";
         }
 
+        span?.SetTag(DurableAgentsTelemetry.OutcomeAttribute, outcome);
+        if (outcome == "failed")
+        {
+            span?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, ((TaskFailedEvent)result).FailureDetails.ErrorType);
+        }
+
+        var tags = new[]
+        {
+            new KeyValuePair<string, object?>(DurableAgentsTelemetry.ActivityAttribute, task.Name),
+            new KeyValuePair<string, object?>(DurableAgentsTelemetry.OutcomeAttribute, outcome),
+        };
+        DurableAgentsTelemetry.ActivityRuns.Add(1, tags);
+        DurableAgentsTelemetry.ActivityDuration.Record(_time.GetElapsedTime(started).TotalMilliseconds, tags);
         try
         {
             var pending = new PendingCompletion(new ActivityCompletion(item, result));

@@ -1,4 +1,5 @@
 using DurableAgents.Engine.History;
+using DurableAgents.Engine.Hosting;
 using DurableAgents.Engine.Testing;
 using DurableAgents.Engine.Tests.Support;
 using Microsoft.Extensions.DependencyInjection;
@@ -139,6 +140,47 @@ public sealed class HostingTests
         {
             await Task.Delay(5, token);
         }
+    }
+
+    [Test]
+    public async Task Telemetry_EpisodesAndActivities_AreSpansWithInstanceAndOutcome()
+    {
+        var spans = new System.Collections.Concurrent.ConcurrentBag<System.Diagnostics.Activity>();
+        using var listener = new System.Diagnostics.ActivityListener
+        {
+            ShouldListenTo = s => s.Name == DurableAgentsTelemetry.Name,
+            Sample = (ref System.Diagnostics.ActivityCreationOptions<System.Diagnostics.ActivityContext> _) => System.Diagnostics.ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStopped = spans.Add,
+        };
+        System.Diagnostics.ActivitySource.AddActivityListener(listener);
+        await using var host = await DurableAgentsTestHost.StartAsync(
+            b => b.AddOrchestratorFunc<object?, string>("Traced", async (ctx, _) =>
+                {
+                    try
+                    {
+                        await ctx.CallActivityAsync<string>("Breaks");
+                    }
+                    catch (TaskFailedException)
+                    {
+                    }
+
+                    return await ctx.CallActivityAsync<string>("Works");
+                })
+                .AddActivityFunc<object?, string>("Works", (_, _) => "ok")
+                .AddActivityFunc<object?, string>("Breaks", (_, _) => throw new InvalidOperationException("nope")),
+            storeFactory: NewStore());
+
+        var id = await host.Client.ScheduleNewOrchestrationInstanceAsync("Traced", null, new Client.StartOrchestrationOptions { InstanceId = "traced-1" });
+        await host.Client.WaitForInstanceCompletionAsync(id, false, TestTimeout.Token());
+
+        var mine = spans.Where(s => (string?)s.GetTagItem(DurableAgentsTelemetry.InstanceIdAttribute) == "traced-1").ToList();
+        Assert.That(mine.Where(s => s.DisplayName == "orchestration Traced"), Is.Not.Empty);
+        Assert.That(mine.Last(s => s.DisplayName == "orchestration Traced" && s.GetTagItem(DurableAgentsTelemetry.OutcomeAttribute) is "Completed"), Is.Not.Null);
+        var works = mine.Single(s => s.DisplayName == "activity Works");
+        Assert.That(works.GetTagItem(DurableAgentsTelemetry.OutcomeAttribute), Is.EqualTo("completed"));
+        var breaks = mine.Single(s => s.DisplayName == "activity Breaks");
+        Assert.That(breaks.Status, Is.EqualTo(System.Diagnostics.ActivityStatusCode.Error));
+        Assert.That(breaks.StatusDescription, Is.EqualTo(typeof(InvalidOperationException).FullName));
     }
 }
 
