@@ -11,17 +11,6 @@ namespace DurableAgents.Functions.Tests;
 [NonParallelizable]
 public sealed class CustomHandlerTests
 {
-    private static string RepoRoot()
-    {
-        var dir = new DirectoryInfo(TestContext.CurrentContext.TestDirectory);
-        while (!File.Exists(Path.Combine(dir!.FullName, "DurableAgents.sln")))
-        {
-            dir = dir.Parent;
-        }
-
-        return dir.FullName;
-    }
-
     private static int FreePort()
     {
         using var socket = new TcpListener(IPAddress.Loopback, 0);
@@ -33,9 +22,7 @@ public sealed class CustomHandlerTests
     public async Task CustomHandlerPort_AppListensOnLoopbackThere_AndServesForwardedRequests()
     {
         var port = FreePort();
-        var testDir = TestContext.CurrentContext.TestDirectory;
-        var configuration = new DirectoryInfo(testDir).Parent!.Name;
-        var dll = Path.GetFullPath(Path.Combine(testDir, "../../../../../functions/DurableAgents.Functions/bin", configuration, "net10.0/DurableAgents.Functions.dll"));
+        var dll = HostProcess.HostDll;
         var data = Directory.CreateTempSubdirectory("da-ch").FullName;
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = Path.GetDirectoryName(dll)! };
         psi.ArgumentList.Add(dll);
@@ -74,7 +61,7 @@ public sealed class CustomHandlerTests
     [Test]
     public async Task PackageScript_BuildsZip_WithExecutableHostJsonAndEveryFunctionFolder()
     {
-        var root = RepoRoot();
+        var root = HostProcess.RepoRoot;
         var zip = Path.Combine(Directory.CreateTempSubdirectory("da-pkg").FullName, "durableagents.zip");
         var psi = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = root };
         psi.ArgumentList.Add("scripts/package.sh");

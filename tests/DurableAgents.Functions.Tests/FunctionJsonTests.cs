@@ -7,16 +7,7 @@ namespace DurableAgents.Functions.Tests;
 /// <summary>The custom handler's function.json folders parse and route every API path to the app.</summary>
 public sealed class FunctionJsonTests
 {
-    private static string TriggersDir()
-    {
-        var dir = new DirectoryInfo(TestContext.CurrentContext.TestDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "DurableAgents.sln")))
-        {
-            dir = dir.Parent;
-        }
-
-        return Path.Combine(dir!.FullName, "functions", "DurableAgents.Functions", "Triggers");
-    }
+    private static string TriggersDir() => Path.Combine(HostProcess.RepoRoot, "functions", "DurableAgents.Functions", "Triggers");
 
     private static List<(string Name, List<JsonElement> Bindings)> Functions() =>
         Directory.GetDirectories(TriggersDir()).Select(d =>

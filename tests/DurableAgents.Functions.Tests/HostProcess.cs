@@ -19,12 +19,36 @@ public sealed partial class HostProcess : IAsyncDisposable
 
     public Uri BaseAddress { get; }
 
+    /// <summary>The repository root (where DurableAgents.sln is).</summary>
+    public static string RepoRoot
+    {
+        get
+        {
+            var dir = new DirectoryInfo(TestContext.CurrentContext.TestDirectory);
+            while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "DurableAgents.sln")))
+            {
+                dir = dir.Parent;
+            }
+
+            return dir?.FullName ?? throw new InvalidOperationException("DurableAgents.sln not found above the test directory");
+        }
+    }
+
+    /// <summary>The host binary built in the same configuration as the tests.</summary>
+    public static string HostDll
+    {
+        get
+        {
+            var configuration = new DirectoryInfo(TestContext.CurrentContext.TestDirectory).Parent!.Name; // bin/<Configuration>/net10.0
+            var dll = Path.Combine(RepoRoot, "functions/DurableAgents.Functions/bin", configuration, "net10.0/DurableAgents.Functions.dll");
+            Assert.That(File.Exists(dll), Is.True, dll);
+            return dll;
+        }
+    }
+
     public static async Task<HostProcess> StartAsync(IDictionary<string, string>? environment = null)
     {
-        var testDir = TestContext.CurrentContext.TestDirectory;
-        var configuration = new DirectoryInfo(testDir).Parent!.Name;
-        var dll = Path.GetFullPath(Path.Combine(testDir, "../../../../../functions/DurableAgents.Functions/bin", configuration, "net10.0/DurableAgents.Functions.dll"));
-        Assert.That(File.Exists(dll), Is.True, dll);
+        var dll = HostDll;
         var dir = Path.Combine(Path.GetTempPath(), "durableagents-host", Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(dir);
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = Path.GetDirectoryName(dll)! };

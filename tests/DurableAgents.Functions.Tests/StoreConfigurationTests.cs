@@ -61,9 +61,7 @@ public sealed class StoreConfigurationTests
     [Test]
     public async Task Host_PostgresUnreachable_ExitsAtStartWithAClearErrorAndNoSecret()
     {
-        var testDir = TestContext.CurrentContext.TestDirectory;
-        var configuration = new DirectoryInfo(testDir).Parent!.Name;
-        var dll = Path.GetFullPath(Path.Combine(testDir, "../../../../../functions/DurableAgents.Functions/bin", configuration, "net10.0/DurableAgents.Functions.dll"));
+        var dll = HostProcess.HostDll;
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = Path.GetDirectoryName(dll)! };
         psi.ArgumentList.Add(dll);
         psi.ArgumentList.Add("--urls");
