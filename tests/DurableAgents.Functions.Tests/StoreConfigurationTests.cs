@@ -80,4 +80,39 @@ public sealed class StoreConfigurationTests
         Assert.That(output, Does.Contain("DurableAgents:Postgres:ConnectionString").And.Contain("127.0.0.1:1"));
         Assert.That(output, Does.Not.Contain("hunter2-secret"));
     }
+
+    [Test]
+    public async Task Host_WithoutKeys_WarnsOnceEachAtStart_ApiLoopbackOnly_ApprovalKeyEphemeral()
+    {
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = Path.GetDirectoryName(HostProcess.HostDll)! };
+        psi.ArgumentList.Add(HostProcess.HostDll);
+        psi.ArgumentList.Add("--urls");
+        psi.ArgumentList.Add("http://127.0.0.1:0");
+        var data = Directory.CreateTempSubdirectory("da-warn").FullName;
+        psi.Environment["DurableAgents__Sqlite__ConnectionString"] = $"Data Source={Path.Combine(data, "store.db")}";
+        using var process = Process.Start(psi)!;
+        var lines = new List<string>();
+        try
+        {
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+            while (await process.StandardOutput.ReadLineAsync(cts.Token) is { } line)
+            {
+                lines.Add(line);
+                if (line.Contains("Now listening on:", StringComparison.Ordinal))
+                {
+                    break;
+                }
+            }
+        }
+        finally
+        {
+            process.Kill(entireProcessTree: true);
+            await process.WaitForExitAsync();
+            Directory.Delete(data, true);
+        }
+
+        var text = string.Join("\n", lines);
+        Assert.That(text, Does.Contain("ApiKeyStartupCheck[2100]").And.Contain("loopback callers only"));
+        Assert.That(text, Does.Contain("ApprovalKeyStartupCheck[2102]").And.Contain("DurableAgents:Approvals:SigningKey"));
+    }
 }

@@ -133,5 +133,25 @@ internal static class ApiKeyAuthenticationExtensions
     {
         builder.Services.AddSingleton<ApiKeyFilter>();
         builder.Services.AddHostedService<ApiKeyStartupCheck>();
+        builder.Services.AddHostedService<ApprovalKeyStartupCheck>();
     }
+}
+
+/// <summary>Warns at start when approval links are signed with a random per-process key.</summary>
+internal sealed partial class ApprovalKeyStartupCheck(DurableAgents.Activities.Approvals.ApprovalTokens tokens, ILogger<ApprovalKeyStartupCheck> logger) : IHostedService
+{
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        if (tokens.IsEphemeralKey)
+        {
+            LogEphemeralKey(logger);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    [LoggerMessage(EventId = 2102, Level = LogLevel.Warning, Message = "No approval signing key is configured (DurableAgents:Approvals:SigningKey): a random key is used, so approval links stop working when this process restarts and are not accepted by other hosts.")]
+    private static partial void LogEphemeralKey(ILogger logger);
 }
