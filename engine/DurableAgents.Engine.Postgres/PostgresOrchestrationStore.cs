@@ -661,6 +661,14 @@ public sealed partial class PostgresOrchestrationStore : IOrchestrationStore, ID
         return consumed is not null;
     }
 
+    /// <inheritdoc />
+    public async Task ReleaseTokenAsync(string tokenId, CancellationToken cancellationToken = default)
+    {
+        var c = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = c.ConfigureAwait(false);
+        await c.ExecuteAsync(new CommandDefinition($"DELETE FROM {_schema}.consumed_tokens WHERE token_id = @tokenId", new { tokenId }, cancellationToken: cancellationToken)).ConfigureAwait(false);
+    }
+
     private async Task<T> InTransactionAsync<T>(Func<NpgsqlConnection, NpgsqlTransaction, Task<T>> work, CancellationToken cancellationToken)
     {
         var c = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);

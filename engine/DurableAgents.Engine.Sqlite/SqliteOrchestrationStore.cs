@@ -529,6 +529,14 @@ public sealed class SqliteOrchestrationStore : IOrchestrationStore, IDisposable
         }, cancellationToken).ConfigureAwait(false);
     }
 
+    /// <inheritdoc />
+    public async Task ReleaseTokenAsync(string tokenId, CancellationToken cancellationToken = default)
+    {
+        var c = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = c.ConfigureAwait(false);
+        await WriteAsync(c, tx => c.ExecuteAsync(new CommandDefinition("DELETE FROM consumed_tokens WHERE token_id = @tokenId", new { tokenId }, tx, cancellationToken: cancellationToken)), cancellationToken).ConfigureAwait(false);
+    }
+
     private async Task<SqliteConnection> OpenAsync(CancellationToken cancellationToken)
     {
         var c = new SqliteConnection(_connectionString);

@@ -85,6 +85,9 @@ public interface IOrchestrationStore
     /// has passed (an expired token is refused before it gets here), then pruned.
     /// </summary>
     Task<bool> TryConsumeTokenAsync(string tokenId, DateTimeOffset expiresAt, DateTimeOffset now, CancellationToken cancellationToken = default);
+
+    /// <summary>Undoes <see cref="TryConsumeTokenAsync"/> when the action the token stood for could not be carried out.</summary>
+    Task ReleaseTokenAsync(string tokenId, CancellationToken cancellationToken = default);
 }
 
 /// <summary>Single-item forms of the batch lease calls.</summary>

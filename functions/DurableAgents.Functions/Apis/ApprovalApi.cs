@@ -50,7 +50,7 @@ internal static class ApprovalApi
             """);
     }
 
-    private static async Task<IResult> DecideAsync(string token, ApprovalTokens tokens, IOrchestrationStore store, DurableTaskClient client, TimeProvider time, HttpContext http, CancellationToken cancellationToken)
+    internal static async Task<IResult> DecideAsync(string token, ApprovalTokens tokens, IOrchestrationStore store, DurableTaskClient client, TimeProvider time, HttpContext http, CancellationToken cancellationToken)
     {
         var (problem, claims) = tokens.Verify(token);
         if (problem != ApprovalTokenProblem.None)
@@ -71,6 +71,12 @@ internal static class ApprovalApi
         catch (Exception ex) when (ex is OrchestrationNotFoundException or OrchestrationStateException)
         {
             return Page(http, StatusCodes.Status410Gone, "No longer waiting", "<p>This request is no longer waiting for a decision.</p>");
+        }
+        catch
+        {
+            // Not recorded (e.g. the store is unavailable): give the approver their link back so a retry works.
+            await store.ReleaseTokenAsync(once, CancellationToken.None).ConfigureAwait(false);
+            throw;
         }
 
         var done = claims.Decision == ApprovalDecisions.Approve ? "approved" : "rejected";

@@ -312,5 +312,8 @@ public sealed class StoreConformanceTests
         Assert.That(await _store.TryConsumeTokenAsync("tok-1", T0.AddDays(3), T0), Is.True);
         Assert.That(await _store.TryConsumeTokenAsync("tok-1", T0.AddDays(3), T0.AddMinutes(1)), Is.False);
         Assert.That(await _store.TryConsumeTokenAsync("tok-2", T0.AddDays(3), T0.AddMinutes(1)), Is.True);
+
+        await _store.ReleaseTokenAsync("tok-1");
+        Assert.That(await _store.TryConsumeTokenAsync("tok-1", T0.AddDays(3), T0.AddMinutes(2)), Is.True, "a released token can be used again");
     }
 }
