@@ -569,13 +569,7 @@ public sealed partial class PostgresOrchestrationStore : IOrchestrationStore, ID
         var (sql, values) = InstanceQuerySql.Build(query, $"{_schema}.instances", nativeArrays: true);
         var c = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
         await using var connection = c.ConfigureAwait(false);
-        var parameters = new DynamicParameters();
-        foreach (var (name, value) in values)
-        {
-            parameters.Add(name, value);
-        }
-
-        var rows = await c.QueryAsync<StoreRows.InstanceRow>(new CommandDefinition(sql, parameters, cancellationToken: cancellationToken)).ConfigureAwait(false);
+        var rows = await c.QueryAsync<StoreRows.InstanceRow>(new CommandDefinition(sql, new DynamicParameters(values), cancellationToken: cancellationToken)).ConfigureAwait(false);
         return InstanceQuerySql.ToPage(rows.ToList(), query);
     }
 

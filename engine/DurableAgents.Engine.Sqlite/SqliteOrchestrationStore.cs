@@ -437,13 +437,7 @@ public sealed class SqliteOrchestrationStore : IOrchestrationStore, IDisposable
         var (sql, values) = InstanceQuerySql.Build(query, "instances", nativeArrays: false);
         var c = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var connection = c.ConfigureAwait(false);
-        var parameters = new DynamicParameters();
-        foreach (var (name, value) in values)
-        {
-            parameters.Add(name, value);
-        }
-
-        var rows = await c.QueryAsync<StoreRows.InstanceRow>(new CommandDefinition(sql, parameters, cancellationToken: cancellationToken)).ConfigureAwait(false);
+        var rows = await c.QueryAsync<StoreRows.InstanceRow>(new CommandDefinition(sql, new DynamicParameters(values), cancellationToken: cancellationToken)).ConfigureAwait(false);
         return InstanceQuerySql.ToPage(rows.ToList(), query);
     }
 
