@@ -33,60 +33,80 @@ free_port() {
   return 1
 }
 
+# One private PostgreSQL cluster named $1 under $SVC_DIR; prints its port. Writes $SVC_DIR/$1-ctl.sh.
+start_postgres() {
+  local name="$1" pg_bin port run_as=()
+  pg_bin="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)"
+  mkdir -p "$SVC_DIR/$name" "$SVC_DIR/$name-run"
+  if [ "$(id -u)" -eq 0 ]; then
+    run_as=(runuser -u postgres --) # PostgreSQL refuses to run as root
+    chown postgres "$SVC_DIR/$name" "$SVC_DIR/$name-run"
+  fi
+  port="$(free_port)" || return 1
+  "${run_as[@]}" "$pg_bin/initdb" -D "$SVC_DIR/$name" -U postgres -A trust -E UTF8 --no-sync >"$SVC_DIR/$name-initdb.log" 2>&1 \
+    || { cat "$SVC_DIR/$name-initdb.log" >&2; return 1; }
+  # synchronous_commit stays on, as in production.
+  cat >"$SVC_DIR/$name-ctl.sh" <<PGCTL
+#!/usr/bin/env bash
+exec ${run_as[*]} "$pg_bin/pg_ctl" -D "$SVC_DIR/$name" -l "$SVC_DIR/$name-run/pg.log" -w -t 60 \\
+  -o "-p $port -k $SVC_DIR/$name-run -c listen_addresses=127.0.0.1 -c max_connections=300 -c synchronous_commit=on" "\$@"
+PGCTL
+  chmod +x "$SVC_DIR/$name-ctl.sh"
+  "$SVC_DIR/$name-ctl.sh" start >/dev/null || { cat "$SVC_DIR/$name-run/pg.log" >&2; return 1; }
+  echo "$port"
+}
+
+# One private Redis server named $1 under $SVC_DIR; prints its port. Writes $SVC_DIR/$1-start.sh and -stop.sh.
+start_redis() {
+  local name="$1" port
+  port="$(free_port)" || return 1
+  cat >"$SVC_DIR/$name-start.sh" <<REDIS
+#!/usr/bin/env bash
+exec redis-server --port $port --bind 127.0.0.1 --save '' --appendonly no --daemonize yes \\
+  --pidfile "$SVC_DIR/$name.pid" --dir "$SVC_DIR" --logfile "$SVC_DIR/$name.log"
+REDIS
+  cat >"$SVC_DIR/$name-stop.sh" <<REDIS
+#!/usr/bin/env bash
+[ -f "$SVC_DIR/$name.pid" ] && kill -9 "\$(cat "$SVC_DIR/$name.pid")" 2>/dev/null; rm -f "$SVC_DIR/$name.pid"; exit 0
+REDIS
+  chmod +x "$SVC_DIR/$name-start.sh" "$SVC_DIR/$name-stop.sh"
+  "$SVC_DIR/$name-start.sh" >/dev/null || return 1
+  for _ in $(seq 1 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+  echo "$port"
+}
+
 # Private, throw-away servers on free loopback ports under a temp dir: no system service is touched.
+# Two of each: the shared pair every test uses, and a "fault" pair that only the fault tests restart
+# and kill, so a restart never cuts a connection of a test running in another test assembly.
 start_services() {
   install_packages
   SVC_DIR="$(mktemp -d -t durableagents-services.XXXXXX)"
   chmod 755 "$SVC_DIR"
-  local pg_bin run_as=()
-  pg_bin="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)"
-  if [ "$(id -u)" -eq 0 ]; then
-    run_as=(runuser -u postgres --) # PostgreSQL refuses to run as root
-    mkdir -p "$SVC_DIR/pg" "$SVC_DIR/pgrun"
-    chown postgres "$SVC_DIR/pg" "$SVC_DIR/pgrun"
-  else
-    mkdir -p "$SVC_DIR/pgrun"
-  fi
-
-  local pg_port redis_port
-  pg_port="$(free_port)"
-  redis_port="$(free_port)"
-  echo "== starting PostgreSQL on 127.0.0.1:$pg_port and Redis on 127.0.0.1:$redis_port"
-  "${run_as[@]}" "$pg_bin/initdb" -D "$SVC_DIR/pg" -U postgres -A trust -E UTF8 --no-sync >"$SVC_DIR/initdb.log" 2>&1 \
-    || { cat "$SVC_DIR/initdb.log"; return 1; }
-  # synchronous_commit stays on, as in production.
-  cat >"$SVC_DIR/pg-ctl.sh" <<PGCTL
-#!/usr/bin/env bash
-exec ${run_as[*]} "$pg_bin/pg_ctl" -D "$SVC_DIR/pg" -l "$SVC_DIR/pgrun/pg.log" -w -t 60 \\
-  -o "-p $pg_port -k $SVC_DIR/pgrun -c listen_addresses=127.0.0.1 -c max_connections=300 -c synchronous_commit=on" "\$@"
-PGCTL
-  chmod +x "$SVC_DIR/pg-ctl.sh"
-  "$SVC_DIR/pg-ctl.sh" start >/dev/null || { cat "$SVC_DIR/pgrun/pg.log"; return 1; }
-
-  cat >"$SVC_DIR/redis-start.sh" <<REDIS
-#!/usr/bin/env bash
-exec redis-server --port $redis_port --bind 127.0.0.1 --save '' --appendonly no --daemonize yes \\
-  --pidfile "$SVC_DIR/redis.pid" --dir "$SVC_DIR" --logfile "$SVC_DIR/redis.log"
-REDIS
-  cat >"$SVC_DIR/redis-stop.sh" <<REDIS
-#!/usr/bin/env bash
-[ -f "$SVC_DIR/redis.pid" ] && kill -9 "\$(cat "$SVC_DIR/redis.pid")" 2>/dev/null; rm -f "$SVC_DIR/redis.pid"; exit 0
-REDIS
-  chmod +x "$SVC_DIR/redis-start.sh" "$SVC_DIR/redis-stop.sh"
-  "$SVC_DIR/redis-start.sh"
-  for _ in $(seq 1 50); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+  local pg_port redis_port fault_pg_port fault_redis_port
+  pg_port="$(start_postgres pg)" || return 1
+  fault_pg_port="$(start_postgres pgfault)" || return 1
+  redis_port="$(start_redis redis)" || return 1
+  fault_redis_port="$(start_redis redisfault)" || return 1
+  echo "== started PostgreSQL on 127.0.0.1:$pg_port (+ fault-test server :$fault_pg_port), Redis on 127.0.0.1:$redis_port (+ :$fault_redis_port)"
 
   export DURABLEAGENTS_TEST_POSTGRES="Host=127.0.0.1;Port=$pg_port;Username=postgres;Database=postgres;Maximum Pool Size=60"
-  export DURABLEAGENTS_TEST_PG_CTL="$SVC_DIR/pg-ctl.sh"
   export DURABLEAGENTS_TEST_REDIS="127.0.0.1:$redis_port"
-  export DURABLEAGENTS_TEST_REDIS_START="$SVC_DIR/redis-start.sh"
-  export DURABLEAGENTS_TEST_REDIS_STOP="$SVC_DIR/redis-stop.sh"
+  export DURABLEAGENTS_TEST_FAULT_POSTGRES="Host=127.0.0.1;Port=$fault_pg_port;Username=postgres;Database=postgres;Maximum Pool Size=60"
+  export DURABLEAGENTS_TEST_FAULT_PG_CTL="$SVC_DIR/pgfault-ctl.sh"
+  export DURABLEAGENTS_TEST_FAULT_REDIS="127.0.0.1:$fault_redis_port"
+  export DURABLEAGENTS_TEST_FAULT_REDIS_START="$SVC_DIR/redisfault-start.sh"
+  export DURABLEAGENTS_TEST_FAULT_REDIS_STOP="$SVC_DIR/redisfault-stop.sh"
 }
 
 stop_services() {
   [ -n "$SVC_DIR" ] || return 0
-  [ -x "$SVC_DIR/pg-ctl.sh" ] && "$SVC_DIR/pg-ctl.sh" stop -m immediate >/dev/null 2>&1
-  [ -x "$SVC_DIR/redis-stop.sh" ] && "$SVC_DIR/redis-stop.sh"
+  local f
+  for f in "$SVC_DIR"/pg-ctl.sh "$SVC_DIR"/pgfault-ctl.sh; do
+    [ -x "$f" ] && "$f" stop -m immediate >/dev/null 2>&1
+  done
+  for f in "$SVC_DIR"/redis-stop.sh "$SVC_DIR"/redisfault-stop.sh; do
+    [ -x "$f" ] && "$f"
+  done
   rm -rf "$SVC_DIR"
   SVC_DIR=""
 }

@@ -11,7 +11,9 @@ using NUnit.Framework;
 namespace DurableAgents.Engine.Tests.Crash;
 
 /// <summary>Infrastructure faults: the database restarts, Redis dies, the database is unreachable at start.</summary>
-[NonParallelizable] // restarts the shared PostgreSQL server and kills the shared Redis server
+// Restarts and kills servers of its own (scripts/services.sh starts a "fault" PostgreSQL and Redis for these tests
+// alone): a restart of the shared servers would cut connections of tests running in other test assemblies.
+[NonParallelizable]
 public sealed class FaultTests
 {
     private static string Env(string name) =>
@@ -73,8 +75,8 @@ public sealed class FaultTests
     [Test]
     public async Task PostgresRestartedMidRun_HostsReconnect_AndEveryWorkflowFinishes()
     {
-        var cs = Env("DURABLEAGENTS_TEST_POSTGRES");
-        var pgCtl = Env("DURABLEAGENTS_TEST_PG_CTL");
+        var cs = Env("DURABLEAGENTS_TEST_FAULT_POSTGRES");
+        var pgCtl = Env("DURABLEAGENTS_TEST_FAULT_PG_CTL");
         var hub = "f" + Guid.NewGuid().ToString("N")[..12];
         try
         {
@@ -153,9 +155,9 @@ public sealed class FaultTests
     [Test]
     public async Task RedisKilledMidRun_WorkflowsStillFinish()
     {
-        var redis = Env("DURABLEAGENTS_TEST_REDIS");
-        var stop = Env("DURABLEAGENTS_TEST_REDIS_STOP");
-        var start = Env("DURABLEAGENTS_TEST_REDIS_START");
+        var redis = Env("DURABLEAGENTS_TEST_FAULT_REDIS");
+        var stop = Env("DURABLEAGENTS_TEST_FAULT_REDIS_STOP");
+        var start = Env("DURABLEAGENTS_TEST_FAULT_REDIS_START");
         var (factory, cleanup) = StoreKinds.Create("sqlite");
         var logs = new CapturingLoggerProvider();
         try
