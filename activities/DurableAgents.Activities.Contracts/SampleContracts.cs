@@ -6,11 +6,17 @@ public static class ActivityNames
     /// <summary>Greets a city: the canonical "hello cities" step.</summary>
     public const string SayHello = "SayHello";
 
-    /// <summary>Drafts a short text for a topic with the offline simulator.</summary>
+    /// <summary>Drafts a short text for a topic with the "fast" model profile.</summary>
     public const string DraftText = "DraftText";
 
     /// <summary>Emails signed approve/reject links to approvers.</summary>
     public const string SendApprovalRequest = "SendApprovalRequest";
+
+    /// <summary>Calls a chat model through a profile: input ModelRequest, output ModelResponse.</summary>
+    public const string CallModel = "CallModel";
+
+    /// <summary>Embeds texts through a profile's embedding model: input EmbeddingRequest, output EmbeddingResponse.</summary>
+    public const string Embed = "Embed";
 }
 
 /// <summary>A draft request.</summary>

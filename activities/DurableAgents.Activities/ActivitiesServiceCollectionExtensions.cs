@@ -10,7 +10,7 @@ public static class ActivitiesServiceCollectionExtensions
 {
     /// <summary>
     /// Approval tokens (DurableAgents:Approvals) and email: SMTP when DurableAgents:Smtp:Host is set,
-    /// otherwise the development outbox.
+    /// otherwise the development outbox; and the model services (DurableAgents:Llm).
     /// </summary>
     public static IServiceCollection AddAgentActivityServices(this IServiceCollection services, IConfiguration configuration)
     {
@@ -20,6 +20,7 @@ public static class ActivitiesServiceCollectionExtensions
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton<ApprovalTokens>();
         services.AddSingleton<DevelopmentOutbox>();
+        services.AddModelServices(configuration);
         if (string.IsNullOrWhiteSpace(configuration[$"{SmtpOptions.SectionName}:Host"]))
         {
             services.AddSingleton<IEmailSender>(sp => sp.GetRequiredService<DevelopmentOutbox>());

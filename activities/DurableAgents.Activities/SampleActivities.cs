@@ -1,4 +1,6 @@
 using DurableAgents.Activities.Contracts;
+using DurableAgents.Activities.Contracts.Llm;
+using DurableAgents.Activities.Llm;
 
 namespace DurableAgents.Activities;
 
@@ -10,21 +12,23 @@ public sealed class SayHello : TaskActivity<string, string>
         Task.FromResult($"Hello {input}!");
 }
 
-/// <summary>
-/// Drafts text for a stage of a pipeline. This is the offline stand-in until the LLM activities
-/// land: deterministic output, clearly labelled as simulated.
-/// </summary>
-public sealed class DraftText : TaskActivity<DraftRequest, Draft>
+/// <summary>Drafts text for a stage of a pipeline with the "fast" model profile (the simulator when none is configured).</summary>
+public sealed class DraftText(ModelService models) : TaskActivity<DraftRequest, Draft>
 {
     /// <inheritdoc />
-    public override Task<Draft> RunAsync(TaskActivityContext context, DraftRequest input, CancellationToken cancellationToken)
+    public override async Task<Draft> RunAsync(TaskActivityContext context, DraftRequest input, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(context);
         ArgumentNullException.ThrowIfNull(input);
-        var text = input.Stage switch
+        var ask = input.Stage switch
         {
-            "outline" => $"[simulated] Outline for '{input.Topic}': 1. Why it matters 2. How it works 3. What to do next",
-            _ => $"[simulated] Draft for '{input.Topic}' following: {input.Previous}",
+            "outline" => $"Write a three-point outline for a short article about '{input.Topic}'.",
+            _ => $"Write the {input.Stage} of a short article about '{input.Topic}', following: {input.Previous}",
         };
-        return Task.FromResult(new Draft(input.Stage, text));
+        var answer = await models.CallAsync(
+            new ModelCallOrigin(context.InstanceId, context.TaskId, context.IdempotencyKey),
+            new ModelRequest { Messages = [ModelMessage.System("You are a concise content writer."), ModelMessage.User(ask)] },
+            cancellationToken).ConfigureAwait(false);
+        return new Draft(input.Stage, answer.Text ?? string.Empty);
     }
 }

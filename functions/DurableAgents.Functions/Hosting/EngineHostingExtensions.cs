@@ -69,6 +69,9 @@ internal static class EngineHostingExtensions
                 .AddActivity<SayHello>()
                 .AddActivity<DraftText>()
                 .AddActivity<DurableAgents.Activities.Approvals.SendApprovalRequest>()
+                .AddOrchestrator<ResearchBrief>()
+                .AddActivity<DurableAgents.Activities.Llm.CallModel>()
+                .AddActivity<DurableAgents.Activities.Llm.Embed>()
                 .AddOrchestrator<ScheduleRunner>()
                 .AddActivity<DurableAgents.Activities.Schedules.StartScheduledRun>();
         });

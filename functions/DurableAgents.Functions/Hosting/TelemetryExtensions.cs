@@ -39,7 +39,7 @@ internal static class TelemetryExtensions
             .ConfigureResource(r => r.AddService(builder.Configuration["OTEL_SERVICE_NAME"] ?? "durableagents"))
             .WithTracing(t =>
             {
-                t.AddSource(DurableAgentsTelemetry.Name).AddAspNetCoreInstrumentation();
+                t.AddSource(DurableAgentsTelemetry.Name, DurableAgents.Activities.Llm.ModelClients.ActivitySourceName).AddAspNetCoreInstrumentation();
                 if (!string.IsNullOrEmpty(otlp))
                 {
                     t.AddOtlpExporter();
@@ -52,7 +52,7 @@ internal static class TelemetryExtensions
             })
             .WithMetrics(m =>
             {
-                m.AddMeter(DurableAgentsTelemetry.Name).AddAspNetCoreInstrumentation();
+                m.AddMeter(DurableAgentsTelemetry.Name, DurableAgents.Activities.Llm.ModelClients.ActivitySourceName).AddAspNetCoreInstrumentation();
                 if (!string.IsNullOrEmpty(otlp))
                 {
                     m.AddOtlpExporter();

@@ -1,0 +1,128 @@
+using DurableAgents.Activities.Llm;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Npgsql;
+
+namespace Microsoft.Extensions.DependencyInjection;
+
+/// <summary>Services of the model activities (CallModel, Embed).</summary>
+public static class LlmServiceCollectionExtensions
+{
+    /// <summary>
+    /// Model profiles and providers (DurableAgents:Llm), each provider's resilient HttpClient, the ledger in
+    /// the engine's database (DurableAgents:Store), and the response cache and token streams in Redis when
+    /// DurableAgents:Redis:Configuration is set, in-process otherwise.
+    /// </summary>
+    public static IServiceCollection AddModelServices(this IServiceCollection services, IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        services.AddOptions<LlmOptions>().BindConfiguration(LlmOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton<IValidateOptions<LlmOptions>, LlmOptionsValidator>();
+        services.TryAddSingleton(TimeProvider.System);
+
+        var llm = configuration.GetSection(LlmOptions.SectionName).Get<LlmOptions>() ?? new LlmOptions();
+        foreach (var provider in llm.Profiles.Values.SelectMany(p => p.Providers).Where(p => p.Kind != ModelProviderKind.Simulator).DistinctBy(p => p.EffectiveName))
+        {
+            ModelClients.AddHttpClient(services, provider, llm.Resilience);
+        }
+
+        services.AddHttpClient();
+        services.TryAddSingleton<ModelClients>();
+        services.TryAddSingleton<ModelService>();
+
+        var taskHub = configuration["DurableAgents:Postgres:TaskHub"] ?? "default";
+        var store = configuration["DurableAgents:Store"] ?? "Sqlite";
+        services.TryAddSingleton<IModelLedger>(_ => string.Equals(store, "Postgres", StringComparison.OrdinalIgnoreCase)
+            ? RelationalModelLedger.ForPostgres(NpgsqlDataSource.Create(configuration["DurableAgents:Postgres:ConnectionString"] ?? string.Empty), taskHub)
+            : RelationalModelLedger.ForSqlite(configuration["DurableAgents:Sqlite:ConnectionString"] ?? "Data Source=.data/durableagents.db"));
+
+        if (configuration["DurableAgents:Redis:Configuration"] is { Length: > 0 } redis)
+        {
+            services.TryAddSingleton(sp => new LlmRedis(redis, taskHub, sp.GetRequiredService<ILogger<LlmRedis>>()));
+            services.TryAddSingleton<IModelResponseCache>(sp => new RedisModelResponseCache(sp.GetRequiredService<LlmRedis>(), sp.GetRequiredService<IOptions<LlmOptions>>().Value.Cache));
+            services.TryAddSingleton(sp => new ModelStreamHub(sp.GetRequiredService<LlmRedis>()));
+        }
+        else
+        {
+            services.TryAddSingleton<IModelResponseCache>(sp => new MemoryModelResponseCache(sp.GetRequiredService<IOptions<LlmOptions>>().Value.Cache));
+            services.TryAddSingleton(_ => new ModelStreamHub());
+        }
+
+        services.AddHostedService<SimulatorNotice>();
+        return services;
+    }
+}
+
+/// <summary>Checks provider entries at start, naming the setting that is wrong (never its value).</summary>
+internal sealed class LlmOptionsValidator : IValidateOptions<LlmOptions>
+{
+    public ValidateOptionsResult Validate(string? name, LlmOptions options)
+    {
+        var errors = new List<string>();
+        foreach (var (profileName, profile) in options.Profiles)
+        {
+            if (profile.Providers.Count == 0)
+            {
+                errors.Add($"DurableAgents:Llm:Profiles:{profileName}:Providers is empty.");
+            }
+
+            if (profile.EscalateTo is { } to && !options.Profiles.ContainsKey(to))
+            {
+                errors.Add($"DurableAgents:Llm:Profiles:{profileName}:EscalateTo names '{to}', which is not a configured profile.");
+            }
+
+            for (var i = 0; i < profile.Providers.Count; i++)
+            {
+                var p = profile.Providers[i];
+                var at = $"DurableAgents:Llm:Profiles:{profileName}:Providers:{i}";
+                if (p.Kind is ModelProviderKind.AzureOpenAI or ModelProviderKind.OpenAICompatible && !Uri.TryCreate(p.Endpoint, UriKind.Absolute, out _))
+                {
+                    errors.Add($"{at}:Endpoint must be an absolute URL for a {p.Kind} provider.");
+                }
+
+                if (p.Kind == ModelProviderKind.AzureOpenAI && string.IsNullOrEmpty(p.ApiKey) && !p.UseManagedIdentity)
+                {
+                    errors.Add($"{at}: an AzureOpenAI provider needs ApiKey or UseManagedIdentity=true.");
+                }
+
+                if (p.Kind == ModelProviderKind.OpenAI && string.IsNullOrEmpty(p.ApiKey))
+                {
+                    errors.Add($"{at}:ApiKey is required for an OpenAI provider.");
+                }
+
+                if (p.Kind != ModelProviderKind.Simulator && string.IsNullOrWhiteSpace(p.Model))
+                {
+                    errors.Add($"{at}:Model is required.");
+                }
+            }
+        }
+
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+}
+
+/// <summary>Says at start, once, which profiles answer with the offline simulator.</summary>
+internal sealed partial class SimulatorNotice(IOptions<LlmOptions> options, ILogger<SimulatorNotice> logger) : IHostedService
+{
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        var simulated = ModelService.EffectiveProfiles(options.Value)
+            .Where(p => p.Value.Providers.Any(x => x.Kind == ModelProviderKind.Simulator))
+            .Select(p => p.Key)
+            .ToList();
+        if (simulated.Count > 0)
+        {
+            LogSimulator(logger, string.Join(", ", simulated));
+        }
+
+        return Task.CompletedTask;
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    [LoggerMessage(EventId = 1304, Level = LogLevel.Warning, Message = "Model profiles {Profiles} use the offline LLM simulator: answers are simulated, labelled [simulated], and cost nothing. Configure DurableAgents:Llm:Profiles to call a real model.")]
+    private static partial void LogSimulator(ILogger logger, string profiles);
+}

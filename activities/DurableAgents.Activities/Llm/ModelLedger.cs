@@ -1,0 +1,338 @@
+using System.Data.Common;
+using Dapper;
+using DurableAgents.Activities.Contracts.Llm;
+using Microsoft.Data.Sqlite;
+using Npgsql;
+
+namespace DurableAgents.Activities.Llm;
+
+/// <summary>One accounted provider attempt (or cache hit) of a CallModel activity.</summary>
+public sealed record ModelAttemptRecord
+{
+    /// <summary>The orchestration instance.</summary>
+    public required string InstanceId { get; init; }
+
+    /// <summary>The orchestration (workflow) name.</summary>
+    public required string Workflow { get; init; }
+
+    /// <summary>The activity's idempotency key (instance:execution:task).</summary>
+    public required string TaskKey { get; init; }
+
+    /// <summary>The attempt's position within the activity (1-based).</summary>
+    public required int Attempt { get; init; }
+
+    /// <summary>The profile.</summary>
+    public required string Profile { get; init; }
+
+    /// <summary>The provider entry.</summary>
+    public required string Provider { get; init; }
+
+    /// <summary>The model.</summary>
+    public required string Model { get; init; }
+
+    /// <summary>ok, cache-hit, or what failed (HTTP 429, TimeoutRejectedException, invalid-json...).</summary>
+    public required string Outcome { get; init; }
+
+    /// <summary>Input tokens billed.</summary>
+    public long InputTokens { get; init; }
+
+    /// <summary>Output tokens billed.</summary>
+    public long OutputTokens { get; init; }
+
+    /// <summary>Latency in milliseconds.</summary>
+    public long LatencyMs { get; init; }
+
+    /// <summary>Cost from the price table.</summary>
+    public decimal Cost { get; init; }
+
+    /// <summary>When it happened.</summary>
+    public required DateTimeOffset At { get; init; }
+}
+
+/// <summary>Usage totals of one instance or one workflow name.</summary>
+public sealed record ModelUsageTotals(string Key, long Calls, long InputTokens, long OutputTokens, decimal Cost, long CacheHits);
+
+/// <summary>What a budget reservation decided.</summary>
+/// <param name="Allowed">False when the call would exceed the budget: it must not be made.</param>
+/// <param name="UsedTokens">Tokens already reserved or spent by the instance (this reservation excluded).</param>
+/// <param name="UsedCost">Cost already reserved or spent by the instance (this reservation excluded).</param>
+public sealed record BudgetDecision(bool Allowed, long UsedTokens, decimal UsedCost);
+
+/// <summary>
+/// The model-call ledger: every attempt with its tokens and cost, and budget reservations per instance.
+/// It lives in the engine's database (the same SQLite file, or the task hub's PostgreSQL schema).
+/// </summary>
+public interface IModelLedger
+{
+    /// <summary>
+    /// Reserves an estimate for the call keyed <paramref name="key"/> unless it would take the instance past
+    /// <paramref name="budget"/>. Idempotent per key: a re-executed task finds its reservation and is allowed.
+    /// </summary>
+    Task<BudgetDecision> ReserveAsync(string instanceId, string key, ModelBudget budget, long tokens, decimal cost, CancellationToken cancellationToken = default);
+
+    /// <summary>Replaces the reservation with what the call really used (zero when it failed before any tokens).</summary>
+    Task SettleAsync(string instanceId, string key, long tokens, decimal cost, CancellationToken cancellationToken = default);
+
+    /// <summary>Appends attempt records.</summary>
+    Task RecordAsync(IReadOnlyList<ModelAttemptRecord> attempts, CancellationToken cancellationToken = default);
+
+    /// <summary>Every attempt of an instance, in order.</summary>
+    Task<IReadOnlyList<ModelAttemptRecord>> GetAttemptsAsync(string instanceId, CancellationToken cancellationToken = default);
+
+    /// <summary>An instance's totals.</summary>
+    Task<ModelUsageTotals> GetInstanceTotalsAsync(string instanceId, CancellationToken cancellationToken = default);
+
+    /// <summary>Totals per workflow name.</summary>
+    Task<IReadOnlyList<ModelUsageTotals>> GetWorkflowTotalsAsync(CancellationToken cancellationToken = default);
+}
+
+/// <summary>
+/// The ledger on SQLite or PostgreSQL (Dapper). Costs are stored as integer micro-units so sums are exact.
+/// A reservation runs in a transaction that holds the instance's lock (SQLite: the write lock taken by
+/// BEGIN IMMEDIATE; PostgreSQL: a transaction-scoped advisory lock on the instance id), so parallel calls
+/// of one fan-out cannot both squeeze under the same remaining budget.
+/// </summary>
+public sealed class RelationalModelLedger : IModelLedger, IDisposable
+{
+    private const decimal Micro = 1_000_000m;
+    private readonly Func<DbConnection> _connect;
+    private readonly bool _postgres;
+    private readonly string _prefix;
+    private readonly SemaphoreSlim _created = new(1, 1);
+    private volatile bool _isCreated;
+
+    private RelationalModelLedger(Func<DbConnection> connect, bool postgres, string prefix)
+    {
+        _connect = connect;
+        _postgres = postgres;
+        _prefix = prefix;
+    }
+
+    /// <summary>A ledger in a SQLite database (the engine's file).</summary>
+    public static RelationalModelLedger ForSqlite(string connectionString) =>
+        new(() => new SqliteConnection(connectionString), postgres: false, prefix: string.Empty);
+
+    /// <summary>A ledger in the task hub's PostgreSQL schema.</summary>
+    public static RelationalModelLedger ForPostgres(NpgsqlDataSource dataSource, string taskHub)
+    {
+        ArgumentNullException.ThrowIfNull(dataSource);
+        return new(dataSource.CreateConnection, postgres: true, prefix: $"durableagents_{taskHub}.");
+    }
+
+    /// <inheritdoc />
+    public async Task<BudgetDecision> ReserveAsync(string instanceId, string key, ModelBudget budget, long tokens, decimal cost, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(budget);
+        var c = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = c.ConfigureAwait(false);
+        var tx = await BeginLockedAsync(c, instanceId, cancellationToken).ConfigureAwait(false);
+        await using var transaction = tx.ConfigureAwait(false);
+        var existing = await c.ExecuteScalarAsync<long?>(Cmd($"SELECT 1 FROM {_prefix}llm_reservations WHERE instance_id = @instanceId AND task_key = @key", new { instanceId, key }, tx, cancellationToken)).ConfigureAwait(false);
+        var used = await c.QuerySingleAsync<(long Tokens, long CostMicros)>(Cmd(
+            $"SELECT CAST(COALESCE(SUM(tokens), 0) AS bigint), CAST(COALESCE(SUM(cost_micros), 0) AS bigint) FROM {_prefix}llm_reservations WHERE instance_id = @instanceId AND task_key <> @key",
+            new { instanceId, key },
+            tx,
+            cancellationToken)).ConfigureAwait(false);
+        var usedCost = used.CostMicros / Micro;
+        if (existing is null)
+        {
+            var over = (budget.MaxTokens is { } maxTokens && used.Tokens + tokens > maxTokens)
+                || (budget.MaxCost is { } maxCost && usedCost + cost > maxCost);
+            if (over)
+            {
+                return new BudgetDecision(false, used.Tokens, usedCost);
+            }
+
+            await c.ExecuteAsync(Cmd(
+                $"INSERT INTO {_prefix}llm_reservations (instance_id, task_key, tokens, cost_micros, settled) VALUES (@instanceId, @key, @tokens, @costMicros, 0)",
+                new { instanceId, key, tokens, costMicros = ToMicros(cost) },
+                tx,
+                cancellationToken)).ConfigureAwait(false);
+        }
+
+        await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
+        return new BudgetDecision(true, used.Tokens, usedCost);
+    }
+
+    /// <inheritdoc />
+    public async Task SettleAsync(string instanceId, string key, long tokens, decimal cost, CancellationToken cancellationToken = default)
+    {
+        var c = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = c.ConfigureAwait(false);
+        await c.ExecuteAsync(Cmd(
+            $"UPDATE {_prefix}llm_reservations SET tokens = @tokens, cost_micros = @costMicros, settled = 1 WHERE instance_id = @instanceId AND task_key = @key",
+            new { instanceId, key, tokens, costMicros = ToMicros(cost) },
+            null,
+            cancellationToken)).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task RecordAsync(IReadOnlyList<ModelAttemptRecord> attempts, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(attempts);
+        if (attempts.Count == 0)
+        {
+            return;
+        }
+
+        var c = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = c.ConfigureAwait(false);
+        var tx = await c.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        await using var transaction = tx.ConfigureAwait(false);
+        foreach (var a in attempts)
+        {
+            await c.ExecuteAsync(Cmd(
+                $"""
+                INSERT INTO {_prefix}llm_attempts (instance_id, workflow, task_key, attempt, profile, provider, model, outcome, input_tokens, output_tokens, latency_ms, cost_micros, at_ms)
+                VALUES (@InstanceId, @Workflow, @TaskKey, @Attempt, @Profile, @Provider, @Model, @Outcome, @InputTokens, @OutputTokens, @LatencyMs, @CostMicros, @AtMs)
+                ON CONFLICT (instance_id, task_key, attempt) DO NOTHING
+                """,
+                new { a.InstanceId, a.Workflow, a.TaskKey, a.Attempt, a.Profile, a.Provider, a.Model, a.Outcome, a.InputTokens, a.OutputTokens, a.LatencyMs, CostMicros = ToMicros(a.Cost), AtMs = a.At.ToUnixTimeMilliseconds() },
+                tx,
+                cancellationToken)).ConfigureAwait(false);
+        }
+
+        await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<ModelAttemptRecord>> GetAttemptsAsync(string instanceId, CancellationToken cancellationToken = default)
+    {
+        var c = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = c.ConfigureAwait(false);
+        var rows = await c.QueryAsync<AttemptRow>(Cmd(
+            $"SELECT instance_id AS InstanceId, workflow AS Workflow, task_key AS TaskKey, attempt AS Attempt, profile AS Profile, provider AS Provider, model AS Model, outcome AS Outcome, input_tokens AS InputTokens, output_tokens AS OutputTokens, latency_ms AS LatencyMs, cost_micros AS CostMicros, at_ms AS AtMs FROM {_prefix}llm_attempts WHERE instance_id = @instanceId ORDER BY id",
+            new { instanceId },
+            null,
+            cancellationToken)).ConfigureAwait(false);
+        return rows.Select(r => new ModelAttemptRecord
+        {
+            InstanceId = r.InstanceId,
+            Workflow = r.Workflow,
+            TaskKey = r.TaskKey,
+            Attempt = (int)r.Attempt,
+            Profile = r.Profile,
+            Provider = r.Provider,
+            Model = r.Model,
+            Outcome = r.Outcome,
+            InputTokens = r.InputTokens,
+            OutputTokens = r.OutputTokens,
+            LatencyMs = r.LatencyMs,
+            Cost = r.CostMicros / Micro,
+            At = DateTimeOffset.FromUnixTimeMilliseconds(r.AtMs),
+        }).ToList();
+    }
+
+    /// <inheritdoc />
+    public async Task<ModelUsageTotals> GetInstanceTotalsAsync(string instanceId, CancellationToken cancellationToken = default)
+    {
+        var totals = await TotalsAsync("instance_id", "WHERE instance_id = @instanceId", new { instanceId }, cancellationToken).ConfigureAwait(false);
+        return totals.SingleOrDefault() ?? new ModelUsageTotals(instanceId, 0, 0, 0, 0, 0);
+    }
+
+    /// <inheritdoc />
+    public Task<IReadOnlyList<ModelUsageTotals>> GetWorkflowTotalsAsync(CancellationToken cancellationToken = default) =>
+        TotalsAsync("workflow", string.Empty, null, cancellationToken);
+
+    /// <inheritdoc />
+    public void Dispose() => _created.Dispose();
+
+    private static long ToMicros(decimal cost) => (long)decimal.Round(cost * Micro, MidpointRounding.AwayFromZero);
+
+    private static CommandDefinition Cmd(string sql, object? args, DbTransaction? tx, CancellationToken ct) => new(sql, args, tx, cancellationToken: ct);
+
+    private async Task<IReadOnlyList<ModelUsageTotals>> TotalsAsync(string column, string where, object? args, CancellationToken cancellationToken)
+    {
+        var c = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = c.ConfigureAwait(false);
+        var rows = await c.QueryAsync<(string Key, long Calls, long InputTokens, long OutputTokens, long CostMicros, long CacheHits)>(Cmd(
+            $"""
+            SELECT {column}, CAST(COUNT(*) AS bigint), CAST(COALESCE(SUM(input_tokens), 0) AS bigint), CAST(COALESCE(SUM(output_tokens), 0) AS bigint),
+                   CAST(COALESCE(SUM(cost_micros), 0) AS bigint), CAST(COALESCE(SUM(CASE WHEN outcome = 'cache-hit' THEN 1 ELSE 0 END), 0) AS bigint)
+            FROM {_prefix}llm_attempts {where} GROUP BY {column} ORDER BY {column}
+            """,
+            args,
+            null,
+            cancellationToken)).ConfigureAwait(false);
+        return rows.Select(r => new ModelUsageTotals(r.Key, r.Calls, r.InputTokens, r.OutputTokens, r.CostMicros / Micro, r.CacheHits)).ToList();
+    }
+
+    private static async Task<DbTransaction> BeginLockedAsync(DbConnection c, string instanceId, CancellationToken cancellationToken)
+    {
+        if (c is SqliteConnection sqlite)
+        {
+            return sqlite.BeginTransaction(deferred: false); // BEGIN IMMEDIATE: the database write lock
+        }
+
+        var tx = await c.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        await c.ExecuteAsync(Cmd("SELECT pg_advisory_xact_lock(hashtextextended(@instanceId, 7))", new { instanceId }, tx, cancellationToken)).ConfigureAwait(false);
+        return tx;
+    }
+
+    private async Task<DbConnection> OpenAsync(CancellationToken cancellationToken)
+    {
+        var c = _connect();
+        try
+        {
+            await c.OpenAsync(cancellationToken).ConfigureAwait(false);
+            if (!_isCreated)
+            {
+                await CreateAsync(c, cancellationToken).ConfigureAwait(false);
+            }
+
+            return c;
+        }
+        catch
+        {
+            await c.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>Creates the ledger's tables once per process (idempotent DDL).</summary>
+    private async Task CreateAsync(DbConnection c, CancellationToken cancellationToken)
+    {
+        await _created.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (_isCreated)
+            {
+                return;
+            }
+
+            var id = _postgres ? "id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY" : "id INTEGER PRIMARY KEY AUTOINCREMENT";
+            // PostgreSQL: hosts starting together serialize on an advisory lock (concurrent CREATE IF NOT EXISTS can collide).
+            var (begin, end) = _postgres
+                ? ($"BEGIN; SELECT pg_advisory_xact_lock(7007001); CREATE SCHEMA IF NOT EXISTS {_prefix.TrimEnd('.')};", "COMMIT;")
+                : (string.Empty, string.Empty);
+            await c.ExecuteAsync(Cmd(
+                $"""
+                {begin}
+                CREATE TABLE IF NOT EXISTS {_prefix}llm_attempts (
+                    {id},
+                    instance_id text NOT NULL, workflow text NOT NULL, task_key text NOT NULL, attempt bigint NOT NULL,
+                    profile text NOT NULL, provider text NOT NULL, model text NOT NULL, outcome text NOT NULL,
+                    input_tokens bigint NOT NULL, output_tokens bigint NOT NULL, latency_ms bigint NOT NULL,
+                    cost_micros bigint NOT NULL, at_ms bigint NOT NULL,
+                    UNIQUE (instance_id, task_key, attempt));
+                CREATE INDEX IF NOT EXISTS llm_attempts_workflow ON {_prefix}llm_attempts (workflow);
+                CREATE TABLE IF NOT EXISTS {_prefix}llm_reservations (
+                    instance_id text NOT NULL, task_key text NOT NULL, tokens bigint NOT NULL, cost_micros bigint NOT NULL,
+                    settled integer NOT NULL, PRIMARY KEY (instance_id, task_key));
+                {end}
+                """,
+                null,
+                null,
+                cancellationToken)).ConfigureAwait(false);
+            _isCreated = true;
+        }
+        finally
+        {
+            _created.Release();
+        }
+    }
+
+    private sealed record AttemptRow(
+        string InstanceId, string Workflow, string TaskKey, long Attempt, string Profile, string Provider, string Model,
+        string Outcome, long InputTokens, long OutputTokens, long LatencyMs, long CostMicros, long AtMs);
+}

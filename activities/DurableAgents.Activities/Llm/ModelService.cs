@@ -1,0 +1,529 @@
+using System.Diagnostics;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using DurableAgents.Activities.Contracts.Llm;
+using DurableAgents.Engine.Client;
+using Microsoft.Extensions.AI;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace DurableAgents.Activities.Llm;
+
+/// <summary>Who is calling: the activity's instance, task and idempotency key.</summary>
+public sealed record ModelCallOrigin(string InstanceId, int TaskId, string TaskKey);
+
+/// <summary>
+/// Makes one model call for a CallModel activity: response cache, budget reservation, the profile's
+/// fallback chain with per-provider resilience, structured-output validation with one repair and an
+/// escalation, streaming, and accounting of every attempt.
+/// </summary>
+public sealed partial class ModelService(
+    ModelClients clients,
+    IModelLedger ledger,
+    IModelResponseCache cache,
+    ModelStreamHub streams,
+    DurableTaskClient orchestrations,
+    IOptions<LlmOptions> options,
+    TimeProvider time,
+    ILogger<ModelService> logger)
+{
+    private static readonly JsonSerializerOptions KeyJson = new(JsonSerializerDefaults.Web);
+    private readonly LlmOptions _options = options.Value;
+
+    /// <summary>The profiles in effect: configured ones, or the simulator's "fast" and "strong".</summary>
+    public static IReadOnlyDictionary<string, ModelProfileOptions> EffectiveProfiles(LlmOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.Profiles.Count > 0)
+        {
+            return options.Profiles;
+        }
+
+        return new Dictionary<string, ModelProfileOptions>(StringComparer.OrdinalIgnoreCase)
+        {
+            ["fast"] = new() { Providers = [new ModelProviderOptions { Name = "simulator", Kind = ModelProviderKind.Simulator }], EscalateTo = "strong" },
+            ["strong"] = new() { Providers = [new ModelProviderOptions { Name = "simulator", Kind = ModelProviderKind.Simulator }] },
+        };
+    }
+
+    /// <summary>Calls the model for <paramref name="origin"/>.</summary>
+    /// <exception cref="ApplicationFailureException">Typed failures (<see cref="LlmErrorTypes"/>).</exception>
+    public async Task<ModelResponse> CallAsync(ModelCallOrigin origin, ModelRequest request, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(origin);
+        ArgumentNullException.ThrowIfNull(request);
+        if (request.Messages is not { Count: > 0 })
+        {
+            throw new ApplicationFailureException("A model request needs at least one message.", LlmErrorTypes.InvalidRequest, nonRetryable: true);
+        }
+
+        var profile = Profile(request.Profile);
+        var workflow = await WorkflowNameAsync(origin.InstanceId, cancellationToken).ConfigureAwait(false);
+        var records = new List<ModelAttemptRecord>();
+
+        // 1. The cache: a hit costs nothing and makes no request.
+        var (cacheKey, scope, skipped) = CachePlan(request);
+        float[]? embedding = null;
+        if (cacheKey is not null)
+        {
+            var hit = await cache.GetAsync(cacheKey, cancellationToken).ConfigureAwait(false);
+            double? similarity = null;
+            var hitKey = cacheKey;
+            if (hit is null && request.Cache == ModelCacheMode.Semantic)
+            {
+                embedding = await EmbedPromptAsync(profile.Providers[0], request, cancellationToken).ConfigureAwait(false);
+                if (embedding is not null && await cache.FindSimilarAsync(scope!, embedding, _options.Cache.SemanticThreshold, cancellationToken).ConfigureAwait(false) is { } similar)
+                {
+                    (hit, similarity, hitKey) = (similar.Response, similar.Similarity, similar.Key);
+                }
+            }
+
+            if (hit is not null)
+            {
+                var kind = similarity is null ? "exact" : "semantic";
+                records.Add(Record(origin, workflow, 1, hit.Profile, hit.Provider, hit.Model, "cache-hit", new ModelUsage(0, 0), 0, TimeSpan.Zero));
+                await ledger.RecordAsync(records, cancellationToken).ConfigureAwait(false);
+                LogCacheHit(logger, origin.InstanceId, kind, hitKey);
+                return hit with { Usage = new ModelUsage(0, 0), Cost = 0, Attempts = 0, Cache = new ModelCacheInfo(true, kind, hitKey, similarity), Route = null };
+            }
+        }
+
+        // 2. The budget: reserve an estimate, or refuse before any request is sent.
+        var budget = request.Budget ?? (_options.Budgets.TryGetValue(workflow, out var b) ? new ModelBudget(b.MaxTokens, b.MaxCost) : null);
+        var maxOutput = request.MaxOutputTokens ?? _options.DefaultMaxOutputTokens;
+        if (budget is not null)
+        {
+            var estimateTokens = EstimateInputTokens(request) + maxOutput;
+            var estimateCost = EstimateCost(request, profile, estimateTokens - maxOutput, maxOutput);
+            var decision = await ledger.ReserveAsync(origin.InstanceId, origin.TaskKey, budget, estimateTokens, estimateCost, cancellationToken).ConfigureAwait(false);
+            if (!decision.Allowed)
+            {
+                LogBudgetRefused(logger, origin.InstanceId, workflow, decision.UsedTokens, estimateTokens, budget.MaxTokens, decision.UsedCost, estimateCost, budget.MaxCost);
+                throw new ApplicationFailureException(
+                    $"The call would exceed the budget of instance '{origin.InstanceId}': used {decision.UsedTokens} tokens / {decision.UsedCost} cost, this call needs up to {estimateTokens} tokens / {estimateCost} cost, budget {Show(budget.MaxTokens)} tokens / {Show(budget.MaxCost)} cost. The call was not made.",
+                    LlmErrorTypes.BudgetExceeded,
+                    nonRetryable: true);
+            }
+        }
+
+        // 3. The call, through the profile's chain (and its escalation profile on invalid structured output).
+        ModelResponse? response = null;
+        try
+        {
+            response = await CallProfileAsync(origin, workflow, request.Profile, profile, request, maxOutput, records, escalated: false, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            await ledger.RecordAsync(records, CancellationToken.None).ConfigureAwait(false);
+            if (budget is not null)
+            {
+                await ledger.SettleAsync(
+                    origin.InstanceId,
+                    origin.TaskKey,
+                    records.Sum(r => r.InputTokens + r.OutputTokens),
+                    records.Sum(r => r.Cost),
+                    CancellationToken.None).ConfigureAwait(false);
+            }
+        }
+
+        response = response with
+        {
+            Cost = records.Sum(r => r.Cost),
+            Attempts = records.Count,
+            Cache = new ModelCacheInfo(false, null, cacheKey, null, skipped),
+        };
+
+        if (cacheKey is not null && response.ToolCalls.Count == 0)
+        {
+            if (request.Cache == ModelCacheMode.Semantic)
+            {
+                embedding ??= await EmbedPromptAsync(profile.Providers[0], request, cancellationToken).ConfigureAwait(false);
+            }
+
+            await cache.SetAsync(cacheKey, response, scope!, embedding, cancellationToken).ConfigureAwait(false);
+        }
+
+        return response;
+    }
+
+    /// <summary>Embeds texts with the profile's first provider that has an embedding model.</summary>
+    public async Task<EmbeddingResponse> EmbedAsync(EmbeddingRequest request, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var profile = Profile(request.Profile);
+        Exception? last = null;
+        foreach (var provider in profile.Providers.Where(p => p.Kind == ModelProviderKind.Simulator || !string.IsNullOrWhiteSpace(p.EmbeddingModel)))
+        {
+            try
+            {
+                var generated = await clients.Embeddings(provider).GenerateAsync(request.Texts, cancellationToken: cancellationToken).ConfigureAwait(false);
+                return new EmbeddingResponse(
+                    generated.Select(e => e.Vector.ToArray()).ToList(),
+                    generated.FirstOrDefault()?.ModelId ?? provider.EmbeddingModel ?? provider.Model,
+                    generated.Usage?.InputTokenCount ?? 0,
+                    provider.Kind == ModelProviderKind.Simulator);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            {
+                last = ModelErrors.Classify(ex, provider.EffectiveName);
+                if (((ApplicationFailureException)last).ErrorType == LlmErrorTypes.ContentFiltered)
+                {
+                    throw last;
+                }
+            }
+        }
+
+        throw last ?? new ApplicationFailureException($"Profile '{request.Profile}' has no provider with an EmbeddingModel.", LlmErrorTypes.InvalidRequest, nonRetryable: true);
+    }
+
+    private async Task<ModelResponse> CallProfileAsync(
+        ModelCallOrigin origin, string workflow, string profileName, ModelProfileOptions profile, ModelRequest request, int maxOutput,
+        List<ModelAttemptRecord> records, bool escalated, CancellationToken cancellationToken)
+    {
+        var messages = request.Messages.Select(ToChatMessage).ToList();
+        var chatOptions = new ChatOptions
+        {
+            MaxOutputTokens = maxOutput,
+            Temperature = request.Temperature,
+            Tools = request.Tools?.Select(t => (AITool)AIFunctionFactory.CreateDeclaration(t.Name, t.Description, t.ParametersSchema)).ToList(),
+            ResponseFormat = request.ResponseSchema is { } schema ? ChatResponseFormat.ForJsonSchema(schema, request.ResponseSchemaName ?? "answer") : null,
+        };
+
+        ApplicationFailureException? lastError = null;
+        string? route = escalated ? $"escalated to '{profileName}'" : null;
+        for (var i = 0; i < profile.Providers.Count; i++)
+        {
+            var provider = profile.Providers[i];
+            if (i > 0)
+            {
+                route = (route is null ? string.Empty : route + "; ") + $"fallback to '{provider.EffectiveName}' after {lastError!.ErrorType}";
+                LogFallback(logger, origin.InstanceId, profile.Providers[i - 1].EffectiveName, provider.EffectiveName, lastError.ErrorType);
+            }
+
+            try
+            {
+                var chat = await SendAsync(origin, workflow, profileName, provider, messages, chatOptions, request.Stream, records, cancellationToken).ConfigureAwait(false);
+                var result = ToResponse(profileName, provider, chat, route);
+                if (request.ResponseSchema is not { } responseSchema || result.ToolCalls.Count > 0)
+                {
+                    return result;
+                }
+
+                var (json, errors) = await StructuredOutput.ValidateAsync(result.Text, responseSchema, cancellationToken).ConfigureAwait(false);
+                if (json is null)
+                {
+                    // One repair attempt, same provider, told what was wrong.
+                    LogRepair(logger, origin.InstanceId, provider.EffectiveName, errors!);
+                    var repair = new List<ChatMessage>(messages)
+                    {
+                        new(ChatRole.Assistant, result.Text ?? string.Empty),
+                        new(ChatRole.User, $"Your answer did not match the required JSON schema: {errors}. Answer again with only the corrected JSON."),
+                    };
+                    chat = await SendAsync(origin, workflow, profileName, provider, repair, chatOptions, request.Stream, records, cancellationToken).ConfigureAwait(false);
+                    result = ToResponse(profileName, provider, chat, (route is null ? string.Empty : route + "; ") + "repaired");
+                    (json, errors) = await StructuredOutput.ValidateAsync(result.Text, responseSchema, cancellationToken).ConfigureAwait(false);
+                }
+
+                if (json is not null)
+                {
+                    return result with { Json = json };
+                }
+
+                if (!escalated && request.EscalateOnValidationFailure && profile.EscalateTo is { } next && !string.Equals(next, profileName, StringComparison.OrdinalIgnoreCase))
+                {
+                    LogEscalation(logger, origin.InstanceId, profileName, next);
+                    return await CallProfileAsync(origin, workflow, next, Profile(next), request, maxOutput, records, escalated: true, cancellationToken).ConfigureAwait(false);
+                }
+
+                throw new ApplicationFailureException(
+                    $"The answer of '{provider.EffectiveName}' did not match the response schema after a repair attempt: {errors}",
+                    LlmErrorTypes.InvalidStructuredOutput,
+                    nonRetryable: true);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            {
+                var error = ModelErrors.Classify(ex, provider.EffectiveName);
+                if (error.ErrorType is LlmErrorTypes.ContentFiltered or LlmErrorTypes.InvalidStructuredOutput or LlmErrorTypes.UnknownProfile)
+                {
+                    throw error;
+                }
+
+                lastError = error;
+            }
+        }
+
+        throw lastError!;
+    }
+
+    private async Task<ChatResponse> SendAsync(
+        ModelCallOrigin origin, string workflow, string profileName, ModelProviderOptions provider, List<ChatMessage> messages, ChatOptions chatOptions,
+        bool stream, List<ModelAttemptRecord> records, CancellationToken cancellationToken)
+    {
+        var client = clients.Chat(provider);
+        var started = time.GetTimestamp();
+        using var scope = ModelAttemptScope.Begin();
+        ChatResponse? response = null;
+        Exception? failure = null;
+        try
+        {
+            if (_options.LogContent && logger.IsEnabled(LogLevel.Information))
+            {
+                var prompt = string.Join("\n", messages.Select(m => $"{m.Role}: {m.Text}"));
+                LogPrompt(logger, origin.InstanceId, provider.EffectiveName, prompt);
+            }
+
+            if (stream)
+            {
+                var updates = new List<ChatResponseUpdate>();
+                var sequence = 0;
+                await foreach (var update in client.GetStreamingResponseAsync(messages, chatOptions, cancellationToken).ConfigureAwait(false))
+                {
+                    updates.Add(update);
+                    if (!string.IsNullOrEmpty(update.Text))
+                    {
+                        await streams.PublishAsync(new ModelStreamChunk(origin.InstanceId, origin.TaskId, sequence++, update.Text, false), cancellationToken).ConfigureAwait(false);
+                    }
+                }
+
+                await streams.PublishAsync(new ModelStreamChunk(origin.InstanceId, origin.TaskId, sequence, string.Empty, true), cancellationToken).ConfigureAwait(false);
+                response = updates.ToChatResponse();
+            }
+            else
+            {
+                response = await client.GetResponseAsync(messages, chatOptions, cancellationToken).ConfigureAwait(false);
+            }
+
+            if (response.FinishReason == ChatFinishReason.ContentFilter)
+            {
+                throw ModelErrors.ContentFiltered(provider.EffectiveName);
+            }
+
+            if (_options.LogContent)
+            {
+                LogCompletion(logger, origin.InstanceId, provider.EffectiveName, response.Text);
+            }
+
+            return response;
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            // Typed here, where the last Retry-After is known: it becomes the error's next retry delay.
+            failure = ex;
+            throw ModelErrors.Classify(ex, provider.EffectiveName, scope.Attempts.LastOrDefault(a => a.StatusCode is not (>= 200 and < 300))?.RetryAfter);
+        }
+        finally
+        {
+            var http = scope.Attempts;
+            var usage = new ModelUsage(response?.Usage?.InputTokenCount ?? 0, response?.Usage?.OutputTokenCount ?? 0);
+            var model = response?.ModelId ?? provider.Model;
+            var cost = Price(model, provider)?.CostOf(usage.InputTokens, usage.OutputTokens) ?? 0m;
+            if (http.Count == 0)
+            {
+                // No HTTP (the simulator, or a call refused before sending, e.g. an open circuit).
+                var outcome = failure is null ? "ok" : ModelErrors.Classify(failure, provider.EffectiveName).ErrorType;
+                records.Add(Record(origin, workflow, records.Count + 1, profileName, provider.EffectiveName, model, outcome, usage, cost, time.GetElapsedTime(started)));
+            }
+            else
+            {
+                for (var i = 0; i < http.Count; i++)
+                {
+                    var a = http[i];
+                    var ok = a.StatusCode is >= 200 and < 300;
+                    var billed = ok && i == http.Count - 1 && failure is null;
+                    var outcome = ok ? (failure is null ? "ok" : ModelErrors.Classify(failure, provider.EffectiveName).ErrorType) : a.Error ?? "failed";
+                    records.Add(Record(origin, workflow, records.Count + 1, profileName, provider.EffectiveName, billed ? model : provider.Model, outcome, billed ? usage : new ModelUsage(0, 0), billed ? cost : 0m, a.Latency));
+                }
+            }
+
+            if (failure is null)
+            {
+                var latencyMs = (long)time.GetElapsedTime(started).TotalMilliseconds;
+                LogCall(logger, origin.InstanceId, profileName, provider.EffectiveName, model, usage.InputTokens, usage.OutputTokens, latencyMs, http.Count);
+            }
+        }
+    }
+
+    private static ModelResponse ToResponse(string profileName, ModelProviderOptions provider, ChatResponse chat, string? route)
+    {
+        var calls = chat.Messages.SelectMany(m => m.Contents).OfType<FunctionCallContent>()
+            .Select(c => new ModelToolCall(c.CallId, c.Name, JsonSerializer.Serialize(c.Arguments ?? new Dictionary<string, object?>(), LlmJson.Options)))
+            .ToList();
+        return new ModelResponse
+        {
+            Text = chat.Text,
+            ToolCalls = calls,
+            Profile = profileName,
+            Provider = provider.EffectiveName,
+            Model = chat.ModelId ?? provider.Model,
+            Usage = new ModelUsage(chat.Usage?.InputTokenCount ?? 0, chat.Usage?.OutputTokenCount ?? 0),
+            Cache = new ModelCacheInfo(false, null, null),
+            Simulated = provider.Kind == ModelProviderKind.Simulator,
+            Route = route,
+        };
+    }
+
+    private static ChatMessage ToChatMessage(ModelMessage m)
+    {
+        var role = m.Role switch
+        {
+            ChatRoles.System => ChatRole.System,
+            ChatRoles.User => ChatRole.User,
+            ChatRoles.Assistant => ChatRole.Assistant,
+            ChatRoles.Tool => ChatRole.Tool,
+            _ => throw new ApplicationFailureException($"Unknown message role '{m.Role}'; use system, user, assistant or tool.", LlmErrorTypes.InvalidRequest, nonRetryable: true),
+        };
+        var contents = new List<AIContent>();
+        if (role == ChatRole.Tool)
+        {
+            contents.Add(new FunctionResultContent(m.ToolCallId ?? throw new ApplicationFailureException("A tool message needs ToolCallId.", LlmErrorTypes.InvalidRequest, nonRetryable: true), m.Text));
+        }
+        else if (!string.IsNullOrEmpty(m.Text))
+        {
+            contents.Add(new TextContent(m.Text));
+        }
+
+        foreach (var call in m.ToolCalls ?? [])
+        {
+            var args = string.IsNullOrWhiteSpace(call.ArgumentsJson)
+                ? new Dictionary<string, object?>()
+                : JsonSerializer.Deserialize<Dictionary<string, JsonElement>>(call.ArgumentsJson)!.ToDictionary(p => p.Key, p => (object?)p.Value);
+            contents.Add(new FunctionCallContent(call.Id, call.Name, args));
+        }
+
+        return new ChatMessage(role, contents);
+    }
+
+    private ModelProfileOptions Profile(string name)
+    {
+        var profiles = EffectiveProfiles(_options);
+        return profiles.TryGetValue(name, out var p) && p.Providers.Count > 0
+            ? p
+            : throw new ApplicationFailureException(
+                $"No model profile '{name}' is configured (DurableAgents:Llm:Profiles); configured: {string.Join(", ", profiles.Keys)}.",
+                LlmErrorTypes.UnknownProfile,
+                nonRetryable: true);
+    }
+
+    private async Task<string> WorkflowNameAsync(string instanceId, CancellationToken cancellationToken)
+    {
+        var instance = await orchestrations.GetInstanceAsync(instanceId, false, cancellationToken).ConfigureAwait(false);
+        return instance?.Name ?? "(unknown)";
+    }
+
+    /// <summary>The exact key and semantic scope of a cacheable request, or why it is not cacheable.</summary>
+    private (string? Key, string? Scope, string? Skipped) CachePlan(ModelRequest request)
+    {
+        if (!_options.Cache.Enabled)
+        {
+            return (null, null, "cache disabled");
+        }
+
+        if (request.Cache == ModelCacheMode.None)
+        {
+            return (null, null, "request opted out");
+        }
+
+        if (request.Tools?.Any(t => t.HasSideEffects) == true)
+        {
+            return (null, null, "tools with side effects");
+        }
+
+        var maxOutput = request.MaxOutputTokens ?? _options.DefaultMaxOutputTokens;
+        var key = Sha256(JsonSerializer.Serialize(new { p = request.Profile.ToUpperInvariant(), m = request.Messages, t = request.Tools, s = request.ResponseSchema, o = maxOutput, request.Temperature }, KeyJson));
+        var scope = Sha256(JsonSerializer.Serialize(new { p = request.Profile.ToUpperInvariant(), sys = request.Messages.Where(m => m.Role == ChatRoles.System), t = request.Tools, s = request.ResponseSchema }, KeyJson));
+        return (key, scope, null);
+    }
+
+    private async Task<float[]?> EmbedPromptAsync(ModelProviderOptions provider, ModelRequest request, CancellationToken cancellationToken)
+    {
+        if (provider.Kind != ModelProviderKind.Simulator && string.IsNullOrWhiteSpace(provider.EmbeddingModel))
+        {
+            return null;
+        }
+
+        var text = string.Join("\n", request.Messages.Where(m => m.Role != ChatRoles.System).Select(m => m.Text));
+        try
+        {
+            var vectors = await clients.Embeddings(provider).GenerateAsync([text], cancellationToken: cancellationToken).ConfigureAwait(false);
+            return vectors[0].Vector.ToArray();
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            LogSemanticUnavailable(logger, provider.EffectiveName, ex.GetType().Name);
+            return null;
+        }
+    }
+
+    private static long EstimateInputTokens(ModelRequest request)
+    {
+        var chars = request.Messages.Sum(m => (m.Text?.Length ?? 0) + (m.ToolCalls?.Sum(c => c.ArgumentsJson.Length + c.Name.Length) ?? 0) + 16)
+            + (request.Tools?.Sum(t => t.Name.Length + t.Description.Length + t.ParametersSchema.GetRawText().Length) ?? 0)
+            + (request.ResponseSchema?.GetRawText().Length ?? 0);
+        return (chars + 3) / 4;
+    }
+
+    /// <summary>The estimate at the dearest model the call could end up on (chain and escalation).</summary>
+    private decimal EstimateCost(ModelRequest request, ModelProfileOptions profile, long input, long output)
+    {
+        var providers = profile.Providers.AsEnumerable();
+        if (request.EscalateOnValidationFailure && profile.EscalateTo is { } next && EffectiveProfiles(_options).TryGetValue(next, out var escalation))
+        {
+            providers = providers.Concat(escalation.Providers);
+        }
+
+        return providers.Select(p => Price(p.Model, p)?.CostOf(input, output) ?? 0m).DefaultIfEmpty(0m).Max();
+    }
+
+    private ModelPrice? Price(string model, ModelProviderOptions provider) =>
+        _options.Prices.TryGetValue(model, out var price) || _options.Prices.TryGetValue(provider.Model, out price) ? price : null;
+
+    private ModelAttemptRecord Record(ModelCallOrigin origin, string workflow, int attempt, string profile, string provider, string model, string outcome, ModelUsage usage, decimal cost, TimeSpan latency) => new()
+    {
+        InstanceId = origin.InstanceId,
+        Workflow = workflow,
+        TaskKey = origin.TaskKey,
+        Attempt = attempt,
+        Profile = profile,
+        Provider = provider,
+        Model = model,
+        Outcome = outcome,
+        InputTokens = usage.InputTokens,
+        OutputTokens = usage.OutputTokens,
+        LatencyMs = (long)latency.TotalMilliseconds,
+        Cost = cost,
+        At = time.GetUtcNow(),
+    };
+
+    private static string Sha256(string s) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(s)));
+
+    private static string Show<T>(T? value)
+        where T : struct => value?.ToString() ?? "unlimited";
+
+    [LoggerMessage(EventId = 1301, Level = LogLevel.Information, Message = "Model call for {InstanceId}: profile {Profile}, provider {Provider}, model {Model}, {InputTokens} in / {OutputTokens} out tokens, {LatencyMs} ms, {HttpAttempts} HTTP attempts.")]
+    private static partial void LogCall(ILogger logger, string instanceId, string profile, string provider, string model, long inputTokens, long outputTokens, long latencyMs, int httpAttempts);
+
+    [LoggerMessage(EventId = 1302, Level = LogLevel.Warning, Message = "Model call for {InstanceId}: provider {Failed} failed ({ErrorType}); falling back to {Next}.")]
+    private static partial void LogFallback(ILogger logger, string instanceId, string failed, string next, string errorType);
+
+    [LoggerMessage(EventId = 1303, Level = LogLevel.Warning, Message = "Model call for {InstanceId} ({Workflow}) refused by its budget: used {UsedTokens} tokens, needs up to {NeededTokens}, max {MaxTokens}; used cost {UsedCost}, needs up to {NeededCost}, max {MaxCost}.")]
+    private static partial void LogBudgetRefused(ILogger logger, string instanceId, string workflow, long usedTokens, long neededTokens, long? maxTokens, decimal usedCost, decimal neededCost, decimal? maxCost);
+
+    [LoggerMessage(EventId = 1305, Level = LogLevel.Information, Message = "Model call for {InstanceId}: the answer of {Provider} did not match the schema ({Errors}); asking once for a repair.")]
+    private static partial void LogRepair(ILogger logger, string instanceId, string provider, string errors);
+
+    [LoggerMessage(EventId = 1306, Level = LogLevel.Information, Message = "Model call for {InstanceId}: escalating from profile {From} to {To} after an invalid structured answer.")]
+    private static partial void LogEscalation(ILogger logger, string instanceId, string from, string to);
+
+    [LoggerMessage(EventId = 1307, Level = LogLevel.Information, Message = "Model call for {InstanceId} answered from the cache ({Kind} match, entry {Key}).")]
+    private static partial void LogCacheHit(ILogger logger, string instanceId, string kind, string key);
+
+    [LoggerMessage(EventId = 1308, Level = LogLevel.Warning, Message = "Semantic cache lookup skipped: provider {Provider} could not embed the prompt ({Error}).")]
+    private static partial void LogSemanticUnavailable(ILogger logger, string provider, string error);
+
+    [LoggerMessage(EventId = 1309, Level = LogLevel.Information, Message = "Prompt for {InstanceId} to {Provider} (DurableAgents:Llm:LogContent is on):\n{Prompt}")]
+    private static partial void LogPrompt(ILogger logger, string instanceId, string provider, string prompt);
+
+    [LoggerMessage(EventId = 1310, Level = LogLevel.Information, Message = "Completion for {InstanceId} from {Provider} (DurableAgents:Llm:LogContent is on):\n{Completion}")]
+    private static partial void LogCompletion(ILogger logger, string instanceId, string provider, string completion);
+}

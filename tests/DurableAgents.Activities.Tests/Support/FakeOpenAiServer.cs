@@ -1,0 +1,203 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Net;
+using System.Runtime.InteropServices;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace DurableAgents.Activities.Tests.Support;
+
+/// <summary>A request the fake provider received.</summary>
+public sealed record RecordedRequest(string Path, IReadOnlyDictionary<string, string> Headers, JsonNode Body, DateTimeOffset At)
+{
+    public bool Stream => Body["stream"]?.GetValue<bool>() == true;
+}
+
+/// <summary>
+/// An OpenAI-compatible HTTP server on a loopback port, for driving the real OpenAI and Azure OpenAI SDKs:
+/// /v1/chat/completions (JSON and SSE streaming, tool calls), /v1/embeddings, and the Azure deployment
+/// routes. Each request takes the next scripted reply (429 with Retry-After, 500, slow, malformed JSON,
+/// content filter, ...); with none scripted it answers a plain text.
+/// </summary>
+public sealed class FakeOpenAiServer : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+    private readonly ConcurrentQueue<Func<HttpContext, RecordedRequest, Task>> _script = new();
+
+    private FakeOpenAiServer(WebApplication app) => _app = app;
+
+    /// <summary>The base URL for OpenAI-compatible clients (…/v1).</summary>
+    public Uri OpenAiEndpoint => new(BaseAddress, "v1/");
+
+    /// <summary>The server root (Azure OpenAI clients take this as their endpoint).</summary>
+    public Uri BaseAddress { get; private set; } = null!;
+
+    /// <summary>Everything received, in order.</summary>
+    public ConcurrentQueue<RecordedRequest> Requests { get; } = new();
+
+    /// <summary>Chat requests received.</summary>
+    public IReadOnlyList<RecordedRequest> ChatRequests => Requests.Where(r => r.Path.Split('?')[0].EndsWith("/chat/completions", StringComparison.Ordinal)).ToList();
+
+    /// <summary>The default answer's text.</summary>
+    public string DefaultText { get; set; } = "Hello from the fake provider.";
+
+    /// <summary>The model name answers report.</summary>
+    public string Model { get; set; } = "gpt-test";
+
+    public static async Task<FakeOpenAiServer> StartAsync()
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        var app = builder.Build();
+        var server = new FakeOpenAiServer(app);
+        app.MapPost("/v1/chat/completions", server.HandleAsync);
+        app.MapPost("/openai/deployments/{deployment}/chat/completions", server.HandleAsync);
+        app.MapPost("/v1/embeddings", server.HandleEmbeddingsAsync);
+        app.MapPost("/openai/deployments/{deployment}/embeddings", server.HandleEmbeddingsAsync);
+        await app.StartAsync();
+        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
+        server.BaseAddress = new Uri(address.TrimEnd('/') + "/");
+        return server;
+    }
+
+    /// <summary>Adds a scripted reply for the next request.</summary>
+    public FakeOpenAiServer Then(Func<HttpContext, RecordedRequest, Task> reply)
+    {
+        _script.Enqueue(reply);
+        return this;
+    }
+
+    public FakeOpenAiServer ThenStatus(int status, int? retryAfterSeconds = null, string? errorCode = null) => Then(async (ctx, _) =>
+    {
+        ctx.Response.StatusCode = status;
+        if (retryAfterSeconds is { } s)
+        {
+            ctx.Response.Headers.RetryAfter = s.ToString(CultureInfo.InvariantCulture);
+        }
+
+        ctx.Response.ContentType = "application/json";
+        await ctx.Response.WriteAsync(JsonSerializer.Serialize(new { error = new { message = $"scripted {status}", type = "test", code = errorCode } }));
+    });
+
+    public FakeOpenAiServer ThenText(string text, int promptTokens = 10, int completionTokens = 5) =>
+        Then((ctx, req) => AnswerAsync(ctx, req, text, null, promptTokens, completionTokens));
+
+    public FakeOpenAiServer ThenToolCall(string name, string argumentsJson) =>
+        Then((ctx, req) => AnswerAsync(ctx, req, null, (name, argumentsJson), 12, 7));
+
+    public FakeOpenAiServer ThenSlow(TimeSpan delay, string text) => Then(async (ctx, req) =>
+    {
+        await Task.Delay(delay, ctx.RequestAborted);
+        await AnswerAsync(ctx, req, text, null, 10, 5);
+    });
+
+    /// <summary>A 200 whose body is not JSON.</summary>
+    public FakeOpenAiServer ThenMalformedBody() => Then(async (ctx, _) =>
+    {
+        ctx.Response.ContentType = "application/json";
+        await ctx.Response.WriteAsync("{\"id\": \"chatcmpl-broken\", \"choices\": [ {");
+    });
+
+    /// <summary>Azure OpenAI's content-filter refusal: 400 with code content_filter.</summary>
+    public FakeOpenAiServer ThenContentFilter() => ThenStatus(400, errorCode: "content_filter");
+
+    public async ValueTask DisposeAsync() => await _app.DisposeAsync();
+
+    private async Task HandleAsync(HttpContext ctx)
+    {
+        var request = await RecordAsync(ctx);
+        if (_script.TryDequeue(out var reply))
+        {
+            await reply(ctx, request);
+        }
+        else
+        {
+            await AnswerAsync(ctx, request, DefaultText, null, 10, 5);
+        }
+    }
+
+    private async Task HandleEmbeddingsAsync(HttpContext ctx)
+    {
+        var request = await RecordAsync(ctx);
+        var inputs = request.Body["input"] is JsonArray arr ? arr.Select(x => x!.GetValue<string>()).ToList() : [request.Body["input"]!.GetValue<string>()];
+        var base64 = request.Body["encoding_format"]?.GetValue<string>() == "base64";
+        var data = inputs.Select((text, i) =>
+        {
+            var vector = WordVector(text);
+            object embedding = base64 ? Convert.ToBase64String(MemoryMarshal.AsBytes(vector.AsSpan())) : vector;
+            return new { @object = "embedding", index = i, embedding };
+        }).ToList();
+        await ctx.Response.WriteAsJsonAsync(new { @object = "list", data, model = "embed-test", usage = new { prompt_tokens = inputs.Count * 3, total_tokens = inputs.Count * 3 } });
+    }
+
+    /// <summary>A vector of letter counts: texts with the same words are identical, similar texts are close.</summary>
+    private static float[] WordVector(string text)
+    {
+        var v = new float[26];
+        foreach (var c in text.ToUpperInvariant().Where(c => c is >= 'A' and <= 'Z'))
+        {
+            v[c - 'A']++;
+        }
+
+        return v;
+    }
+
+    private async Task<RecordedRequest> RecordAsync(HttpContext ctx)
+    {
+        using var reader = new StreamReader(ctx.Request.Body, Encoding.UTF8);
+        var body = JsonNode.Parse(await reader.ReadToEndAsync()) ?? new JsonObject();
+        var headers = ctx.Request.Headers.ToDictionary(h => h.Key, h => h.Value.ToString(), StringComparer.OrdinalIgnoreCase);
+        var recorded = new RecordedRequest(ctx.Request.Path + ctx.Request.QueryString, headers, body, DateTimeOffset.UtcNow);
+        Requests.Enqueue(recorded);
+        return recorded;
+    }
+
+    private async Task AnswerAsync(HttpContext ctx, RecordedRequest request, string? text, (string Name, string Args)? tool, int promptTokens, int completionTokens)
+    {
+        var created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+        object? toolCalls = tool is { } t ? new[] { new { id = "call_1", type = "function", function = new { name = t.Name, arguments = t.Args } } } : null;
+        var finish = tool is null ? "stop" : "tool_calls";
+        var usage = new { prompt_tokens = promptTokens, completion_tokens = completionTokens, total_tokens = promptTokens + completionTokens };
+        if (!request.Stream)
+        {
+            ctx.Response.ContentType = "application/json";
+            await ctx.Response.WriteAsync(JsonSerializer.Serialize(new
+            {
+                id = "chatcmpl-1",
+                @object = "chat.completion",
+                created,
+                model = Model,
+                choices = new[] { new { index = 0, message = new { role = "assistant", content = text, tool_calls = toolCalls }, finish_reason = finish } },
+                usage,
+            }));
+            return;
+        }
+
+        ctx.Response.ContentType = "text/event-stream";
+        async Task Send(object chunk)
+        {
+            await ctx.Response.WriteAsync("data: " + JsonSerializer.Serialize(chunk) + "\n\n");
+            await ctx.Response.Body.FlushAsync();
+        }
+
+        var words = (text ?? string.Empty).Split(' ');
+        for (var i = 0; i < words.Length; i++)
+        {
+            var piece = i == 0 ? words[i] : " " + words[i];
+            await Send(new { id = "chatcmpl-1", @object = "chat.completion.chunk", created, model = Model, choices = new[] { new { index = 0, delta = new { role = i == 0 ? "assistant" : null, content = piece }, finish_reason = (string?)null } } });
+        }
+
+        await Send(new { id = "chatcmpl-1", @object = "chat.completion.chunk", created, model = Model, choices = new[] { new { index = 0, delta = new { }, finish_reason = finish } } });
+        await Send(new { id = "chatcmpl-1", @object = "chat.completion.chunk", created, model = Model, choices = Array.Empty<object>(), usage });
+        await ctx.Response.WriteAsync("data: [DONE]\n\n");
+    }
+}
