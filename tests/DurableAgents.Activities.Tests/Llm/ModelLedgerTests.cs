@@ -1,0 +1,113 @@
+using DurableAgents.Activities.Contracts.Llm;
+using DurableAgents.Activities.Llm;
+using Npgsql;
+using NUnit.Framework;
+
+namespace DurableAgents.Activities.Tests.Llm;
+
+/// <summary>The ledger on both databases: reservations are idempotent per task and atomic per instance.</summary>
+[TestFixture("sqlite")]
+[TestFixture("postgres")]
+public sealed class ModelLedgerTests(string kind)
+{
+    private RelationalModelLedger _ledger = null!;
+    private Action _cleanup = () => { };
+
+    [SetUp]
+    public void SetUp()
+    {
+        if (kind == "sqlite")
+        {
+            var dir = Path.Combine(Path.GetTempPath(), "durableagents-ledger", Guid.NewGuid().ToString("N"));
+            Directory.CreateDirectory(dir);
+            _ledger = RelationalModelLedger.ForSqlite($"Data Source={Path.Combine(dir, "l.db")}");
+            _cleanup = () =>
+            {
+                Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+                Directory.Delete(dir, true);
+            };
+        }
+        else
+        {
+            var cs = Environment.GetEnvironmentVariable("DURABLEAGENTS_TEST_POSTGRES") ?? throw new IgnoreException("no PostgreSQL server: run scripts/test.sh");
+            var hub = "l" + Guid.NewGuid().ToString("N")[..10];
+            var dataSource = NpgsqlDataSource.Create(cs);
+            _ledger = RelationalModelLedger.ForPostgres(dataSource, hub);
+            _cleanup = () =>
+            {
+                using (var c = dataSource.OpenConnection())
+                using (var drop = new NpgsqlCommand($"DROP SCHEMA IF EXISTS durableagents_{hub} CASCADE", c))
+                {
+                    drop.ExecuteNonQuery();
+                }
+
+                dataSource.Dispose();
+            };
+        }
+    }
+
+    [TearDown]
+    public void TearDown()
+    {
+        _ledger.Dispose();
+        _cleanup();
+    }
+
+    [Test]
+    public async Task Reserve_SameTaskTwice_IsOneReservation_SoReplayNeverDoubleCharges()
+    {
+        var budget = new ModelBudget(MaxTokens: 150);
+
+        var first = await _ledger.ReserveAsync("i", "i:e:1", budget, 100, 0);
+        var again = await _ledger.ReserveAsync("i", "i:e:1", budget, 100, 0);
+        var other = await _ledger.ReserveAsync("i", "i:e:2", budget, 100, 0);
+
+        Assert.That((first.Allowed, again.Allowed), Is.EqualTo((true, true)));
+        Assert.That(again.UsedTokens, Is.Zero, "its own reservation does not count against it");
+        Assert.That(other.Allowed, Is.False, "100 + 100 > 150");
+        Assert.That(other.UsedTokens, Is.EqualTo(100));
+    }
+
+    [Test]
+    public async Task Reserve_ParallelFanOut_NeverSqueezesPastTheBudget()
+    {
+        var budget = new ModelBudget(MaxTokens: 500, MaxCost: 100m);
+
+        var decisions = await Task.WhenAll(Enumerable.Range(0, 12).Select(i => Task.Run(() => _ledger.ReserveAsync("fan", $"fan:e:{i}", budget, 100, 1m))));
+
+        Assert.That(decisions.Count(d => d.Allowed), Is.EqualTo(5));
+    }
+
+    [Test]
+    public async Task Settle_ReplacesTheEstimate_WithWhatWasUsed()
+    {
+        var budget = new ModelBudget(MaxTokens: 250);
+        await _ledger.ReserveAsync("s", "s:e:1", budget, 200, 0);
+        await _ledger.SettleAsync("s", "s:e:1", 30, 0);
+
+        var next = await _ledger.ReserveAsync("s", "s:e:2", budget, 200, 0);
+
+        Assert.That(next.Allowed, Is.True);
+        Assert.That(next.UsedTokens, Is.EqualTo(30));
+    }
+
+    [Test]
+    public async Task Totals_PerInstanceAndPerWorkflow_SumEveryAttempt_IncludingFailedOnes()
+    {
+        var at = DateTimeOffset.UnixEpoch;
+        ModelAttemptRecord R(string instance, string workflow, int attempt, string outcome, long input, long output, decimal cost) => new()
+        {
+            InstanceId = instance, Workflow = workflow, TaskKey = instance + ":t", Attempt = attempt, Profile = "fast", Provider = "p", Model = "m",
+            Outcome = outcome, InputTokens = input, OutputTokens = output, LatencyMs = 5, Cost = cost, At = at,
+        };
+        await _ledger.RecordAsync([R("a", "Wf1", 1, "HTTP 429", 0, 0, 0), R("a", "Wf1", 2, "ok", 100, 20, 0.0012m), R("b", "Wf1", 1, "cache-hit", 0, 0, 0), R("c", "Wf2", 1, "ok", 7, 3, 0.0001m)]);
+        await _ledger.RecordAsync([R("a", "Wf1", 2, "ok", 100, 20, 0.0012m)]); // a retried write of the same attempt is not counted twice
+
+        var a = await _ledger.GetInstanceTotalsAsync("a");
+        var workflows = await _ledger.GetWorkflowTotalsAsync();
+
+        Assert.That(a, Is.EqualTo(new ModelUsageTotals("a", 2, 100, 20, 0.0012m, 0)));
+        Assert.That(workflows, Is.EqualTo(new[] { new ModelUsageTotals("Wf1", 3, 100, 20, 0.0012m, 1), new ModelUsageTotals("Wf2", 1, 7, 3, 0.0001m, 0) }));
+        Assert.That((await _ledger.GetAttemptsAsync("a")).Select(x => x.Outcome), Is.EqualTo(new[] { "HTTP 429", "ok" }));
+    }
+}
