@@ -16,6 +16,7 @@ app.MapHealthApi();
 app.MapManagementApi();
 app.MapScheduleApi();
 app.MapApprovalApi();
+app.MapModelUsageApi();
 app.MapFunctionsInvocations();
 
 app.Run();

@@ -77,6 +77,40 @@ public sealed partial class HostProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>Runs the host expecting it to refuse to start; returns its exit code and everything it printed.</summary>
+    public static async Task<(int ExitCode, string Output)> RunToExitAsync(IDictionary<string, string> environment)
+    {
+        ArgumentNullException.ThrowIfNull(environment);
+        var dll = HostDll;
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = Path.GetDirectoryName(dll)! };
+        psi.ArgumentList.Add(dll);
+        psi.ArgumentList.Add("--urls");
+        psi.ArgumentList.Add("http://127.0.0.1:0");
+        psi.Environment["DurableAgents__Sqlite__ConnectionString"] = $"Data Source={Path.Combine(Path.GetTempPath(), "durableagents-host-" + Guid.NewGuid().ToString("N") + ".db")}";
+        foreach (var (k, v) in environment)
+        {
+            psi.Environment[k] = v;
+        }
+
+        using var process = Process.Start(psi)!;
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        var stdout = process.StandardOutput.ReadToEndAsync(cts.Token);
+        var stderr = process.StandardError.ReadToEndAsync(cts.Token);
+        try
+        {
+            await process.WaitForExitAsync(cts.Token);
+        }
+        finally
+        {
+            if (!process.HasExited)
+            {
+                process.Kill(entireProcessTree: true);
+            }
+        }
+
+        return (process.ExitCode, await stdout + await stderr);
+    }
+
     public HttpClient CreateClient() => new() { BaseAddress = BaseAddress, Timeout = TimeSpan.FromSeconds(30) };
 
     public async ValueTask DisposeAsync()

@@ -102,6 +102,17 @@ public sealed class ManagementApiTests
 
         using var late = await _http.PostAsync("/api/instances/draft-1/raiseEvent/approval", Json("{\"decision\":\"reject\",\"approver\":\"ops@example.com\",\"decidedAt\":\"2026-11-23T10:00:00Z\"}"));
         Assert.That(late.StatusCode, Is.EqualTo(HttpStatusCode.Gone));
+
+        // Both drafts were model calls (the simulator here): each is accounted against the instance and the workflow.
+        var usage = await _http.GetFromJsonAsync<JsonElement>("/api/instances/draft-1/usage");
+        Assert.That(usage.GetProperty("totals").GetProperty("calls").GetInt64(), Is.EqualTo(2));
+        Assert.That(usage.GetProperty("totals").GetProperty("outputTokens").GetInt64(), Is.GreaterThan(0));
+        Assert.That(usage.GetProperty("attempts").EnumerateArray().Select(a => a.GetProperty("model").GetString()), Is.EqualTo(new[] { "simulator", "simulator" }));
+        var perWorkflow = await _http.GetFromJsonAsync<JsonElement>("/api/usage");
+        Assert.That(perWorkflow.EnumerateArray().Select(w => w.GetProperty("key").GetString()), Does.Contain("DraftAndApprove"));
+        using var unknown = await _http.GetAsync("/api/instances/no-such-instance/usage");
+        Assert.That(unknown.StatusCode, Is.EqualTo(HttpStatusCode.NotFound));
+        Assert.That(unknown.Content.Headers.ContentType?.MediaType, Is.EqualTo("application/problem+json"));
     }
 
     [Test]

@@ -57,9 +57,13 @@ public sealed class TelemetryTests
             using var http = host.CreateClient();
             using var start = await http.PostAsync("/api/orchestrators/HelloCities/otel-1", new StringContent("[\"Quito\"]", Encoding.UTF8, "application/json"));
             Assert.That(start.StatusCode, Is.EqualTo(HttpStatusCode.Accepted));
+            using var draft = await http.PostAsync("/api/orchestrators/DraftAndApprove/otel-2", new StringContent("{\"topic\":\"tracing\"}", Encoding.UTF8, "application/json"));
+            Assert.That(draft.StatusCode, Is.EqualTo(HttpStatusCode.Accepted));
 
+            // Model calls (the simulator here) carry the OpenTelemetry GenAI attributes: model and tokens.
             using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-            while (!(Has("/v1/traces", "orchestration HelloCities") && Has("/v1/traces", "activity SayHello") && Has("/v1/metrics", "durableagents.activities")))
+            while (!(Has("/v1/traces", "orchestration HelloCities") && Has("/v1/traces", "activity SayHello") && Has("/v1/metrics", "durableagents.activities")
+                && Has("/v1/traces", "gen_ai.request.model") && Has("/v1/traces", "gen_ai.usage.input_tokens") && Has("/v1/traces", "gen_ai.usage.output_tokens")))
             {
                 await Task.Delay(50, cts.Token);
             }

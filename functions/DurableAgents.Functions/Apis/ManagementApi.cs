@@ -173,7 +173,7 @@ internal static class ManagementApi
         return (body, null);
     }
 
-    private static ProblemHttpResult NotFound(string instanceId) =>
+    internal static ProblemHttpResult NotFound(string instanceId) =>
         TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "Not Found", detail: $"No orchestration instance with id '{instanceId}' exists.");
 
     private static ProblemHttpResult BadRequest(string detail) =>
