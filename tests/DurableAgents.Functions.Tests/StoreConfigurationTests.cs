@@ -61,22 +61,13 @@ public sealed class StoreConfigurationTests
     [Test]
     public async Task Host_PostgresUnreachable_ExitsAtStartWithAClearErrorAndNoSecret()
     {
-        var dll = HostProcess.HostDll;
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = Path.GetDirectoryName(dll)! };
-        psi.ArgumentList.Add(dll);
-        psi.ArgumentList.Add("--urls");
-        psi.ArgumentList.Add("http://127.0.0.1:0");
-        psi.Environment["DurableAgents__Store"] = "Postgres";
-        psi.Environment["DurableAgents__Postgres__ConnectionString"] = "Host=127.0.0.1;Port=1;Username=app;Password=hunter2-secret;Database=agents;Timeout=3";
+        var (exitCode, output) = await HostProcess.RunToExitAsync(new Dictionary<string, string>
+        {
+            ["DurableAgents__Store"] = "Postgres",
+            ["DurableAgents__Postgres__ConnectionString"] = "Host=127.0.0.1;Port=1;Username=app;Password=hunter2-secret;Database=agents;Timeout=3",
+        });
 
-        using var process = Process.Start(psi)!;
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        var stdout = process.StandardOutput.ReadToEndAsync(cts.Token);
-        var stderr = process.StandardError.ReadToEndAsync(cts.Token);
-        await process.WaitForExitAsync(cts.Token);
-        var output = await stdout + await stderr;
-
-        Assert.That(process.ExitCode, Is.Not.Zero, "the host must not run without its store");
+        Assert.That(exitCode, Is.Not.Zero, "the host must not run without its store");
         Assert.That(output, Does.Contain("DurableAgents:Postgres:ConnectionString").And.Contain("127.0.0.1:1"));
         Assert.That(output, Does.Not.Contain("hunter2-secret"));
     }
