@@ -17,6 +17,18 @@ public static class ActivityNames
 
     /// <summary>Embeds texts through a profile's embedding model: input EmbeddingRequest, output EmbeddingResponse.</summary>
     public const string Embed = "Embed";
+
+    /// <summary>One LLM turn of an agent: input AgentTurnRequest, output AgentTurnResult.</summary>
+    public const string AgentTurn = "AgentTurn";
+
+    /// <summary>One tool call of an agent, checked against its allow-list and the tool's schema: input ToolInvocation, output ToolOutcome.</summary>
+    public const string CallTool = "CallTool";
+
+    /// <summary>Long-term memory read: input RecallRequest, output RecallResult.</summary>
+    public const string RecallMemory = "RecallMemory";
+
+    /// <summary>Long-term memory write (extract and consolidate facts): input RememberRequest, output RememberResult.</summary>
+    public const string RememberFacts = "RememberFacts";
 }
 
 /// <summary>A draft request.</summary>

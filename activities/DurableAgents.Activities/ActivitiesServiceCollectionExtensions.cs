@@ -10,7 +10,7 @@ public static class ActivitiesServiceCollectionExtensions
 {
     /// <summary>
     /// Approval tokens (DurableAgents:Approvals) and email: SMTP when DurableAgents:Smtp:Host is set,
-    /// otherwise the development outbox; and the model services (DurableAgents:Llm).
+    /// otherwise the development outbox; the model services (DurableAgents:Llm); and agents, tools and memory (DurableAgents:Agents, :Tools, :Memory).
     /// </summary>
     public static IServiceCollection AddAgentActivityServices(this IServiceCollection services, IConfiguration configuration)
     {
@@ -21,6 +21,7 @@ public static class ActivitiesServiceCollectionExtensions
         services.AddSingleton<ApprovalTokens>();
         services.AddSingleton<DevelopmentOutbox>();
         services.AddModelServices(configuration);
+        services.AddAgentServices(configuration);
         if (string.IsNullOrWhiteSpace(configuration[$"{SmtpOptions.SectionName}:Host"]))
         {
             services.AddSingleton<IEmailSender>(sp => sp.GetRequiredService<DevelopmentOutbox>());

@@ -43,6 +43,11 @@ internal static class EngineHostingExtensions
         var config = builder.Configuration;
         var store = config["DurableAgents:Store"] ?? "Sqlite";
         builder.Services.AddAgentActivityServices(config);
+        builder.Services.AddAgent("assistant", a =>
+        {
+            a.Instructions = "You are the founder's assistant. Use your tools when they help; ask the founder when you need a decision. Answer briefly.";
+            a.Tools.AddRange(["scratchpad_read", "scratchpad_write", "memory_search", "memory_save", "web_fetch", "sitemap_read", "request_human_input"]);
+        });
         builder.Services.AddDurableAgents(b =>
         {
             switch (store.ToUpperInvariant())
@@ -72,6 +77,11 @@ internal static class EngineHostingExtensions
                 .AddOrchestrator<ResearchBrief>()
                 .AddActivity<DurableAgents.Activities.Llm.CallModel>()
                 .AddActivity<DurableAgents.Activities.Llm.Embed>()
+                .AddOrchestrator<AgentChat>()
+                .AddActivity<DurableAgents.Activities.Agents.AgentTurn>()
+                .AddActivity<DurableAgents.Activities.Agents.CallTool>()
+                .AddActivity<DurableAgents.Activities.Agents.RecallMemory>()
+                .AddActivity<DurableAgents.Activities.Agents.RememberFacts>()
                 .AddOrchestrator<ScheduleRunner>()
                 .AddActivity<DurableAgents.Activities.Schedules.StartScheduledRun>();
         });

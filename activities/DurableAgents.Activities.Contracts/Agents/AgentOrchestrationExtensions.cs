@@ -1,0 +1,95 @@
+using DurableAgents.Activities.Contracts.Llm;
+
+namespace DurableAgents.Activities.Contracts.Agents;
+
+/// <summary>
+/// The durable agent loop, for orchestrations: LLM turn → tool calls → LLM turn …, where every LLM turn is
+/// one <see cref="ActivityNames.AgentTurn"/> activity and every tool call one <see cref="ActivityNames.CallTool"/>
+/// activity. A crash at turn 7 resumes at turn 7: turns and tool calls that completed are read from history,
+/// never made again.
+/// </summary>
+public static class AgentOrchestrationExtensions
+{
+    /// <summary>Retries for turns and tool calls: transient failures only (typed failures are not retried).</summary>
+    public static TaskOptions DefaultRetry { get; } = TaskOptions.FromRetryPolicy(new RetryPolicy(3, TimeSpan.FromSeconds(2), backoffCoefficient: 2));
+
+    /// <summary>
+    /// Runs <paramref name="run"/>'s agent until it answers without asking for a tool, reaches its maximum
+    /// turns, or the next call would exceed the budget. Tool calls the model asks for in one turn run in
+    /// parallel. A "request human input" call waits (durably) for the <see cref="AgentEvents.HumanInput"/> event.
+    /// </summary>
+    public static async Task<AgentRunResult> RunAgentAsync(this TaskOrchestrationContext context, AgentRun run, TaskOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        ArgumentNullException.ThrowIfNull(run);
+        options ??= DefaultRetry;
+#pragma warning disable CA2007 // orchestration code: continuations must stay on the orchestration's scheduler
+        var head = run.Conversation;
+        var append = new List<ModelMessage> { ModelMessage.User(run.Input) };
+        var calls = new List<AgentToolCallSummary>();
+        var session = run.SessionId ?? context.InstanceId;
+        long input = 0, output = 0;
+        var cost = 0m;
+        for (var turn = 1; ; turn++)
+        {
+            AgentTurnResult result;
+            try
+            {
+                result = await context.CallActivityAsync<AgentTurnResult>(
+                    ActivityNames.AgentTurn,
+                    new AgentTurnRequest(run.Agent, head, append, turn, run.Budget, run.ResponseSchema) { MaxTurns = run.MaxTurns },
+                    options);
+            }
+            catch (TaskFailedException ex) when (ex.IsBudgetExceeded())
+            {
+                return Result(string.Empty, null, AgentStopReasons.Budget, turn - 1);
+            }
+
+            head = result.Conversation;
+            var response = result.Response;
+            input += response.Usage.InputTokens;
+            output += response.Usage.OutputTokens;
+            cost += response.Cost;
+            if (response.ToolCalls.Count == 0)
+            {
+                return Result(response.Text ?? string.Empty, response.Json, AgentStopReasons.Answered, turn);
+            }
+
+            if (turn >= result.MaxTurns)
+            {
+                return Result(response.Text ?? string.Empty, null, AgentStopReasons.MaxTurns, turn);
+            }
+
+            var outcomes = await Task.WhenAll(response.ToolCalls.Select(call =>
+                context.CallActivityAsync<ToolOutcome>(ActivityNames.CallTool, new ToolInvocation(run.Agent, call, session, run.MemoryScope), options)));
+            append = [];
+            for (var i = 0; i < outcomes.Length; i++)
+            {
+                var outcome = outcomes[i];
+                var content = outcome.Content;
+                if (outcome.Status == ToolStatuses.AwaitingHuman)
+                {
+                    context.SetCustomStatus(new { agent = run.Agent, turn, awaiting = AgentEvents.HumanInput, question = outcome.Content });
+                    try
+                    {
+                        content = await context.WaitForExternalEvent<string>(AgentEvents.HumanInput, run.HumanInputTimeout);
+                    }
+                    catch (TaskCanceledException)
+                    {
+                        calls.Add(new AgentToolCallSummary(turn, outcome.Name, response.ToolCalls[i].ArgumentsJson, AgentStopReasons.HumanInputTimeout));
+                        return Result(string.Empty, null, AgentStopReasons.HumanInputTimeout, turn);
+                    }
+
+                    context.SetCustomStatus(new { agent = run.Agent, turn, awaiting = (string?)null });
+                }
+
+                calls.Add(new AgentToolCallSummary(turn, outcome.Name, response.ToolCalls[i].ArgumentsJson, outcome.Status));
+                append.Add(ModelMessage.ToolResult(outcome.CallId, content));
+            }
+        }
+#pragma warning restore CA2007
+
+        AgentRunResult Result(string text, System.Text.Json.JsonElement? json, string reason, int turns) =>
+            new(text, json, reason, turns, calls, new ModelUsage(input, output), cost, head);
+    }
+}

@@ -1,0 +1,71 @@
+using DurableAgents.Activities.Contracts.Agents;
+using DurableAgents.Activities.Contracts.Llm;
+using DurableAgents.Activities.Llm;
+
+namespace DurableAgents.Activities.Agents;
+
+/// <summary>
+/// One LLM turn of an agent: appends the new messages to the stored conversation, asks the agent's model
+/// with the agent's instructions and granted tools, and stores the answer. Input and output carry the
+/// conversation's head key, not the transcript.
+/// </summary>
+public sealed class AgentTurn(ToolRegistry tools, ConversationStore conversations, ModelService models) : TaskActivity<AgentTurnRequest, AgentTurnResult>
+{
+    /// <inheritdoc />
+    public override async Task<AgentTurnResult> RunAsync(TaskActivityContext context, AgentTurnRequest input, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        ArgumentNullException.ThrowIfNull(input);
+        var profile = tools.Agent(input.Agent);
+        var head = input.Conversation ?? await conversations.AppendAsync(null, [ModelMessage.System(profile.Instructions)], cancellationToken).ConfigureAwait(false);
+        head = await conversations.AppendAsync(head, input.Append, cancellationToken).ConfigureAwait(false);
+        var messages = await conversations.LoadAsync(head!, cancellationToken).ConfigureAwait(false);
+        var granted = tools.DefinitionsFor(input.Agent);
+        var response = await models.CallAsync(
+            new ModelCallOrigin(context.InstanceId, context.TaskId, context.IdempotencyKey),
+            new ModelRequest
+            {
+                Profile = profile.Model,
+                Messages = messages,
+                Tools = granted.Count > 0 ? granted : null,
+                Budget = input.Budget,
+                ResponseSchema = input.ResponseSchema,
+                ResponseSchemaName = input.ResponseSchema is null ? null : "answer",
+            },
+            cancellationToken).ConfigureAwait(false);
+        head = await conversations.AppendAsync(head, [new ModelMessage(ChatRoles.Assistant, response.Text, response.ToolCalls.Count > 0 ? response.ToolCalls : null)], cancellationToken).ConfigureAwait(false);
+        return new AgentTurnResult(head!, messages.Count + 1, response, input.MaxTurns ?? profile.MaxTurns);
+    }
+}
+
+/// <summary>One tool call: allow-list, schema validation, time limit, size cap (see <see cref="ToolRegistry"/>).</summary>
+public sealed class CallTool(ToolRegistry tools) : TaskActivity<ToolInvocation, ToolOutcome>
+{
+    /// <inheritdoc />
+    public override Task<ToolOutcome> RunAsync(TaskActivityContext context, ToolInvocation input, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        ArgumentNullException.ThrowIfNull(input);
+        var toolContext = new ToolContext(context.InstanceId, context.IdempotencyKey, input.Agent, input.SessionId ?? context.InstanceId, input.MemoryScope, tools.Agent(input.Agent).Model);
+        return tools.InvokeAsync(input, toolContext, cancellationToken);
+    }
+}
+
+/// <summary>Long-term memory read: the facts (ids, versions, similarity) land in history, so replay sees the same facts.</summary>
+public sealed class RecallMemory(MemoryService memory) : TaskActivity<RecallRequest, RecallResult>
+{
+    /// <inheritdoc />
+    public override Task<RecallResult> RunAsync(TaskActivityContext context, RecallRequest input, CancellationToken cancellationToken) =>
+        memory.RecallAsync(input, cancellationToken);
+}
+
+/// <summary>Long-term memory write: extract salient facts and consolidate them (ADD/UPDATE/DELETE/NONE).</summary>
+public sealed class RememberFacts(MemoryService memory) : TaskActivity<RememberRequest, RememberResult>
+{
+    /// <inheritdoc />
+    public override Task<RememberResult> RunAsync(TaskActivityContext context, RememberRequest input, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        return memory.RememberAsync(new ModelCallOrigin(context.InstanceId, context.TaskId, context.IdempotencyKey), input, cancellationToken);
+    }
+}
