@@ -53,7 +53,8 @@ public sealed record ModelTool(string Name, string Description, JsonElement Para
 /// <param name="Id">The provider's call id, echoed in the tool result message.</param>
 /// <param name="Name">The tool name.</param>
 /// <param name="ArgumentsJson">The arguments object as JSON.</param>
-public sealed record ModelToolCall(string Id, string Name, string ArgumentsJson);
+/// <param name="ArgumentsError">Why the model's arguments could not be parsed as JSON, if they could not (ArgumentsJson is then "{}").</param>
+public sealed record ModelToolCall(string Id, string Name, string ArgumentsJson, string? ArgumentsError = null);
 
 /// <summary>A token and/or cost ceiling for one orchestration instance (all its model calls together).</summary>
 /// <param name="MaxTokens">Input plus output tokens; null for no token ceiling.</param>

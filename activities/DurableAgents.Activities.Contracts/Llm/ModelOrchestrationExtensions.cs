@@ -13,6 +13,7 @@ public static class ModelOrchestrationExtensions
         TypeInfoResolver = new DefaultJsonTypeInfoResolver(),
         RespectNullableAnnotations = true,
         RespectRequiredConstructorParameters = true,
+        NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.Strict,
     };
 
     /// <summary>Calls the model; a completed call is never made again on replay.</summary>

@@ -107,6 +107,7 @@ public static class ToolSchemas
         TypeInfoResolver = new DefaultJsonTypeInfoResolver(),
         RespectNullableAnnotations = true,
         RespectRequiredConstructorParameters = true,
+        NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.Strict, // "times": "1; DROP TABLE" is not a number
     };
 
     /// <summary>The schema of <paramref name="type"/>: descriptions from [Description], additionalProperties false on objects.</summary>

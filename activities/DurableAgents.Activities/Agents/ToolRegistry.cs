@@ -113,6 +113,11 @@ public sealed partial class ToolRegistry
         string? errors;
         try
         {
+            if (call.ArgumentsError is { } parseError)
+            {
+                throw new JsonException(parseError);
+            }
+
             using var doc = JsonDocument.Parse(string.IsNullOrWhiteSpace(call.ArgumentsJson) ? "{}" : call.ArgumentsJson);
             arguments = doc.RootElement.Clone();
             var validator = await _validators.GetOrAdd(tool.Name, _ => JsonSchema.FromJsonAsync(tool.ParametersSchema.GetRawText(), CancellationToken.None)).ConfigureAwait(false);

@@ -347,7 +347,7 @@ public sealed partial class ModelService(
     private static ModelResponse ToResponse(string profileName, ModelProviderOptions provider, ChatResponse chat, string? route)
     {
         var calls = chat.Messages.SelectMany(m => m.Contents).OfType<FunctionCallContent>()
-            .Select(c => new ModelToolCall(c.CallId, c.Name, JsonSerializer.Serialize(c.Arguments ?? new Dictionary<string, object?>(), LlmJson.Options)))
+            .Select(c => new ModelToolCall(c.CallId, c.Name, JsonSerializer.Serialize(c.Arguments ?? new Dictionary<string, object?>(), LlmJson.Options), c.Exception?.Message))
             .ToList();
         return new ModelResponse
         {

@@ -92,7 +92,11 @@ public sealed class FakeOpenAiServer : IAsyncDisposable
         Then((ctx, req) => AnswerAsync(ctx, req, text, null, promptTokens, completionTokens));
 
     public FakeOpenAiServer ThenToolCall(string name, string argumentsJson) =>
-        Then((ctx, req) => AnswerAsync(ctx, req, null, (name, argumentsJson), 12, 7));
+        Then((ctx, req) => AnswerAsync(ctx, req, null, [(name, argumentsJson)], 12, 7));
+
+    /// <summary>One answer asking for several tool calls (ids call_1, call_2, …).</summary>
+    public FakeOpenAiServer ThenToolCalls(params (string Name, string ArgumentsJson)[] calls) =>
+        Then((ctx, req) => AnswerAsync(ctx, req, null, calls, 12, 7));
 
     public FakeOpenAiServer ThenSlow(TimeSpan delay, string text) => Then(async (ctx, req) =>
     {
@@ -161,10 +165,10 @@ public sealed class FakeOpenAiServer : IAsyncDisposable
         return recorded;
     }
 
-    private async Task AnswerAsync(HttpContext ctx, RecordedRequest request, string? text, (string Name, string Args)? tool, int promptTokens, int completionTokens)
+    private async Task AnswerAsync(HttpContext ctx, RecordedRequest request, string? text, (string Name, string Args)[]? tool, int promptTokens, int completionTokens)
     {
         var created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
-        object? toolCalls = tool is { } t ? new[] { new { id = "call_1", type = "function", function = new { name = t.Name, arguments = t.Args } } } : null;
+        object? toolCalls = tool is { } t ? t.Select((c, i) => new { id = $"call_{i + 1}", type = "function", function = new { name = c.Name, arguments = c.Args } }).ToArray() : null;
         var finish = tool is null ? "stop" : "tool_calls";
         var usage = new { prompt_tokens = promptTokens, completion_tokens = completionTokens, total_tokens = promptTokens + completionTokens };
         if (!request.Stream)

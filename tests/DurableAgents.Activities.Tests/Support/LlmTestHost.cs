@@ -35,6 +35,14 @@ public sealed class LlmTestHost : IAsyncDisposable
 
     public ModelService Models => Services.GetRequiredService<ModelService>();
 
+    /// <summary>Runs the <see cref="AgentChat"/> workflow and returns its completed metadata.</summary>
+    public async Task<OrchestrationMetadata> ChatAsync(AgentChatInput input, string? instanceId = null)
+    {
+        var id = await Client.ScheduleNewOrchestrationInstanceAsync(nameof(AgentChat), input, new StartOrchestrationOptions { InstanceId = instanceId });
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(120));
+        return await Client.WaitForInstanceCompletionAsync(id, true, cts.Token);
+    }
+
     /// <summary>Fast resilience for tests: 10 ms back-off, a breaker that needs 50 calls (tests that test the breaker lower it).</summary>
     public static Dictionary<string, string?> FastResilience() => new()
     {
@@ -55,7 +63,10 @@ public sealed class LlmTestHost : IAsyncDisposable
         [$"DurableAgents:Llm:Profiles:{profile}:Providers:{index}:ApiKey"] = apiKey,
     };
 
-    public static async Task<LlmTestHost> StartAsync(params IEnumerable<KeyValuePair<string, string?>>[] settings)
+    public static Task<LlmTestHost> StartAsync(params IEnumerable<KeyValuePair<string, string?>>[] settings) => StartAsync(null, settings);
+
+    /// <summary>Starts a host; <paramref name="services"/> adds test services (tools, agents, a socket connector).</summary>
+    public static async Task<LlmTestHost> StartAsync(Action<IServiceCollection>? services, params IEnumerable<KeyValuePair<string, string?>>[] settings)
     {
         var dir = Path.Combine(Path.GetTempPath(), "durableagents-llm-tests", Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(dir);
@@ -77,11 +88,17 @@ public sealed class LlmTestHost : IAsyncDisposable
                 .AddActivity<Embed>()
                 .AddActivity<Approvals.SendApprovalRequest>()
                 .AddOrchestrator<Ask>()
-                .AddOrchestrator<ResearchBrief>(),
+                .AddOrchestrator<ResearchBrief>()
+                .AddOrchestrator<AgentChat>()
+                .AddActivity<DurableAgents.Activities.Agents.AgentTurn>()
+                .AddActivity<DurableAgents.Activities.Agents.CallTool>()
+                .AddActivity<DurableAgents.Activities.Agents.RecallMemory>()
+                .AddActivity<DurableAgents.Activities.Agents.RememberFacts>(),
             services: s =>
             {
                 s.AddSingleton<IConfiguration>(configuration);
                 s.AddAgentActivityServices(configuration);
+                services?.Invoke(s);
             },
             loggerProvider: logs);
         return new LlmTestHost(host, dir, logs);
