@@ -40,18 +40,41 @@ public sealed partial class WebFetchTool(SafeFetcher fetcher) : AgentTool<WebFet
         }
 
         var document = await new HtmlParser().ParseDocumentAsync(raw, cancellationToken).ConfigureAwait(false);
+        if (document.Body is null)
+        {
+            return new WebPageText(page.Url.ToString(), page.Status, document.Title, string.Empty, page.Truncated);
+        }
+
         foreach (var element in document.QuerySelectorAll("script, style, noscript, template").ToList())
         {
             element.Remove();
         }
 
-        var text = Whitespace().Replace(document.Body?.TextContent ?? string.Empty, " ").Trim();
+        var pieces = new List<string>();
+        Collect(document.Body, pieces);
+        var text = Whitespace().Replace(string.Join(' ', pieces), " ").Trim();
         return new WebPageText(page.Url.ToString(), page.Status, document.Title, text, page.Truncated);
     }
 
     /// <inheritdoc />
     protected override async Task<object?> ExecuteAsync(WebFetchArgs arguments, ToolContext context, CancellationToken cancellationToken) =>
         await FetchTextAsync(fetcher, arguments.Url, cancellationToken).ConfigureAwait(false);
+
+    /// <summary>Text nodes in document order (block boundaries become spaces, unlike TextContent).</summary>
+    private static void Collect(AngleSharp.Dom.INode node, List<string> pieces)
+    {
+        foreach (var child in node.ChildNodes)
+        {
+            if (child.NodeType == AngleSharp.Dom.NodeType.Text)
+            {
+                pieces.Add(child.TextContent);
+            }
+            else
+            {
+                Collect(child, pieces);
+            }
+        }
+    }
 
     [GeneratedRegex(@"\s+")]
     private static partial Regex Whitespace();
