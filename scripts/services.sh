@@ -14,6 +14,7 @@ install_packages() {
   local missing=()
   ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
   command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+  command -v npm >/dev/null 2>&1 || missing+=(nodejs npm) # PGlite + pgvector for the long-term memory tests
   if [ "${#missing[@]}" -gt 0 ]; then
     echo "== installing ${missing[*]} from Debian packages"
     as_root apt-get update -qq
@@ -75,6 +76,31 @@ REDIS
   echo "$port"
 }
 
+# A real pgvector build behind the PostgreSQL wire protocol: PGlite (WASM PostgreSQL) with its pgvector
+# extension, served on a loopback port by pglite-socket (one connection at a time). Debian 12 does not
+# package pgvector; npm does. Prints the port.
+PGLITE_VERSION=0.5.14
+start_pgvector() {
+  local dir="${DURABLEAGENTS_NPM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/durableagents/pglite-$PGLITE_VERSION}" port
+  if [ ! -f "$dir/node_modules/@electric-sql/pglite-socket/dist/scripts/server.js" ]; then
+    command -v npm >/dev/null 2>&1 || { echo "npm is needed for the pgvector tests" >&2; return 1; }
+    mkdir -p "$dir"
+    (cd "$dir" && echo '{"private":true}' >package.json \
+      && npm install --silent --no-audit --no-fund "@electric-sql/pglite@$PGLITE_VERSION" @electric-sql/pglite-socket@0.2.17 @electric-sql/pglite-pgvector@0.0.15 >"$dir/npm.log" 2>&1) \
+      || { cat "$dir/npm.log" >&2; return 1; }
+  fi
+  port="$(free_port)" || return 1
+  node "$dir/node_modules/@electric-sql/pglite-socket/dist/scripts/server.js" --host=127.0.0.1 --port="$port" \
+    --extensions=@electric-sql/pglite-pgvector:vector >"$SVC_DIR/pglite.log" 2>&1 &
+  echo $! >"$SVC_DIR/pglite.pid"
+  for _ in $(seq 1 100); do
+    grep -q "listening" "$SVC_DIR/pglite.log" 2>/dev/null && { echo "$port"; return 0; }
+    sleep 0.1
+  done
+  cat "$SVC_DIR/pglite.log" >&2
+  return 1
+}
+
 # Private, throw-away servers on free loopback ports under a temp dir: no system service is touched.
 # Two of each: the shared pair every test uses, and a "fault" pair that only the fault tests restart
 # and kill, so a restart never cuts a connection of a test running in another test assembly.
@@ -82,12 +108,13 @@ start_services() {
   install_packages
   SVC_DIR="$(mktemp -d -t durableagents-services.XXXXXX)"
   chmod 755 "$SVC_DIR"
-  local pg_port redis_port fault_pg_port fault_redis_port
+  local pg_port redis_port fault_pg_port fault_redis_port pgvector_port
   pg_port="$(start_postgres pg)" || return 1
   fault_pg_port="$(start_postgres pgfault)" || return 1
   redis_port="$(start_redis redis)" || return 1
   fault_redis_port="$(start_redis redisfault)" || return 1
-  echo "== started PostgreSQL on 127.0.0.1:$pg_port (+ fault-test server :$fault_pg_port), Redis on 127.0.0.1:$redis_port (+ :$fault_redis_port)"
+  pgvector_port="$(start_pgvector)" || return 1
+  echo "== started PostgreSQL on 127.0.0.1:$pg_port (+ fault-test server :$fault_pg_port), Redis on 127.0.0.1:$redis_port (+ :$fault_redis_port), pgvector (PGlite) on 127.0.0.1:$pgvector_port"
 
   export DURABLEAGENTS_TEST_POSTGRES="Host=127.0.0.1;Port=$pg_port;Username=postgres;Database=postgres;Maximum Pool Size=60"
   export DURABLEAGENTS_TEST_REDIS="127.0.0.1:$redis_port"
@@ -96,6 +123,7 @@ start_services() {
   export DURABLEAGENTS_TEST_FAULT_REDIS="127.0.0.1:$fault_redis_port"
   export DURABLEAGENTS_TEST_FAULT_REDIS_START="$SVC_DIR/redisfault-start.sh"
   export DURABLEAGENTS_TEST_FAULT_REDIS_STOP="$SVC_DIR/redisfault-stop.sh"
+  export DURABLEAGENTS_TEST_PGVECTOR="Host=127.0.0.1;Port=$pgvector_port;Username=postgres;Database=postgres;Maximum Pool Size=1;SSL Mode=Disable"
 }
 
 stop_services() {
@@ -107,6 +135,7 @@ stop_services() {
   for f in "$SVC_DIR"/redis-stop.sh "$SVC_DIR"/redisfault-stop.sh; do
     [ -x "$f" ] && "$f"
   done
+  [ -f "$SVC_DIR/pglite.pid" ] && kill "$(cat "$SVC_DIR/pglite.pid")" 2>/dev/null
   rm -rf "$SVC_DIR"
   SVC_DIR=""
 }

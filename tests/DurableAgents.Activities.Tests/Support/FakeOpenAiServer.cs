@@ -91,6 +91,10 @@ public sealed class FakeOpenAiServer : IAsyncDisposable
     public FakeOpenAiServer ThenText(string text, int promptTokens = 10, int completionTokens = 5) =>
         Then((ctx, req) => AnswerAsync(ctx, req, text, null, promptTokens, completionTokens));
 
+    /// <summary>A text answer computed from the request (e.g. naming an id the prompt listed).</summary>
+    public FakeOpenAiServer ThenReply(Func<RecordedRequest, string> text) =>
+        Then((ctx, req) => AnswerAsync(ctx, req, text(req), null, 10, 5));
+
     public FakeOpenAiServer ThenToolCall(string name, string argumentsJson) =>
         Then((ctx, req) => AnswerAsync(ctx, req, null, [(name, argumentsJson)], 12, 7));
 
