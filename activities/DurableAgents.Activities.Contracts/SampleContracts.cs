@@ -29,6 +29,15 @@ public static class ActivityNames
 
     /// <summary>Long-term memory write (extract and consolidate facts): input RememberRequest, output RememberResult.</summary>
     public const string RememberFacts = "RememberFacts";
+
+    /// <summary>Reads a sitemap (SSRF-safe): input SitemapRequest, output SitemapPages.</summary>
+    public const string ReadSitemap = "ReadSitemap";
+
+    /// <summary>Fetches a page as text (SSRF-safe): input FetchPageRequest, output PageText.</summary>
+    public const string FetchPage = "FetchPage";
+
+    /// <summary>Publishes a post to the configured webhook with an idempotency key: input PublishRequest, output PublishReceipt.</summary>
+    public const string PublishPost = "PublishPost";
 }
 
 /// <summary>A draft request.</summary>

@@ -25,13 +25,13 @@ public static class ModelOrchestrationExtensions
 
     /// <summary>
     /// Calls the model for a structured answer of type <typeparamref name="T"/>: the request carries
-    /// <typeparamref name="T"/>'s JSON schema, the activity validates the answer against it (with one
+    /// <typeparamref name="T"/>'s JSON schema (unless it sets a narrower one of its own), the activity validates the answer against it (with one
     /// repair attempt, then escalation), and the result is read as <typeparamref name="T"/>.
     /// </summary>
     public static async Task<(T Value, ModelResponse Response)> CallModelAsync<T>(this TaskOrchestrationContext context, ModelRequest request, TaskOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(request);
-        var typed = request with { ResponseSchema = SchemaOf<T>(), ResponseSchemaName = request.ResponseSchemaName ?? typeof(T).Name };
+        var typed = request with { ResponseSchema = request.ResponseSchema ?? SchemaOf<T>(), ResponseSchemaName = request.ResponseSchemaName ?? typeof(T).Name };
 #pragma warning disable CA2007 // orchestration code: the continuation must stay on the orchestration's scheduler
         var response = await CallModelAsync(context, typed, options);
 #pragma warning restore CA2007

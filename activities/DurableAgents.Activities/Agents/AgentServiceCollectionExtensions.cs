@@ -26,6 +26,7 @@ public static class AgentServiceCollectionExtensions
         services.AddSingleton<IValidateOptions<AgentOptions>, AgentOptionsValidator>();
         services.AddOptions<ToolOptions>().BindConfiguration(ToolOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<MemoryOptions>().BindConfiguration(MemoryOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<PublishingOptions>().BindConfiguration(PublishingOptions.SectionName);
         services.TryAddSingleton(TimeProvider.System);
 
         services.TryAddSingleton(sp => new SafeFetcher(sp.GetRequiredService<IOptions<ToolOptions>>(), sp.GetService<SocketConnector>()));

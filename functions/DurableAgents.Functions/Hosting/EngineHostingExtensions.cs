@@ -43,6 +43,7 @@ internal static class EngineHostingExtensions
         var config = builder.Configuration;
         var store = config["DurableAgents:Store"] ?? "Sqlite";
         builder.Services.AddAgentActivityServices(config);
+        builder.Services.AddWorkflowAgents();
         builder.Services.AddAgent("assistant", a =>
         {
             a.Instructions = "You are the founder's assistant. Use your tools when they help; ask the founder when you need a decision. Answer briefly.";
@@ -82,6 +83,18 @@ internal static class EngineHostingExtensions
                 .AddActivity<DurableAgents.Activities.Agents.CallTool>()
                 .AddActivity<DurableAgents.Activities.Agents.RecallMemory>()
                 .AddActivity<DurableAgents.Activities.Agents.RememberFacts>()
+                .AddActivity<DurableAgents.Activities.Agents.ReadSitemap>()
+                .AddActivity<DurableAgents.Activities.Agents.FetchPage>()
+                .AddActivity<DurableAgents.Activities.Agents.PublishPost>()
+                .AddOrchestrator<ContentPipeline>()
+                .AddOrchestrator<MultiPerspectiveAnalysis>()
+                .AddOrchestrator<DraftReviewLoop>()
+                .AddOrchestrator<ApprovalGate>()
+                .AddOrchestrator<SeoAudit>()
+                .AddOrchestrator<WeeklyContent>()
+                .AddOrchestrator<SupervisorAgent>()
+                .AddOrchestrator<WorkerTask>()
+                .AddOrchestrator<GroupChat>()
                 .AddOrchestrator<ScheduleRunner>()
                 .AddActivity<DurableAgents.Activities.Schedules.StartScheduledRun>();
         });
