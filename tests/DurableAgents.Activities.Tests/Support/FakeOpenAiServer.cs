@@ -120,16 +120,47 @@ public sealed class FakeOpenAiServer : IAsyncDisposable
 
     public async ValueTask DisposeAsync() => await _app.DisposeAsync();
 
+    /// <summary>Answers requests the script does not cover: text computed from the request (null: <see cref="DefaultText"/>).</summary>
+    public Func<RecordedRequest, string?>? Responder { get; set; }
+
+    /// <summary>The 1-based chat request that stalls (never answered while the test runs): to crash a host mid-call.</summary>
+    public int? StallAtRequest { get; set; }
+
+    /// <summary>The most chat requests that were being answered at once.</summary>
+    public int MaxConcurrentChats => _maxConcurrent;
+
+    private int _concurrent;
+    private int _maxConcurrent;
+    private int _chatCount;
+
     private async Task HandleAsync(HttpContext ctx)
     {
-        var request = await RecordAsync(ctx);
-        if (_script.TryDequeue(out var reply))
+        var now = Interlocked.Increment(ref _concurrent);
+        int seen;
+        while ((seen = _maxConcurrent) < now && Interlocked.CompareExchange(ref _maxConcurrent, now, seen) != seen)
         {
-            await reply(ctx, request);
         }
-        else
+
+        try
         {
-            await AnswerAsync(ctx, request, DefaultText, null, 10, 5);
+            var request = await RecordAsync(ctx);
+            if (Interlocked.Increment(ref _chatCount) == StallAtRequest)
+            {
+                await Task.Delay(TimeSpan.FromMinutes(5), ctx.RequestAborted);
+            }
+
+            if (_script.TryDequeue(out var reply))
+            {
+                await reply(ctx, request);
+            }
+            else
+            {
+                await AnswerAsync(ctx, request, Responder?.Invoke(request) ?? DefaultText, null, 10, 5);
+            }
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _concurrent);
         }
     }
 

@@ -35,6 +35,14 @@ public sealed class LlmTestHost : IAsyncDisposable
 
     public ModelService Models => Services.GetRequiredService<ModelService>();
 
+    /// <summary>Runs a workflow to completion (2 minutes at most) and returns its metadata.</summary>
+    public async Task<OrchestrationMetadata> RunAsync(string workflow, object input, string? instanceId = null)
+    {
+        var id = await Client.ScheduleNewOrchestrationInstanceAsync(workflow, input, new StartOrchestrationOptions { InstanceId = instanceId });
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(120));
+        return await Client.WaitForInstanceCompletionAsync(id, true, cts.Token);
+    }
+
     /// <summary>Runs the <see cref="AgentChat"/> workflow and returns its completed metadata.</summary>
     public async Task<OrchestrationMetadata> ChatAsync(AgentChatInput input, string? instanceId = null)
     {
@@ -93,11 +101,24 @@ public sealed class LlmTestHost : IAsyncDisposable
                 .AddActivity<DurableAgents.Activities.Agents.AgentTurn>()
                 .AddActivity<DurableAgents.Activities.Agents.CallTool>()
                 .AddActivity<DurableAgents.Activities.Agents.RecallMemory>()
-                .AddActivity<DurableAgents.Activities.Agents.RememberFacts>(),
+                .AddActivity<DurableAgents.Activities.Agents.RememberFacts>()
+                .AddActivity<DurableAgents.Activities.Agents.ReadSitemap>()
+                .AddActivity<DurableAgents.Activities.Agents.FetchPage>()
+                .AddActivity<DurableAgents.Activities.Agents.PublishPost>()
+                .AddOrchestrator<ContentPipeline>()
+                .AddOrchestrator<MultiPerspectiveAnalysis>()
+                .AddOrchestrator<DraftReviewLoop>()
+                .AddOrchestrator<ApprovalGate>()
+                .AddOrchestrator<SeoAudit>()
+                .AddOrchestrator<WeeklyContent>()
+                .AddOrchestrator<SupervisorAgent>()
+                .AddOrchestrator<WorkerTask>()
+                .AddOrchestrator<GroupChat>(),
             services: s =>
             {
                 s.AddSingleton<IConfiguration>(configuration);
                 s.AddAgentActivityServices(configuration);
+                s.AddWorkflowAgents();
                 services?.Invoke(s);
             },
             loggerProvider: logs);
