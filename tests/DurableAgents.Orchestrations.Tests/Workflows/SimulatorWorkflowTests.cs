@@ -1,0 +1,57 @@
+using DurableAgents.Activities.Contracts;
+using DurableAgents.Activities.Tests.Support;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using NUnit.Framework;
+
+namespace DurableAgents.Orchestrations.Tests.Workflows;
+
+/// <summary>All eight workflows run end to end on the offline simulator (no model configured), as the demo does.</summary>
+public sealed class SimulatorWorkflowTests
+{
+    [Test]
+    public async Task EveryWorkflow_RunsToTheEnd_OnTheSimulator()
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        await using var site = builder.Build();
+        string? root = null;
+        site.MapGet("/sitemap.xml", () => Results.Content($"<urlset xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\"><url><loc>{root}/a</loc></url><url><loc>{root}/b</loc></url></urlset>", "application/xml"));
+        site.MapGet("/{page}", (string page) => Results.Content($"<html><head><title>{page}</title></head><body>About {page}.</body></html>", "text/html"));
+        await site.StartAsync();
+        root = site.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single().TrimEnd('/');
+        await using var host = await LlmTestHost.StartAsync(new Dictionary<string, string?> { ["DurableAgents:Tools:Fetch:AllowLoopback"] = "true" });
+
+        var content = WorkflowKit.Output<ContentResult>(await host.RunAsync(nameof(ContentPipeline), new ContentRequest("durable agents")));
+        var analysis = WorkflowKit.Output<AnalysisResult>(await host.RunAsync(nameof(MultiPerspectiveAnalysis), new AnalysisRequest("a paid tier")));
+        var review = WorkflowKit.Output<ReviewResult>(await host.RunAsync(nameof(DraftReviewLoop), new ReviewRequest("a launch post")));
+        var seo = WorkflowKit.Output<SeoReport>(await host.RunAsync(nameof(SeoAudit), new SeoAuditRequest($"{root}/sitemap.xml")));
+        var supervisor = WorkflowKit.Output<SupervisorResult>(await host.RunAsync(nameof(SupervisorAgent), new SupervisorRequest("an overview")));
+        var chat = WorkflowKit.Output<GroupChatResult>(await host.RunAsync(nameof(GroupChat), new GroupChatRequest("pricing", Selection: SpeakerSelection.Model)));
+
+        var weekly = await host.Client.ScheduleNewOrchestrationInstanceAsync(nameof(WeeklyContent), new WeeklyContentRequest([new BacklogItem("durable agents")], ["founder@x.io"], TopicsPerRun: 1), new Engine.Client.StartOrchestrationOptions { InstanceId = "sim-weekly" });
+        await WorkflowKit.WaitForStatusAsync(host.Client, "sim-weekly-approval-0", "\"awaiting\":\"approval\"");
+        await host.Client.RaiseEventAsync("sim-weekly-approval-0", ApprovalGate.EventName, new ApprovalDecision("approve", "founder@x.io", DateTimeOffset.UtcNow));
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        var published = WorkflowKit.Output<WeeklyContentResult>(await host.Client.WaitForInstanceCompletionAsync(weekly, true, cts.Token));
+
+        Assert.That(content.Outcome, Is.EqualTo("completed"));
+        Assert.That(content.Article, Does.StartWith("[simulated]"));
+        Assert.That(analysis.Views, Has.Count.EqualTo(4));
+        Assert.That(analysis.Aggregate, Is.Not.Null);
+        Assert.That(review.Outcome, Is.EqualTo("approved"));
+        Assert.That(seo.PagesAudited, Is.EqualTo(2));
+        Assert.That(seo.Findings, Is.Not.Empty);
+        Assert.That(supervisor.Outcome, Is.EqualTo("goal-met"));
+        Assert.That(supervisor.Ledger.Single().Status, Is.EqualTo("done"));
+        Assert.That(chat.Transcript, Has.Count.EqualTo(6));
+        Assert.That(published.Topics.Single().Status, Is.EqualTo("skipped"), "approved; no webhook configured, so publishing is skipped");
+        Assert.That(new[] { content.Usage, analysis.Usage, review.Usage, seo.Usage, supervisor.Usage, chat.Usage, published.Usage }.Select(u => u.TotalTokens), Is.All.GreaterThan(0));
+    }
+}
