@@ -574,6 +574,16 @@ public sealed partial class PostgresOrchestrationStore : IOrchestrationStore, ID
     }
 
     /// <inheritdoc />
+    public async Task<IReadOnlyDictionary<OrchestrationRuntimeStatus, long>> CountInstancesAsync(InstanceQuery query, CancellationToken cancellationToken = default)
+    {
+        var (sql, values) = InstanceQuerySql.BuildCount(query, $"{_schema}.instances");
+        var c = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = c.ConfigureAwait(false);
+        var rows = await c.QueryAsync<(string Status, long Count)>(new CommandDefinition(sql, new DynamicParameters(values), cancellationToken: cancellationToken)).ConfigureAwait(false);
+        return InstanceQuerySql.ToCounts(rows);
+    }
+
+    /// <inheritdoc />
     public async Task SendClientMessageAsync(string instanceId, HistoryEvent message, DateTimeOffset now, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(message);

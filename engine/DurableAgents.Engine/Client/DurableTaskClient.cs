@@ -72,7 +72,11 @@ public sealed class DurableTaskClient
         return record is null ? null : new OrchestrationMetadata(record);
     }
 
-    /// <summary>Lists instances, newest first, a page at a time.</summary>
+    /// <summary>Counts instances per status (name, created-time and id-prefix filters apply; status filter and paging do not).</summary>
+    public Task<IReadOnlyDictionary<OrchestrationRuntimeStatus, long>> CountInstancesAsync(InstanceQuery? query = null, CancellationToken cancellationToken = default) =>
+        _store.CountInstancesAsync(query ?? new InstanceQuery(), cancellationToken);
+
+    /// <summary>Lists instances (newest first) matching a query, a page at a time.</summary>
     public async Task<OrchestrationPage> GetAllInstancesAsync(InstanceQuery? query = null, CancellationToken cancellationToken = default)
     {
         query ??= new InstanceQuery();

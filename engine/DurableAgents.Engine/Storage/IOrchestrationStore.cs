@@ -64,6 +64,9 @@ public interface IOrchestrationStore
     /// <summary>Lists instances matching a query, with continuation-token paging.</summary>
     Task<InstancePage> QueryInstancesAsync(InstanceQuery query, CancellationToken cancellationToken = default);
 
+    /// <summary>Counts instances per status, with the query's name, created-time and id-prefix filters (status filter and paging ignored).</summary>
+    Task<IReadOnlyDictionary<OrchestrationRuntimeStatus, long>> CountInstancesAsync(InstanceQuery query, CancellationToken cancellationToken = default);
+
     /// <summary>
     /// Delivers a client message (EventRaised, ExecutionTerminated, ExecutionSuspended, ExecutionResumed)
     /// to an instance's inbox.

@@ -547,6 +547,12 @@ public sealed class OrchestrationConformanceTests
         Assert.That(completed.Instances, Has.Count.EqualTo(7));
         var future = await host.Client.GetAllInstancesAsync(new InstanceQuery { CreatedFrom = DateTimeOffset.UtcNow.AddHours(1) });
         Assert.That(future.Instances, Is.Empty);
+
+        var counts = await host.Client.CountInstancesAsync();
+        Assert.That(counts[OrchestrationRuntimeStatus.Completed], Is.EqualTo(7));
+        Assert.That(counts.Keys.Except([OrchestrationRuntimeStatus.Completed]).Sum(k => counts[k]), Is.EqualTo(1), "forever-1, pending or running");
+        Assert.That(await host.Client.CountInstancesAsync(new InstanceQuery { InstanceIdPrefix = "echo-", Statuses = [OrchestrationRuntimeStatus.Failed] }), Is.EquivalentTo(new Dictionary<OrchestrationRuntimeStatus, long> { [OrchestrationRuntimeStatus.Completed] = 7 }), "counts ignore the status filter");
+        Assert.That(await host.Client.CountInstancesAsync(new InstanceQuery { CreatedFrom = DateTimeOffset.UtcNow.AddHours(1) }), Is.Empty);
     }
 
     [Test]

@@ -150,6 +150,25 @@ public static class InstanceQuerySql
         return (sql, p);
     }
 
+    /// <summary>
+    /// Builds a count per status of the instances matching the query's name, created-time and id-prefix
+    /// filters (its status filter and paging are ignored: the counts are what a status filter would choose from).
+    /// </summary>
+    public static (string Sql, Dictionary<string, object?> Parameters) BuildCount(InstanceQuery query, string instancesTable)
+    {
+        ArgumentNullException.ThrowIfNull(query);
+        var (select, p) = Build(query with { Statuses = null, ContinuationToken = null }, instancesTable, nativeArrays: false);
+        var where = select.IndexOf(" WHERE ", StringComparison.Ordinal) is var at and >= 0
+            ? select[at..select.IndexOf(" ORDER BY ", StringComparison.Ordinal)]
+            : string.Empty;
+        p.Remove("limit");
+        return ($"SELECT status AS Status, CAST(COUNT(*) AS bigint) AS Count FROM {instancesTable}{where} GROUP BY status", p);
+    }
+
+    /// <summary>Turns the rows of <see cref="BuildCount"/> into counts per status.</summary>
+    public static IReadOnlyDictionary<OrchestrationRuntimeStatus, long> ToCounts(IEnumerable<(string Status, long Count)> rows) =>
+        rows.Where(r => Enum.TryParse<OrchestrationRuntimeStatus>(r.Status, out _)).ToDictionary(r => Enum.Parse<OrchestrationRuntimeStatus>(r.Status), r => r.Count);
+
     /// <summary>Turns the rows of <see cref="Build"/> into a page and the next page's token.</summary>
     public static InstancePage ToPage(List<StoreRows.InstanceRow> rows, InstanceQuery query)
     {
