@@ -49,8 +49,15 @@ public sealed record ModelAttemptRecord
     public required DateTimeOffset At { get; init; }
 }
 
-/// <summary>Usage totals of one instance or one workflow name.</summary>
-public sealed record ModelUsageTotals(string Key, long Calls, long InputTokens, long OutputTokens, decimal Cost, long CacheHits);
+/// <summary>Usage totals of one instance, workflow name or day.</summary>
+/// <param name="Key">The instance id, workflow name or day (yyyy-MM-dd, UTC).</param>
+/// <param name="Calls">Attempts and cache hits (budget refusals are not calls).</param>
+/// <param name="InputTokens">Input tokens billed.</param>
+/// <param name="OutputTokens">Output tokens billed.</param>
+/// <param name="Cost">Cost.</param>
+/// <param name="CacheHits">Answers from the response cache.</param>
+/// <param name="BudgetRefusals">Calls refused by a budget (not made).</param>
+public sealed record ModelUsageTotals(string Key, long Calls, long InputTokens, long OutputTokens, decimal Cost, long CacheHits, long BudgetRefusals = 0);
 
 /// <summary>What a budget reservation decided.</summary>
 /// <param name="Allowed">False when the call would exceed the budget: it must not be made.</param>
@@ -84,6 +91,12 @@ public interface IModelLedger
 
     /// <summary>Totals per workflow name.</summary>
     Task<IReadOnlyList<ModelUsageTotals>> GetWorkflowTotalsAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>Totals per UTC day (yyyy-MM-dd) since <paramref name="since"/>, oldest first.</summary>
+    Task<IReadOnlyList<ModelUsageTotals>> GetDailyTotalsAsync(DateTimeOffset since, CancellationToken cancellationToken = default);
+
+    /// <summary>The <paramref name="count"/> instances that cost most (then used most tokens).</summary>
+    Task<IReadOnlyList<ModelUsageTotals>> GetTopInstancesAsync(int count, CancellationToken cancellationToken = default);
 }
 
 /// <summary>
@@ -94,6 +107,9 @@ public interface IModelLedger
 /// </summary>
 public sealed class RelationalModelLedger : IModelLedger, IDisposable
 {
+    /// <summary>The outcome recorded for a call a budget refused (no tokens, no cost).</summary>
+    public const string BudgetRefused = "budget-refused";
+
     private const decimal Micro = 1_000_000m;
     private readonly Func<DbConnection> _connect;
     private readonly bool _postgres;
@@ -235,6 +251,20 @@ public sealed class RelationalModelLedger : IModelLedger, IDisposable
         TotalsAsync("workflow", string.Empty, null, cancellationToken);
 
     /// <inheritdoc />
+    public async Task<IReadOnlyList<ModelUsageTotals>> GetDailyTotalsAsync(DateTimeOffset since, CancellationToken cancellationToken = default)
+    {
+        var day = _postgres ? "to_char(to_timestamp(at_ms / 1000.0) AT TIME ZONE 'UTC', 'YYYY-MM-DD')" : "strftime('%Y-%m-%d', at_ms / 1000, 'unixepoch')";
+        return await TotalsAsync(day, "WHERE at_ms >= @since", new { since = since.ToUnixTimeMilliseconds() }, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<ModelUsageTotals>> GetTopInstancesAsync(int count, CancellationToken cancellationToken = default)
+    {
+        var all = await TotalsAsync("instance_id", string.Empty, null, cancellationToken).ConfigureAwait(false);
+        return all.OrderByDescending(t => t.Cost).ThenByDescending(t => t.InputTokens + t.OutputTokens).ThenBy(t => t.Key, StringComparer.Ordinal).Take(count).ToList();
+    }
+
+    /// <inheritdoc />
     public void Dispose() => _created.Dispose();
 
     private static long ToMicros(decimal cost) => (long)decimal.Round(cost * Micro, MidpointRounding.AwayFromZero);
@@ -245,16 +275,18 @@ public sealed class RelationalModelLedger : IModelLedger, IDisposable
     {
         var c = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var connection = c.ConfigureAwait(false);
-        var rows = await c.QueryAsync<(string Key, long Calls, long InputTokens, long OutputTokens, long CostMicros, long CacheHits)>(Cmd(
+        var rows = await c.QueryAsync<(string Key, long Calls, long InputTokens, long OutputTokens, long CostMicros, long CacheHits, long Refusals)>(Cmd(
             $"""
-            SELECT {column}, CAST(COUNT(*) AS bigint), CAST(COALESCE(SUM(input_tokens), 0) AS bigint), CAST(COALESCE(SUM(output_tokens), 0) AS bigint),
-                   CAST(COALESCE(SUM(cost_micros), 0) AS bigint), CAST(COALESCE(SUM(CASE WHEN outcome = 'cache-hit' THEN 1 ELSE 0 END), 0) AS bigint)
+            SELECT {column}, CAST(COALESCE(SUM(CASE WHEN outcome = '{BudgetRefused}' THEN 0 ELSE 1 END), 0) AS bigint),
+                   CAST(COALESCE(SUM(input_tokens), 0) AS bigint), CAST(COALESCE(SUM(output_tokens), 0) AS bigint),
+                   CAST(COALESCE(SUM(cost_micros), 0) AS bigint), CAST(COALESCE(SUM(CASE WHEN outcome = 'cache-hit' THEN 1 ELSE 0 END), 0) AS bigint),
+                   CAST(COALESCE(SUM(CASE WHEN outcome = '{BudgetRefused}' THEN 1 ELSE 0 END), 0) AS bigint)
             FROM {_prefix}llm_attempts {where} GROUP BY {column} ORDER BY {column}
             """,
             args,
             null,
             cancellationToken)).ConfigureAwait(false);
-        return rows.Select(r => new ModelUsageTotals(r.Key, r.Calls, r.InputTokens, r.OutputTokens, r.CostMicros / Micro, r.CacheHits)).ToList();
+        return rows.Select(r => new ModelUsageTotals(r.Key, r.Calls, r.InputTokens, r.OutputTokens, r.CostMicros / Micro, r.CacheHits, r.Refusals)).ToList();
     }
 
     private static async Task<DbTransaction> BeginLockedAsync(DbConnection c, string instanceId, CancellationToken cancellationToken)

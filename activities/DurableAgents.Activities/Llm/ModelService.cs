@@ -100,6 +100,8 @@ public sealed partial class ModelService(
             if (!decision.Allowed)
             {
                 LogBudgetRefused(logger, origin.InstanceId, workflow, decision.UsedTokens, estimateTokens, budget.MaxTokens, decision.UsedCost, estimateCost, budget.MaxCost);
+                records.Add(Record(origin, workflow, 1, request.Profile, profile.Providers[0].EffectiveName, profile.Providers[0].Model, RelationalModelLedger.BudgetRefused, new ModelUsage(0, 0), 0, TimeSpan.Zero));
+                await ledger.RecordAsync(records, cancellationToken).ConfigureAwait(false);
                 throw new ApplicationFailureException(
                     $"The call would exceed the budget of instance '{origin.InstanceId}': used {decision.UsedTokens} tokens / {decision.UsedCost} cost, this call needs up to {estimateTokens} tokens / {estimateCost} cost, budget {Show(budget.MaxTokens)} tokens / {Show(budget.MaxCost)} cost. The call was not made.",
                     LlmErrorTypes.BudgetExceeded,

@@ -88,7 +88,8 @@ public sealed class ModelFeatureTests
         Assert.That(failure.ErrorType, Is.EqualTo(LlmErrorTypes.BudgetExceeded));
         Assert.That(failure.IsNonRetriable, Is.True);
         Assert.That(server.Requests, Is.Empty, "no request is sent");
-        Assert.That(await host.Ledger.GetAttemptsAsync("bud-1"), Is.Empty);
+        var attempts = await host.Ledger.GetAttemptsAsync("bud-1");
+        Assert.That(attempts.Select(a => (a.Outcome, a.InputTokens + a.OutputTokens, a.Cost)), Is.EqualTo(new[] { (RelationalModelLedger.BudgetRefused, 0L, 0m) }), "the refusal is recorded, with nothing spent");
     }
 
     [Test]

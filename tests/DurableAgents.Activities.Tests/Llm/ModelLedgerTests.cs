@@ -110,4 +110,24 @@ public sealed class ModelLedgerTests(string kind)
         Assert.That(workflows, Is.EqualTo(new[] { new ModelUsageTotals("Wf1", 3, 100, 20, 0.0012m, 1), new ModelUsageTotals("Wf2", 1, 7, 3, 0.0001m, 0) }));
         Assert.That((await _ledger.GetAttemptsAsync("a")).Select(x => x.Outcome), Is.EqualTo(new[] { "HTTP 429", "ok" }));
     }
+
+    [Test]
+    public async Task DailyTotals_TopSpenders_AndBudgetRefusals_ForTheCostView()
+    {
+        var day1 = new DateTimeOffset(2026, 11, 20, 23, 59, 0, TimeSpan.Zero);
+        var day2 = day1.AddMinutes(2);
+        ModelAttemptRecord R(string instance, DateTimeOffset at, string outcome, long input, decimal cost) => new()
+        {
+            InstanceId = instance, Workflow = "Wf", TaskKey = instance + ":" + outcome, Attempt = 1, Profile = "fast", Provider = "p", Model = "m",
+            Outcome = outcome, InputTokens = input, OutputTokens = 0, LatencyMs = 5, Cost = cost, At = at,
+        };
+        await _ledger.RecordAsync([R("x", day1, "ok", 100, 0.01m), R("y", day2, "ok", 50, 0.05m), R("y", day2, RelationalModelLedger.BudgetRefused, 0, 0), R("z", day2, "cache-hit", 0, 0)]);
+
+        var daily = await _ledger.GetDailyTotalsAsync(day1.AddDays(-1));
+        var top = await _ledger.GetTopInstancesAsync(2);
+
+        Assert.That(daily, Is.EqualTo(new[] { new ModelUsageTotals("2026-11-20", 1, 100, 0, 0.01m, 0), new ModelUsageTotals("2026-11-21", 2, 50, 0, 0.05m, 1, 1) }));
+        Assert.That(top.Select(t => t.Key), Is.EqualTo(new[] { "y", "x" }));
+        Assert.That((await _ledger.GetDailyTotalsAsync(day2.AddHours(1))), Is.Empty);
+    }
 }

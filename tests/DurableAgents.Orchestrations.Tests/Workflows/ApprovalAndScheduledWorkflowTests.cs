@@ -149,7 +149,11 @@ public sealed class ApprovalAndScheduledWorkflowTests
         Assert.That(report.Executions, Is.EqualTo(3), "200 pages at 80 per execution: continued as new twice");
         Assert.That(fetched, Has.Count.EqualTo(200));
         Assert.That(fetched.Values, Is.All.EqualTo(1), "each page fetched once");
-        Assert.That(maxInFlight, Is.LessThanOrEqualTo(5).And.GreaterThan(1), "page fetches in flight never exceed MaxInFlight");
+        Assert.That(maxInFlight, Is.LessThanOrEqualTo(5), "page fetches in flight never exceed MaxInFlight");
+        var history = await host.Client.GetOrchestrationHistoryAsync("seo-1"); // the last execution's
+        var scheduled = history.Select((e, i) => (e, i)).Where(x => x.e is Engine.History.TaskScheduledEvent).Select(x => x.i).ToList();
+        var firstDone = history.Select((e, i) => (e, i)).First(x => x.e is Engine.History.TaskCompletedEvent).i;
+        Assert.That(scheduled.Count(i => i < firstDone), Is.EqualTo(5), "the window opens with exactly MaxInFlight pages");
         Assert.That(server.MaxConcurrentChats, Is.LessThanOrEqualTo(5), "model audits in flight never exceed MaxInFlight");
         Assert.That(server.ChatRequests, Has.Count.EqualTo(199));
         Assert.That(report.Findings[0], Is.EqualTo(new PageFinding($"{root}/a/1", Severity.High, "No meta description", "Add one")), "most severe first");

@@ -87,7 +87,10 @@ public sealed class ContentWorkflowTests
         Assert.That(WorkflowKit.User(aggregator), Does.Contain("Missing perspectives (failed): sentiment"));
         Assert.That(await WorkflowKit.ScheduledAsync(host.Client, "mpa-1"), Is.EqualTo(Enumerable.Repeat(ActivityNames.CallModel, 5)), "four analysts fanned out, then the aggregator");
         Assert.That(result.Usage.ModelCalls, Is.EqualTo(4), "three analysts and the aggregator answered");
-        Assert.That(server.MaxConcurrentChats, Is.GreaterThan(1), "the analysts ran concurrently");
+        var history = await host.Client.GetOrchestrationHistoryAsync("mpa-1");
+        var scheduled = history.Select((e, i) => (e, i)).Where(x => x.e is Engine.History.TaskScheduledEvent).Select(x => x.i).ToList();
+        var firstDone = history.Select((e, i) => (e, i)).First(x => x.e is Engine.History.TaskCompletedEvent or Engine.History.TaskFailedEvent).i;
+        Assert.That(scheduled[3], Is.LessThan(firstDone), "all four analysts were scheduled before any answered: a fan-out");
     }
 
     [Test]
