@@ -15,6 +15,7 @@ install_packages() {
   ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
   command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
   command -v npm >/dev/null 2>&1 || missing+=(nodejs npm) # PGlite + pgvector for the long-term memory tests
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium) # the dashboard's browser tests (Playwright)
   if [ "${#missing[@]}" -gt 0 ]; then
     echo "== installing ${missing[*]} from Debian packages"
     as_root apt-get update -qq
@@ -123,6 +124,7 @@ start_services() {
   export DURABLEAGENTS_TEST_FAULT_REDIS="127.0.0.1:$fault_redis_port"
   export DURABLEAGENTS_TEST_FAULT_REDIS_START="$SVC_DIR/redisfault-start.sh"
   export DURABLEAGENTS_TEST_FAULT_REDIS_STOP="$SVC_DIR/redisfault-stop.sh"
+  export DURABLEAGENTS_TEST_CHROMIUM="$(command -v chromium)"
   export DURABLEAGENTS_TEST_PGVECTOR="Host=127.0.0.1;Port=$pgvector_port;Username=postgres;Database=postgres;Maximum Pool Size=1;SSL Mode=Disable"
 }
 

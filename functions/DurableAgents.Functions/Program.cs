@@ -1,4 +1,5 @@
 using DurableAgents.Functions.Apis;
+using DurableAgents.Functions.Dashboard;
 using DurableAgents.Functions.Hosting;
 
 var builder = WebApplication.CreateBuilder(args);
@@ -8,6 +9,8 @@ builder.AddDurableAgentsEngine();
 builder.AddApiConventions();
 builder.AddApiKeyAuthentication();
 builder.AddTelemetry();
+builder.Services.AddAntiforgery(o => o.Cookie.Name = "da_antiforgery");
+builder.Services.AddSingleton<DashboardAuthFilter>();
 
 var app = builder.Build();
 
@@ -17,6 +20,7 @@ app.MapManagementApi();
 app.MapScheduleApi();
 app.MapApprovalApi();
 app.MapModelUsageApi();
+app.MapDashboard();
 app.MapFunctionsInvocations();
 
 app.Run();

@@ -37,7 +37,7 @@ internal static class ModelUsageApi
     /// Streams chunks as server-sent events until the instance finishes or the client goes away; 404 for an
     /// unknown instance, 204 for a finished one (nothing more will stream).
     /// </summary>
-    private static async Task<IResult> StreamAsync(string instanceId, HttpContext http, DurableTaskClient client, ModelStreamHub streams, CancellationToken cancellationToken)
+    internal static async Task<IResult> StreamAsync(string instanceId, HttpContext http, DurableTaskClient client, ModelStreamHub streams, CancellationToken cancellationToken)
     {
         var instance = await client.GetInstanceAsync(instanceId, false, cancellationToken).ConfigureAwait(false);
         if (instance is null)

@@ -29,7 +29,11 @@ internal static partial class ScheduleApi
         api.MapDelete("/{id}", DeleteAsync).WithName("DeleteSchedule").WithSummary("Deletes a schedule (runs already started go on).");
     }
 
-    private static async Task<Ok<List<ScheduleView>>> ListAsync(DurableTaskClient client, TimeProvider time, CancellationToken cancellationToken)
+    private static async Task<Ok<List<ScheduleView>>> ListAsync(DurableTaskClient client, TimeProvider time, CancellationToken cancellationToken) =>
+        TypedResults.Ok(await ListSchedulesAsync(client, time, cancellationToken).ConfigureAwait(false));
+
+    /// <summary>The live schedules with their next three occurrences.</summary>
+    internal static async Task<List<ScheduleView>> ListSchedulesAsync(DurableTaskClient client, TimeProvider time, CancellationToken cancellationToken)
     {
         var page = await client.GetAllInstancesAsync(new InstanceQuery { InstanceIdPrefix = "schedule:", Statuses = Live, PageSize = 1000, FetchInputsAndOutputs = true }, cancellationToken).ConfigureAwait(false);
         var now = time.GetUtcNow().UtcDateTime;
@@ -41,7 +45,7 @@ internal static partial class ScheduleApi
             var next = ScheduleRunner.Parse(def.Cron).GetOccurrences(now, now.AddYears(5), zone).Take(3).ToList();
             return new ScheduleView(def, i.RuntimeStatus == OrchestrationRuntimeStatus.Suspended, next, state.LastOccurrenceUtc);
         }).OrderBy(v => v.Definition.Id, StringComparer.Ordinal).ToList();
-        return TypedResults.Ok(views);
+        return views;
     }
 
     private static async Task<Results<Created<ScheduleDefinition>, ProblemHttpResult>> CreateAsync(ScheduleDefinition definition, DurableTaskClient client, TaskRegistry registry, CancellationToken cancellationToken)

@@ -27,6 +27,9 @@ internal sealed partial class ApiKeyFilter : IEndpointFilter
 
     public bool HasKeys => _keyHashes.Length > 0;
 
+    /// <summary>True when requests arrive through the Azure Functions host (custom handler).</summary>
+    public bool BehindFunctionsHost => _behindFunctionsHost;
+
     public static IReadOnlyList<string> ConfiguredKeys(IConfiguration configuration)
     {
         ArgumentNullException.ThrowIfNull(configuration);
@@ -80,7 +83,8 @@ internal sealed partial class ApiKeyFilter : IEndpointFilter
             detail: "No API key is configured (DurableAgents:Api:Keys), so the management API answers loopback callers only.");
     }
 
-    private bool Matches(string presented)
+    /// <summary>True when <paramref name="presented"/> is a configured key (constant-time).</summary>
+    public bool Matches(string presented)
     {
         // Hashing first makes every comparison the same length; every configured key is compared,
         // so the time taken does not tell which key, or how much of one, matched.

@@ -1,0 +1,198 @@
+using System.Globalization;
+using System.Text.Json;
+using DurableAgents.Activities.Contracts;
+using DurableAgents.Engine.History;
+
+namespace DurableAgents.Functions.Dashboard;
+
+/// <summary>One bar of the timeline: an activity, timer or sub-orchestration from scheduling to completion, or an event (a point).</summary>
+internal sealed record Span(string Kind, string Name, DateTimeOffset Start, DateTimeOffset? End, string Outcome, int Attempt, string? Link);
+
+/// <summary>A tool call of the agent view.</summary>
+internal sealed record ToolCallView(string Tool, string Arguments, string Status, string Result, TimeSpan? Duration);
+
+/// <summary>An LLM turn of the agent view, with the tool calls that followed it.</summary>
+internal sealed record LlmTurnView(string Activity, string? Agent, string Model, long InputTokens, long OutputTokens, decimal Cost, bool CacheHit, string? Text, string? Error, TimeSpan? Duration, List<ToolCallView> ToolCalls);
+
+/// <summary>An approval the instance is waiting for: the event its links raise, and who may decide.</summary>
+internal sealed record PendingApproval(string EventName, IReadOnlyList<string> Approvers);
+
+/// <summary>What the detail page shows, read from an execution's history.</summary>
+internal sealed class InstanceView
+{
+    private InstanceView()
+    {
+    }
+
+    public List<Span> Spans { get; } = [];
+
+    public List<LlmTurnView> Turns { get; } = [];
+
+    public List<string> Children { get; } = [];
+
+    public PendingApproval? Approval { get; private set; }
+
+    /// <summary>Reads a history (one execution).</summary>
+    public static InstanceView From(IReadOnlyList<HistoryEvent> history, bool running)
+    {
+        ArgumentNullException.ThrowIfNull(history);
+        var view = new InstanceView();
+        var scheduled = new Dictionary<int, TaskScheduledEvent>();
+        var open = new Dictionary<int, Span>();
+        var failures = new Dictionary<string, int>(StringComparer.Ordinal);
+        var approvers = new List<string>();
+        string? approvalEvent = null;
+        LlmTurnView? lastTurn = null;
+        var turnsByTask = new Dictionary<int, LlmTurnView>();
+        var toolsByTask = new Dictionary<int, (string Tool, string Args)>();
+        foreach (var e in history)
+        {
+            switch (e)
+            {
+                case TaskScheduledEvent t:
+                    scheduled[t.EventId] = t;
+                    var key = t.Name + "\n" + t.Input;
+                    var span = new Span("activity", t.Name, t.Timestamp, null, "running", failures.GetValueOrDefault(key) + 1, null);
+                    open[t.EventId] = span;
+                    view.Spans.Add(span);
+                    if (t.Name == ActivityNames.SendApprovalRequest && Read(t.Input) is { } req)
+                    {
+                        approvalEvent = Str(req, "eventName") ?? approvalEvent;
+                        approvers.AddRange(Arr(req, "approvers").Select(a => a.GetString() ?? string.Empty).Where(a => a.Length > 0));
+                    }
+                    else if (t.Name == ActivityNames.CallTool && Read(t.Input) is { } inv && Obj(inv, "call") is { } call)
+                    {
+                        toolsByTask[t.EventId] = (Str(call, "name") ?? "?", Str(call, "argumentsJson") ?? "{}");
+                    }
+
+                    break;
+                case TaskCompletedEvent c when open.Remove(c.TaskScheduledId, out var s):
+                    Close(view, s, c.Timestamp, "completed");
+                    Completed(view, scheduled[c.TaskScheduledId], c.Result, null, c.Timestamp, ref lastTurn, turnsByTask, toolsByTask);
+                    break;
+                case TaskFailedEvent f when open.Remove(f.TaskScheduledId, out var s):
+                    Close(view, s, f.Timestamp, "failed: " + f.FailureDetails.ErrorType);
+                    var failedKey = s.Name + "\n" + scheduled[f.TaskScheduledId].Input;
+                    failures[failedKey] = failures.GetValueOrDefault(failedKey) + 1;
+                    Completed(view, scheduled[f.TaskScheduledId], null, f.FailureDetails.ErrorMessage, f.Timestamp, ref lastTurn, turnsByTask, toolsByTask);
+                    break;
+                case TimerCreatedEvent tc:
+                    var timer = new Span("timer", "timer until " + Html.T(tc.FireAt), tc.Timestamp, null, "waiting", 1, null);
+                    open[tc.EventId] = timer;
+                    view.Spans.Add(timer);
+                    break;
+                case TimerFiredEvent tf when open.Remove(tf.TimerId, out var s):
+                    Close(view, s, tf.Timestamp, "fired");
+                    break;
+                case SubOrchestrationInstanceCreatedEvent so:
+                    var sub = new Span("sub-orchestration", so.Name, so.Timestamp, null, "running", 1, so.InstanceId);
+                    open[so.EventId] = sub;
+                    view.Spans.Add(sub);
+                    view.Children.Add(so.InstanceId);
+                    break;
+                case SubOrchestrationInstanceCompletedEvent sc when open.Remove(sc.TaskScheduledId, out var s):
+                    Close(view, s, sc.Timestamp, "completed");
+                    break;
+                case SubOrchestrationInstanceFailedEvent sf when open.Remove(sf.TaskScheduledId, out var s):
+                    Close(view, s, sf.Timestamp, "failed: " + sf.FailureDetails.ErrorType);
+                    break;
+                case EventRaisedEvent er:
+                    view.Spans.Add(new Span("event", "event " + er.Name, er.Timestamp, er.Timestamp, "received", 1, null));
+                    break;
+            }
+        }
+
+        if (running && approvalEvent is not null)
+        {
+            view.Approval = new PendingApproval(approvalEvent, approvers.Distinct(StringComparer.OrdinalIgnoreCase).ToList());
+        }
+
+        return view;
+    }
+
+    private static void Close(InstanceView view, Span span, DateTimeOffset end, string outcome)
+    {
+        var i = view.Spans.IndexOf(span);
+        view.Spans[i] = span with { End = end, Outcome = outcome };
+    }
+
+    private static void Completed(
+        InstanceView view, TaskScheduledEvent t, string? result, string? error, DateTimeOffset end, ref LlmTurnView? lastTurn,
+        Dictionary<int, LlmTurnView> turnsByTask, Dictionary<int, (string Tool, string Args)> toolsByTask)
+    {
+        var duration = end - t.Timestamp;
+        if (t.Name is ActivityNames.CallModel or ActivityNames.AgentTurn)
+        {
+            var input = Read(t.Input);
+            var output = Read(result);
+            var response = t.Name == ActivityNames.AgentTurn && output is { } o ? Obj(o, "response") : output;
+            var usage = response is { } r ? Obj(r, "usage") : null;
+            var turn = new LlmTurnView(
+                t.Name,
+                input is { } i && t.Name == ActivityNames.AgentTurn ? $"{Str(i, "agent")} (turn {Num(i, "turn")})" : input is { } j ? $"profile {Str(j, "profile") ?? "fast"}" : null,
+                response is { } m ? Str(m, "model") ?? "?" : "—",
+                usage is { } u ? Num(u, "inputTokens") : 0,
+                usage is { } u2 ? Num(u2, "outputTokens") : 0,
+                response is { } c && Prop(c, "cost") is { ValueKind: JsonValueKind.Number } cost ? cost.GetDecimal() : 0m,
+                response is { } h && Obj(h, "cache") is { } cache && Prop(cache, "hit") is { ValueKind: JsonValueKind.True },
+                response is { } x ? Str(x, "text") : null,
+                error,
+                duration,
+                []);
+            view.Turns.Add(turn);
+            turnsByTask[t.EventId] = turn;
+            lastTurn = turn;
+        }
+        else if (t.Name == ActivityNames.CallTool && toolsByTask.TryGetValue(t.EventId, out var tool))
+        {
+            var outcome = Read(result);
+            var call = new ToolCallView(tool.Tool, tool.Args, outcome is { } a ? Str(a, "status") ?? "?" : "failed", outcome is { } b ? Str(b, "content") ?? string.Empty : error ?? string.Empty, duration);
+            if (lastTurn is not null)
+            {
+                lastTurn.ToolCalls.Add(call);
+            }
+        }
+    }
+
+    private static JsonElement? Read(string? json)
+    {
+        if (string.IsNullOrWhiteSpace(json))
+        {
+            return null;
+        }
+
+        try
+        {
+            using var doc = JsonDocument.Parse(json);
+            return doc.RootElement.ValueKind == JsonValueKind.Object ? doc.RootElement.Clone() : null;
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+
+    private static JsonElement? Prop(JsonElement e, string name)
+    {
+        foreach (var p in e.EnumerateObject())
+        {
+            if (string.Equals(p.Name, name, StringComparison.OrdinalIgnoreCase))
+            {
+                return p.Value;
+            }
+        }
+
+        return null;
+    }
+
+    private static JsonElement? Obj(JsonElement e, string name) => Prop(e, name) is { ValueKind: JsonValueKind.Object } o ? o : null;
+
+    private static string? Str(JsonElement e, string name) => Prop(e, name) is { ValueKind: JsonValueKind.String } s ? s.GetString() : null;
+
+    private static long Num(JsonElement e, string name) => Prop(e, name) is { ValueKind: JsonValueKind.Number } n ? n.GetInt64() : 0;
+
+    private static List<JsonElement> Arr(JsonElement e, string name) => Prop(e, name) is { ValueKind: JsonValueKind.Array } a ? a.EnumerateArray().ToList() : [];
+
+    /// <summary>Formats a cost.</summary>
+    public static string Cost(decimal cost) => cost.ToString("0.######", CultureInfo.InvariantCulture);
+}
