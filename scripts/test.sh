@@ -11,6 +11,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
 CONFIGURATION="${CONFIGURATION:-Release}"
 RESULTS="$(mktemp -d -t durableagents-results.XXXXXX)"
+# Artifacts kept after the run (the dashboard's screenshots): TestResults/ (git-ignored).
+export DURABLEAGENTS_TEST_ARTIFACTS="$PWD/TestResults"
+rm -rf "$DURABLEAGENTS_TEST_ARTIFACTS/screenshots"
 
 # shellcheck source=scripts/services.sh
 . "$(dirname "${BASH_SOURCE[0]}")/services.sh"
@@ -67,6 +70,7 @@ if [ "$files" -eq 0 ]; then
   exit 1
 fi
 
+[ -d "$DURABLEAGENTS_TEST_ARTIFACTS/screenshots" ] && echo "screenshots: $DURABLEAGENTS_TEST_ARTIFACTS/screenshots"
 summary "$passed" "$failed" "$skipped"
 if [ "$test_rc" -ne 0 ] || [ "$failed" -ne 0 ]; then
   exit 1

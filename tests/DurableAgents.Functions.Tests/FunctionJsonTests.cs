@@ -80,7 +80,7 @@ public sealed class FunctionJsonTests
         await using var host = await HostProcess.StartAsync();
         using var http = host.CreateClient();
         var doc = await http.GetFromJsonAsync<JsonElement>("/openapi/v1.json");
-        var paths = doc.GetProperty("paths").EnumerateObject().Select(p => p.Name).Concat(["/healthz", "/readyz", "/openapi/v1.json", "/approve/{token}"]).ToList();
+        var paths = doc.GetProperty("paths").EnumerateObject().Select(p => p.Name).Concat(["/healthz", "/readyz", "/openapi/v1.json", "/approve/{token}", "/dashboard", "/dashboard/login", "/dashboard/instances/{instanceId}", "/dashboard/assets/dashboard.css"]).ToList();
         var triggers = HttpTriggers();
 
         foreach (var path in paths)

@@ -46,9 +46,30 @@ internal static class DashboardEndpoints
 
     private static async Task<IResult> InstancesAsync(
         HttpContext http, DurableTaskClient client, CancellationToken cancellationToken,
-        string? status = null, string? name = null, string? createdFrom = null, string? createdTo = null, string? prefix = null, int pageSize = 25, string? page = null, int? refresh = null)
+        string? status = null, string? name = null, string? createdFrom = null, string? createdTo = null, string? prefix = null, string? pageSize = null, string? page = null, string? refresh = null)
     {
+        // Numbers arrive as text: an empty form field must mean "default", not a binding failure.
         var problems = new List<string>();
+        var size = 25;
+        if (!string.IsNullOrEmpty(pageSize) && (!int.TryParse(pageSize, CultureInfo.InvariantCulture, out size) || size is < 1 or > 200))
+        {
+            problems.Add("Page size must be a number between 1 and 200.");
+            size = 25;
+        }
+
+        int? refreshSeconds = null;
+        if (!string.IsNullOrEmpty(refresh))
+        {
+            if (int.TryParse(refresh, CultureInfo.InvariantCulture, out var r) && r is >= 2 and <= 3600)
+            {
+                refreshSeconds = r;
+            }
+            else
+            {
+                problems.Add("Refresh must be a number of seconds between 2 and 3600.");
+            }
+        }
+
         List<OrchestrationRuntimeStatus>? statuses = null;
         if (!string.IsNullOrEmpty(status))
         {
@@ -64,18 +85,6 @@ internal static class DashboardEndpoints
 
         var from = ParseTime(createdFrom, "created from", problems);
         var to = ParseTime(createdTo, "created to", problems);
-        if (pageSize is < 1 or > 200)
-        {
-            problems.Add("Page size must be between 1 and 200.");
-            pageSize = 25;
-        }
-
-        if (refresh is { } r && (r < 2 || r > 3600))
-        {
-            problems.Add("Refresh must be between 2 and 3600 seconds.");
-            refresh = null;
-        }
-
         var query = new InstanceQuery
         {
             Statuses = problems.Count == 0 ? statuses : null,
@@ -83,7 +92,7 @@ internal static class DashboardEndpoints
             CreatedFrom = from,
             CreatedTo = to,
             InstanceIdPrefix = string.IsNullOrWhiteSpace(prefix) ? null : prefix.Trim(),
-            PageSize = pageSize,
+            PageSize = size,
             ContinuationToken = string.IsNullOrEmpty(page) ? null : page,
         };
         var counts = await client.CountInstancesAsync(query, cancellationToken).ConfigureAwait(false);
@@ -115,11 +124,11 @@ internal static class DashboardEndpoints
         sb.Append(CultureInfo.InvariantCulture, $"<div><label for=\"f-prefix\">Id starts with</label><input id=\"f-prefix\" name=\"prefix\" value=\"{E(prefix)}\"></div>");
         sb.Append(CultureInfo.InvariantCulture, $"<div><label for=\"f-from\">Created from (UTC)</label><input id=\"f-from\" name=\"createdFrom\" type=\"datetime-local\" value=\"{E(createdFrom)}\"></div>");
         sb.Append(CultureInfo.InvariantCulture, $"<div><label for=\"f-to\">Created before (UTC)</label><input id=\"f-to\" name=\"createdTo\" type=\"datetime-local\" value=\"{E(createdTo)}\"></div>");
-        sb.Append(CultureInfo.InvariantCulture, $"<div><label for=\"f-size\">Per page</label><input id=\"f-size\" name=\"pageSize\" type=\"number\" min=\"1\" max=\"200\" value=\"{pageSize}\"></div>");
+        sb.Append(CultureInfo.InvariantCulture, $"<div><label for=\"f-size\">Per page</label><input id=\"f-size\" name=\"pageSize\" type=\"number\" min=\"1\" max=\"200\" value=\"{size}\"></div>");
         sb.Append(CultureInfo.InvariantCulture, $"<div><label for=\"f-refresh\">Auto-refresh</label><select id=\"f-refresh\" name=\"refresh\"><option value=\"\">Off</option>");
         foreach (var seconds in new[] { 5, 15, 60 })
         {
-            sb.Append(CultureInfo.InvariantCulture, $"<option value=\"{seconds}\"{(refresh == seconds ? " selected" : string.Empty)}>Every {seconds} s</option>");
+            sb.Append(CultureInfo.InvariantCulture, $"<option value=\"{seconds}\"{(refreshSeconds == seconds ? " selected" : string.Empty)}>Every {seconds} s</option>");
         }
 
         sb.Append("</select></div><button type=\"submit\">Apply</button></form>");
@@ -141,7 +150,7 @@ internal static class DashboardEndpoints
             sb.Append(CultureInfo.InvariantCulture, $"<p><a href=\"{E(nextUrl)}\" rel=\"next\">Next page →</a></p>");
         }
 
-        return Page(http, "Instances", sb.ToString(), "Instances", refresh, problems.Count > 0 ? StatusCodes.Status400BadRequest : StatusCodes.Status200OK);
+        return Page(http, "Instances", sb.ToString(), "Instances", refreshSeconds, problems.Count > 0 ? StatusCodes.Status400BadRequest : StatusCodes.Status200OK);
     }
 
     private static DateTimeOffset? ParseTime(string? value, string label, List<string> problems)

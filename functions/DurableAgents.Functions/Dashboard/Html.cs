@@ -9,7 +9,7 @@ namespace DurableAgents.Functions.Dashboard;
 /// <summary>Server-rendered HTML for the dashboard: every value is HTML-encoded on the way in.</summary>
 internal static class Html
 {
-    private static readonly JsonSerializerOptions Pretty = new() { WriteIndented = true };
+    private static readonly JsonSerializerOptions Pretty = new() { WriteIndented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }; // for reading; the text is HTML-encoded after
 
     /// <summary>HTML-encodes a value.</summary>
     public static string E(object? value) => HtmlEncoder.Default.Encode(Convert.ToString(value, CultureInfo.InvariantCulture) ?? string.Empty);

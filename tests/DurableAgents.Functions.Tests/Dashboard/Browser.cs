@@ -23,11 +23,22 @@ internal static class Browser
         return (playwright, browser);
     }
 
-    /// <summary>Saves a full-page screenshot as a test artifact (attached to the result, kept under TestResults/screenshots).</summary>
+    /// <summary>Clicks a link or submit button and waits for the next page to load.</summary>
+    public static async Task ClickAndLoadAsync(IPage page, string selector)
+    {
+        ArgumentNullException.ThrowIfNull(page);
+        var before = page.Url;
+        await page.ClickAsync(selector);
+        await page.WaitForURLAsync(url => url != before, new PageWaitForURLOptions { WaitUntil = WaitUntilState.Load });
+    }
+
+    /// <summary>Saves a full-page screenshot as a test artifact (attached to the result; scripts/test.sh keeps them in TestResults/screenshots).</summary>
     public static async Task ScreenshotAsync(IPage page, string name)
     {
         ArgumentNullException.ThrowIfNull(page);
-        var dir = Path.Combine(TestContext.CurrentContext.WorkDirectory, "screenshots");
+        var dir = Environment.GetEnvironmentVariable("DURABLEAGENTS_TEST_ARTIFACTS") is { Length: > 0 } artifacts
+            ? Path.Combine(artifacts, "screenshots")
+            : Path.Combine(TestContext.CurrentContext.WorkDirectory, "screenshots");
         Directory.CreateDirectory(dir);
         var path = Path.Combine(dir, name + ".png");
         await page.ScreenshotAsync(new PageScreenshotOptions { Path = path, FullPage = true });
