@@ -17,6 +17,9 @@ public static class AgentErrorTypes
     /// <summary>The workflow names an agent that is not configured. Not retryable.</summary>
     public const string UnknownAgent = "DurableAgents.Agents.UnknownAgent";
 
+    /// <summary>A workflow's fetch (sitemap) was refused by the SSRF rules or failed. Not retryable.</summary>
+    public const string FetchRefused = "DurableAgents.Agents.FetchRefused";
+
     /// <summary>A memory operation was refused (wrong vector size, no such conversation). Not retryable.</summary>
     public const string InvalidMemoryRequest = "DurableAgents.Agents.InvalidMemoryRequest";
 }

@@ -18,7 +18,7 @@ public sealed class ReadSitemap(SafeFetcher fetcher) : TaskActivity<SitemapReque
         }
         catch (ToolException ex)
         {
-            throw new ApplicationFailureException(ex.Message, "DurableAgents.Agents.FetchRefused", nonRetryable: true);
+            throw new ApplicationFailureException(ex.Message, AgentErrorTypes.FetchRefused, nonRetryable: true);
         }
     }
 }

@@ -403,7 +403,13 @@ internal static class DashboardEndpoints
                         return Failed("/dashboard", $"No instance {instanceId}.");
                     }
 
-                    object? input = m.SerializedInput is { } raw ? JsonDocument.Parse(raw).RootElement.Clone() : null;
+                    object? input = null;
+                    if (m.SerializedInput is { } raw)
+                    {
+                        using var doc = JsonDocument.Parse(raw);
+                        input = doc.RootElement.Clone();
+                    }
+
                     var id = await client.ScheduleNewOrchestrationInstanceAsync(m.Name, input, cancellationToken: cancellationToken).ConfigureAwait(false);
                     return Done($"/dashboard/instances/{U(id)}", $"Restarted as {id}.");
                 case "raise":
@@ -416,7 +422,8 @@ internal static class DashboardEndpoints
                     JsonElement payload;
                     try
                     {
-                        payload = JsonDocument.Parse(form["payload"].ToString() is { Length: > 0 } p ? p : "null").RootElement.Clone();
+                        using var doc = JsonDocument.Parse(form["payload"].ToString() is { Length: > 0 } p ? p : "null");
+                        payload = doc.RootElement.Clone();
                     }
                     catch (JsonException ex)
                     {

@@ -23,6 +23,33 @@ public sealed class AgentLoopTests
         LlmTestHost.StartAsync(s => s.AddSingleton<IAgentTool>(echo ?? new EchoTool()), LlmTestHost.FastResilience(), LlmTestHost.Provider("fast", 0, "primary", server), Agents());
 
     [Test]
+    public async Task MemorySearch_ReadsOnlyTheScopeTheWorkflowGranted_WithIdsAndVersionsInTheResult()
+    {
+        await using var server = await FakeOpenAiServer.StartAsync();
+        server.ThenToolCall("memory_search", """{"query":"where does the founder live","scope":"user:2"}""")
+            .ThenToolCall("memory_search", """{"query":"where does the founder live"}""")
+            .ThenText("Lisbon.");
+        await using var host = await LlmTestHost.StartAsync(
+            LlmTestHost.FastResilience(),
+            LlmTestHost.Provider("fast", 0, "primary", server),
+            new Dictionary<string, string?> { ["DurableAgents:Agents:rememberer:Tools:0"] = "memory_search", ["DurableAgents:Memory:EmbeddingDimensions"] = "26" });
+        var store = host.Services.GetRequiredService<FactStore>();
+        var models = host.Models;
+        async Task<float[]> Embed(string text) => (await models.EmbedAsync(new Contracts.Llm.EmbeddingRequest([text]))).Vectors[0];
+        var mine = await store.AddAsync("user:1", "The founder lives in Lisbon", 7, await Embed("The founder lives in Lisbon"), null);
+        await store.AddAsync("user:2", "Another founder lives in Berlin", 7, await Embed("Another founder lives in Berlin"), null);
+
+        var result = (await host.ChatAsync(new AgentChatInput("Where do I live?", Agent: "rememberer", MemoryScope: "user:1"), "mem-chat")).ReadOutputAs<AgentRunResult>()!;
+
+        Assert.That(result.ToolCalls.Select(c => c.Status), Is.EqualTo(new[] { ToolStatuses.InvalidArguments, ToolStatuses.Ok }), "the model cannot choose the scope");
+        var found = server.ChatRequests[2].Body["messages"]!.AsArray().Last(m => (string?)m!["role"] == "tool")!["content"]!.GetValue<string>();
+        Assert.That(found, Does.Contain(mine.Id).And.Contain("\"version\":1").And.Contain("Lisbon"));
+        Assert.That(found, Does.Not.Contain("Berlin"), "another scope's facts are never returned");
+        var history = await host.Client.GetOrchestrationHistoryAsync("mem-chat");
+        Assert.That(history.OfType<DurableAgents.Engine.History.TaskCompletedEvent>().Any(e => e.Result?.Contains(mine.Id, StringComparison.Ordinal) == true), Is.True, "what was read is recorded in history");
+    }
+
+    [Test]
     public async Task TheBudget_StopsTheRun_BeforeACallIsMade()
     {
         await using var server = await FakeOpenAiServer.StartAsync();
