@@ -6,7 +6,7 @@ namespace DurableAgents.Functions.Dashboard;
 /// <summary>
 /// The dashboard's access rule, the management API's: with API keys configured, a valid key — as the
 /// x-api-key header, or a cookie set by the login form (HttpOnly, SameSite=Strict); without keys, loopback
-/// callers only. Behind the Azure Functions host the dashboard function is anonymous (browsers cannot send
+/// callers only. The cookie holds an HMAC of the key, never the key. Behind the Azure Functions host the dashboard function is anonymous (browsers cannot send
 /// function keys), so there it requires API keys. Every POST also needs a valid antiforgery token.
 /// </summary>
 internal sealed class DashboardAuthFilter(ApiKeyFilter keys, IAntiforgery antiforgery) : IEndpointFilter
@@ -41,7 +41,7 @@ internal sealed class DashboardAuthFilter(ApiKeyFilter keys, IAntiforgery antifo
         {
             var cookie = http.Request.Cookies[CookieName];
             var header = http.Request.Headers[ApiKeyFilter.HeaderName].ToString();
-            if ((cookie is { Length: > 0 } && keys.Matches(cookie)) || (header.Length > 0 && keys.Matches(header)))
+            if ((cookie is { Length: > 0 } && keys.MatchesSession(cookie)) || (header.Length > 0 && keys.Matches(header)))
             {
                 return null;
             }

@@ -386,21 +386,21 @@ internal static class DashboardEndpoints
             {
                 case "terminate":
                     await client.TerminateInstanceAsync(instanceId, reason, cancellationToken).ConfigureAwait(false);
-                    return Done(back, "Termination requested.");
+                    return Done(http, back, "Termination requested.");
                 case "suspend":
                     await client.SuspendInstanceAsync(instanceId, reason, cancellationToken).ConfigureAwait(false);
-                    return Done(back, "Suspend requested.");
+                    return Done(http, back, "Suspend requested.");
                 case "resume":
                     await client.ResumeInstanceAsync(instanceId, reason, cancellationToken).ConfigureAwait(false);
-                    return Done(back, "Resume requested.");
+                    return Done(http, back, "Resume requested.");
                 case "purge":
                     var purged = await client.PurgeInstanceAsync(instanceId, cancellationToken).ConfigureAwait(false);
-                    return purged ? Done("/dashboard", $"Purged {instanceId}.") : Failed(back, $"No instance {instanceId} to purge.");
+                    return purged ? Done(http, "/dashboard", $"Purged {instanceId}.") : Failed(http, back, $"No instance {instanceId} to purge.");
                 case "restart":
                     var m = await client.GetInstanceAsync(instanceId, true, cancellationToken).ConfigureAwait(false);
                     if (m is null)
                     {
-                        return Failed("/dashboard", $"No instance {instanceId}.");
+                        return Failed(http, "/dashboard", $"No instance {instanceId}.");
                     }
 
                     object? input = null;
@@ -411,12 +411,12 @@ internal static class DashboardEndpoints
                     }
 
                     var id = await client.ScheduleNewOrchestrationInstanceAsync(m.Name, input, cancellationToken: cancellationToken).ConfigureAwait(false);
-                    return Done($"/dashboard/instances/{U(id)}", $"Restarted as {id}.");
+                    return Done(http, $"/dashboard/instances/{U(id)}", $"Restarted as {id}.");
                 case "raise":
                     var name = form["eventName"].ToString().Trim();
                     if (name.Length == 0)
                     {
-                        return Failed(back, "An event needs a name.");
+                        return Failed(http, back, "An event needs a name.");
                     }
 
                     JsonElement payload;
@@ -427,36 +427,43 @@ internal static class DashboardEndpoints
                     }
                     catch (JsonException ex)
                     {
-                        return Failed(back, $"The payload is not JSON: {ex.Message}");
+                        return Failed(http, back, $"The payload is not JSON: {ex.Message}");
                     }
 
                     await client.RaiseEventAsync(instanceId, name, payload, cancellationToken).ConfigureAwait(false);
-                    return Done(back, $"Event '{name}' raised.");
+                    return Done(http, back, $"Event '{name}' raised.");
                 case "approve" or "reject":
                     var history = await client.GetOrchestrationHistoryAsync(instanceId, cancellationToken).ConfigureAwait(false);
                     var approval = InstanceView.From(history, running: true).Approval;
                     var approver = form["approver"].ToString();
                     if (approval is null || !approval.Approvers.Contains(approver, StringComparer.OrdinalIgnoreCase))
                     {
-                        return Failed(back, "This instance has no pending approval for that approver.");
+                        return Failed(http, back, "This instance has no pending approval for that approver.");
                     }
 
                     var decision = action == "approve" ? ApprovalDecisions.Approve : ApprovalDecisions.Reject;
                     await client.RaiseEventAsync(instanceId, approval.EventName, new ApprovalDecision(decision, approver, time.GetUtcNow()), cancellationToken).ConfigureAwait(false);
-                    return Done(back, $"{(action == "approve" ? "Approved" : "Rejected")} as {approver}.");
+                    return Done(http, back, $"{(action == "approve" ? "Approved" : "Rejected")} as {approver}.");
                 default:
-                    return Failed(back, $"'{action}' is not an action.");
+                    return Failed(http, back, $"'{action}' is not an action.");
             }
         }
         catch (Exception ex) when (ex is OrchestrationStateException or OrchestrationNotFoundException or InvalidPayloadException or PayloadTooLargeException or ArgumentException)
         {
-            return Failed(back, ex.Message);
+            return Failed(http, back, ex.Message);
         }
     }
 
-    private static IResult Done(string url, string message) => Results.Redirect(url + (url.Contains('?', StringComparison.Ordinal) ? "&" : "?") + "done=" + U(message));
+    private static IResult Done(HttpContext http, string url, string message) => Redirect(http, url, "ok", message);
 
-    private static IResult Failed(string url, string message) => Results.Redirect(url + (url.Contains('?', StringComparison.Ordinal) ? "&" : "?") + "error=" + U(message));
+    private static IResult Failed(HttpContext http, string url, string message) => Redirect(http, url, "error", message);
+
+    /// <summary>Post/redirect/get; the result travels in a one-minute cookie, so no page shows text taken from its URL.</summary>
+    private static IResult Redirect(HttpContext http, string url, string kind, string message)
+    {
+        http.Response.Cookies.Append(Html.FlashCookie, kind + "|" + message, new CookieOptions { HttpOnly = true, SameSite = SameSiteMode.Strict, Secure = http.Request.IsHttps, Path = "/dashboard", MaxAge = TimeSpan.FromMinutes(1) });
+        return Results.Redirect(url);
+    }
 
     // ---- Costs -----------------------------------------------------------------------------------
 
@@ -559,7 +566,7 @@ internal static class DashboardEndpoints
         return Page(http, $"Confirm: {action} {id}", body, "Schedules");
     }
 
-    private static async Task<IResult> ScheduleActAsync(string id, string action, DurableTaskClient client, CancellationToken cancellationToken)
+    private static async Task<IResult> ScheduleActAsync(string id, string action, HttpContext http, DurableTaskClient client, CancellationToken cancellationToken)
     {
         try
         {
@@ -574,14 +581,14 @@ internal static class DashboardEndpoints
             }
             else
             {
-                return Failed("/dashboard/schedules", $"'{action}' is not a schedule action.");
+                return Failed(http, "/dashboard/schedules", $"'{action}' is not a schedule action.");
             }
 
-            return Done("/dashboard/schedules", $"Schedule {id}: {action} requested.");
+            return Done(http, "/dashboard/schedules", $"Schedule {id}: {action} requested.");
         }
         catch (Exception ex) when (ex is OrchestrationStateException or OrchestrationNotFoundException or ArgumentException)
         {
-            return Failed("/dashboard/schedules", ex.Message);
+            return Failed(http, "/dashboard/schedules", ex.Message);
         }
     }
 
@@ -632,7 +639,7 @@ internal static class DashboardEndpoints
             return Page(http, "Sign in", "<p class=\"flash error\" role=\"alert\">That is not a valid API key. <a href=\"/dashboard/login\">Try again</a>.</p>", string.Empty, status: StatusCodes.Status401Unauthorized);
         }
 
-        http.Response.Cookies.Append(DashboardAuthFilter.CookieName, key, new CookieOptions { HttpOnly = true, SameSite = SameSiteMode.Strict, Secure = http.Request.IsHttps, Path = "/dashboard", MaxAge = TimeSpan.FromHours(12) });
+        http.Response.Cookies.Append(DashboardAuthFilter.CookieName, ApiKeyFilter.SessionToken(key), new CookieOptions { HttpOnly = true, SameSite = SameSiteMode.Strict, Secure = http.Request.IsHttps, Path = "/dashboard", MaxAge = TimeSpan.FromHours(12) });
         var safe = returnUrl.StartsWith("/dashboard", StringComparison.Ordinal) && !returnUrl.StartsWith("//", StringComparison.Ordinal) ? returnUrl : "/dashboard";
         return Results.Redirect(safe);
     }

@@ -11,6 +11,9 @@ internal static class Html
 {
     private static readonly JsonSerializerOptions Pretty = new() { WriteIndented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }; // for reading; the text is HTML-encoded after
 
+    /// <summary>The cookie that carries an action's result to the next page.</summary>
+    public const string FlashCookie = "da_flash";
+
     /// <summary>HTML-encodes a value.</summary>
     public static string E(object? value) => HtmlEncoder.Default.Encode(Convert.ToString(value, CultureInfo.InvariantCulture) ?? string.Empty);
 
@@ -59,8 +62,16 @@ internal static class Html
     public static IResult Page(HttpContext http, string title, string body, string current, int? refreshSeconds = null, int status = StatusCodes.Status200OK)
     {
         ArgumentNullException.ThrowIfNull(http);
-        var flash = http.Request.Query["done"].ToString();
-        var error = http.Request.Query["error"].ToString();
+        var (flash, error) = (string.Empty, string.Empty);
+        if (http.Request.Cookies[FlashCookie] is { Length: > 0 } cookie)
+        {
+            http.Response.Cookies.Delete(FlashCookie, new CookieOptions { Path = "/dashboard" });
+            var bar = cookie.IndexOf('|', StringComparison.Ordinal);
+            if (bar > 0)
+            {
+                (flash, error) = cookie[..bar] == "ok" ? (cookie[(bar + 1)..], string.Empty) : (string.Empty, cookie[(bar + 1)..]);
+            }
+        }
         var sb = new StringBuilder();
         sb.Append("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">");
         sb.Append(CultureInfo.InvariantCulture, $"<title>{E(title)} · DurableAgents</title><link rel=\"stylesheet\" href=\"/dashboard/assets/dashboard.css\">");

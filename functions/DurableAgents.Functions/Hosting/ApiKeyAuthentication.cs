@@ -98,6 +98,36 @@ internal sealed partial class ApiKeyFilter : IEndpointFilter
         return match;
     }
 
+    /// <summary>
+    /// A dashboard session token for a valid key: an HMAC of the key's hash, so the cookie never holds the
+    /// key itself, and removing the key from configuration ends its sessions.
+    /// </summary>
+    public static string SessionToken(string key) => Convert.ToHexString(HMACSHA256.HashData(Hash(key), SessionLabel));
+
+    /// <summary>True when <paramref name="token"/> is the session token of a configured key (constant-time).</summary>
+    public bool MatchesSession(string token)
+    {
+        byte[] presented;
+        try
+        {
+            presented = Convert.FromHexString(token);
+        }
+        catch (FormatException)
+        {
+            return false;
+        }
+
+        var match = false;
+        foreach (var key in _keyHashes)
+        {
+            match |= CryptographicOperations.FixedTimeEquals(HMACSHA256.HashData(key, SessionLabel), presented);
+        }
+
+        return match;
+    }
+
+    private static ReadOnlySpan<byte> SessionLabel => "durableagents-dashboard-session"u8;
+
     private static byte[] Hash(string key) => SHA256.HashData(Encoding.UTF8.GetBytes(key));
 }
 

@@ -30,6 +30,7 @@ public sealed class DashboardAccessTests
             Assert.That(await page.Locator("h1").InnerTextAsync(), Is.EqualTo("Costs"));
             var cookie = (await page.Context.CookiesAsync()).Single(c => c.Name == "da_dashboard_key");
             Assert.That((cookie.HttpOnly, cookie.SameSite), Is.EqualTo((true, SameSiteAttribute.Strict)));
+            Assert.That(cookie.Value, Does.Not.Contain("dashboard-test-key-123"), "the cookie holds a token derived from the key, not the key");
         }
         finally
         {
@@ -41,7 +42,11 @@ public sealed class DashboardAccessTests
         http.DefaultRequestHeaders.Add("x-api-key", "dashboard-test-key-123");
         using var forged = await http.PostAsync("/dashboard/instances/any/actions/terminate", new FormUrlEncodedContent(new Dictionary<string, string> { ["reason"] = "csrf" }));
         Assert.That(forged.StatusCode, Is.EqualTo(HttpStatusCode.BadRequest));
+        using var forgedCookie = new HttpRequestMessage(HttpMethod.Get, "/dashboard");
+        forgedCookie.Headers.Add("Cookie", "da_dashboard_key=dashboard-test-key-123");
         using var anonymous = new HttpClient { BaseAddress = host.BaseAddress };
+        using var withRawKeyCookie = await anonymous.SendAsync(forgedCookie);
+        Assert.That(withRawKeyCookie.RequestMessage!.RequestUri!.AbsolutePath, Is.EqualTo("/dashboard/login"), "the raw key is not a session token");
         using var redirected = await anonymous.GetAsync("/dashboard");
         Assert.That(redirected.RequestMessage!.RequestUri!.AbsolutePath, Is.EqualTo("/dashboard/login"));
     }
