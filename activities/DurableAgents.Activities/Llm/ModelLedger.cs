@@ -15,7 +15,7 @@ public sealed record ModelAttemptRecord
     /// <summary>The orchestration (workflow) name.</summary>
     public required string Workflow { get; init; }
 
-    /// <summary>The activity's idempotency key (instance:execution:task).</summary>
+    /// <summary>The activity's idempotency key (instance:execution:task) and the run of the task it belongs to ("key#run").</summary>
     public required string TaskKey { get; init; }
 
     /// <summary>The attempt's position within the activity (1-based).</summary>
@@ -77,7 +77,10 @@ public interface IModelLedger
     /// </summary>
     Task<BudgetDecision> ReserveAsync(string instanceId, string key, ModelBudget budget, long tokens, decimal cost, CancellationToken cancellationToken = default);
 
-    /// <summary>Replaces the reservation with what the call really used (zero when it failed before any tokens).</summary>
+    /// <summary>
+    /// Replaces the reservation's estimate with what the call really used (zero when it failed before any
+    /// tokens). A re-executed task (its first run settled, its result lost in a crash) adds its usage: both runs were billed.
+    /// </summary>
     Task SettleAsync(string instanceId, string key, long tokens, decimal cost, CancellationToken cancellationToken = default);
 
     /// <summary>Appends attempt records.</summary>
@@ -176,7 +179,13 @@ public sealed class RelationalModelLedger : IModelLedger, IDisposable
         var c = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var connection = c.ConfigureAwait(false);
         await c.ExecuteAsync(Cmd(
-            $"UPDATE {_prefix}llm_reservations SET tokens = @tokens, cost_micros = @costMicros, settled = 1 WHERE instance_id = @instanceId AND task_key = @key",
+            $"""
+            UPDATE {_prefix}llm_reservations
+            SET tokens = CASE WHEN settled = 1 THEN tokens + @tokens ELSE @tokens END,
+                cost_micros = CASE WHEN settled = 1 THEN cost_micros + @costMicros ELSE @costMicros END,
+                settled = 1
+            WHERE instance_id = @instanceId AND task_key = @key
+            """,
             new { instanceId, key, tokens, costMicros = ToMicros(cost) },
             null,
             cancellationToken)).ConfigureAwait(false);

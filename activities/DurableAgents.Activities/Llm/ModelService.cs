@@ -11,7 +11,16 @@ using Microsoft.Extensions.Options;
 namespace DurableAgents.Activities.Llm;
 
 /// <summary>Who is calling: the activity's instance, task and idempotency key.</summary>
-public sealed record ModelCallOrigin(string InstanceId, int TaskId, string TaskKey);
+/// <remarks>
+/// <see cref="Run"/> tells executions of the same task apart: a task re-executed after a crash (its first
+/// execution's result never committed) is billed again, and its attempts are recorded as a run of their own
+/// instead of colliding with the first run's rows.
+/// </remarks>
+public sealed record ModelCallOrigin(string InstanceId, int TaskId, string TaskKey)
+{
+    /// <summary>This execution's id (new for every origin created; kept by <c>with</c> copies).</summary>
+    public string Run { get; init; } = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4));
+}
 
 /// <summary>
 /// Makes one model call for a CallModel activity: response cache, budget reservation, the profile's
@@ -484,7 +493,7 @@ public sealed partial class ModelService(
     {
         InstanceId = origin.InstanceId,
         Workflow = workflow,
-        TaskKey = origin.TaskKey,
+        TaskKey = $"{origin.TaskKey}#{origin.Run}",
         Attempt = attempt,
         Profile = profile,
         Provider = provider,

@@ -157,7 +157,7 @@ public sealed partial class MemoryTests(string backend)
 
         // Both model calls of each write were accounted to the instance.
         var attempts = await host.Ledger.GetAttemptsAsync("mem-1");
-        Assert.That(attempts.Select(a => a.TaskKey), Is.EqualTo(new[] { "mem-1:e:1:extract", "mem-1:e:1:consolidate", "mem-1:e:2:extract", "mem-1:e:2:consolidate" }));
+        Assert.That(attempts.Select(a => a.TaskKey.Split('#')[0]), Is.EqualTo(new[] { "mem-1:e:1:extract", "mem-1:e:1:consolidate", "mem-1:e:2:extract", "mem-1:e:2:consolidate" }));
     }
 
     private static string Prompt(RecordedRequest request) =>

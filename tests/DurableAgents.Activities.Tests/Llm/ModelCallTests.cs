@@ -1,5 +1,6 @@
 using System.Text.Json;
 using DurableAgents.Activities.Contracts.Llm;
+using DurableAgents.Activities.Llm;
 using DurableAgents.Activities.Tests.Support;
 using NUnit.Framework;
 
@@ -266,5 +267,26 @@ public sealed class ModelCallTests
 
         Assert.That(failure.ErrorType, Is.EqualTo(LlmErrorTypes.UnknownProfile));
         Assert.That(failure.ErrorMessage, Does.Contain("'nope'").And.Contain("fast"));
+    }
+
+    [Test]
+    public async Task AReExecutedTask_IsRecordedAsARunOfItsOwn_AndBothRunsCount()
+    {
+        await using var server = await FakeOpenAiServer.StartAsync();
+        server.ThenText("first run", 10, 5).ThenText("second run", 10, 5);
+        await using var host = await LlmTestHost.StartAsync(LlmTestHost.FastResilience(), LlmTestHost.Provider("fast", 0, "primary", server));
+        var request = new ModelRequest { Messages = [ModelMessage.User("hello")], Cache = ModelCacheMode.None, Budget = new ModelBudget(MaxTokens: 100_000) };
+
+        // Two executions of one task (same idempotency key): each activity execution makes its own origin.
+        await host.Models.CallAsync(new ModelCallOrigin("rerun-1", 1, "rerun-1:e:1"), request);
+        await host.Models.CallAsync(new ModelCallOrigin("rerun-1", 1, "rerun-1:e:1"), request);
+
+        var attempts = await host.Ledger.GetAttemptsAsync("rerun-1");
+        Assert.That(attempts, Has.Count.EqualTo(2), "the second run's attempt is not dropped as a duplicate of the first's");
+        Assert.That(attempts.Select(a => a.TaskKey.Split('#')[0]), Is.All.EqualTo("rerun-1:e:1"));
+        Assert.That(attempts[0].TaskKey, Is.Not.EqualTo(attempts[1].TaskKey));
+        Assert.That((await host.Ledger.GetInstanceTotalsAsync("rerun-1")).InputTokens, Is.EqualTo(20));
+        var next = await host.Ledger.ReserveAsync("rerun-1", "rerun-1:e:2", new ModelBudget(MaxTokens: 100_000), 1, 0);
+        Assert.That(next.UsedTokens, Is.EqualTo(30), "the budget counts both runs");
     }
 }

@@ -92,6 +92,22 @@ public sealed class ModelLedgerTests(string kind)
     }
 
     [Test]
+    public async Task Settle_OfAReExecutedTask_AddsItsUsage_BecauseBothRunsWereBilled()
+    {
+        var budget = new ModelBudget(MaxTokens: 1000);
+        await _ledger.ReserveAsync("r", "r:e:1", budget, 200, 0);
+        await _ledger.SettleAsync("r", "r:e:1", 30, 0.003m);
+
+        // The host died after the call but before its result committed: the task runs again.
+        var again = await _ledger.ReserveAsync("r", "r:e:1", budget, 200, 0);
+        await _ledger.SettleAsync("r", "r:e:1", 40, 0.004m);
+        var next = await _ledger.ReserveAsync("r", "r:e:2", budget, 10, 0);
+
+        Assert.That(again.Allowed, Is.True, "a re-executed task finds its reservation");
+        Assert.That((next.UsedTokens, next.UsedCost), Is.EqualTo((70L, 0.007m)));
+    }
+
+    [Test]
     public async Task Totals_PerInstanceAndPerWorkflow_SumEveryAttempt_IncludingFailedOnes()
     {
         var at = DateTimeOffset.UnixEpoch;
