@@ -10,10 +10,6 @@ namespace Microsoft.Extensions.DependencyInjection;
 /// <summary>Services of agents: tools, agent profiles, conversations and memory.</summary>
 public static class AgentServiceCollectionExtensions
 {
-    /// <summary>The built-in tools, granted to no agent until a profile lists them.</summary>
-    public static IReadOnlyList<string> BuiltInTools { get; } =
-        ["web_fetch", "sitemap_read", "memory_search", "memory_save", "scratchpad_read", "scratchpad_write", "request_human_input"];
-
     /// <summary>
     /// Agent profiles (DurableAgents:Agents), tool limits (DurableAgents:Tools), the built-in tools, the tool
     /// registry, the conversation store and long-term memory in the engine's database, and short-term memory in

@@ -177,7 +177,7 @@ internal static class DashboardEndpoints
 
     // ---- Instance detail -------------------------------------------------------------------------
 
-    private static async Task<IResult> DetailAsync(string instanceId, HttpContext http, DurableTaskClient client, IAntiforgery antiforgery, CancellationToken cancellationToken)
+    private static async Task<IResult> DetailAsync(string instanceId, HttpContext http, DurableTaskClient client, CancellationToken cancellationToken)
     {
         var m = await client.GetInstanceAsync(instanceId, true, cancellationToken).ConfigureAwait(false);
         if (m is null)

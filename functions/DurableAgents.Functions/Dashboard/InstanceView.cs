@@ -38,12 +38,11 @@ internal sealed class InstanceView
         ArgumentNullException.ThrowIfNull(history);
         var view = new InstanceView();
         var scheduled = new Dictionary<int, TaskScheduledEvent>();
-        var open = new Dictionary<int, Span>();
+        var open = new Dictionary<int, int>(); // task or timer id → index of its span in view.Spans
         var failures = new Dictionary<string, int>(StringComparer.Ordinal);
         var approvers = new List<string>();
         string? approvalEvent = null;
         LlmTurnView? lastTurn = null;
-        var turnsByTask = new Dictionary<int, LlmTurnView>();
         var toolsByTask = new Dictionary<int, (string Tool, string Args)>();
         foreach (var e in history)
         {
@@ -52,9 +51,8 @@ internal sealed class InstanceView
                 case TaskScheduledEvent t:
                     scheduled[t.EventId] = t;
                     var key = t.Name + "\n" + t.Input;
-                    var span = new Span("activity", t.Name, t.Timestamp, null, "running", failures.GetValueOrDefault(key) + 1, null);
-                    open[t.EventId] = span;
-                    view.Spans.Add(span);
+                    open[t.EventId] = view.Spans.Count;
+                    view.Spans.Add(new Span("activity", t.Name, t.Timestamp, null, "running", failures.GetValueOrDefault(key) + 1, null));
                     if (t.Name == ActivityNames.SendApprovalRequest && Read(t.Input) is { } req)
                     {
                         approvalEvent = Str(req, "eventName") ?? approvalEvent;
@@ -66,35 +64,33 @@ internal sealed class InstanceView
                     }
 
                     break;
-                case TaskCompletedEvent c when open.Remove(c.TaskScheduledId, out var s):
-                    Close(view, s, c.Timestamp, "completed");
-                    Completed(view, scheduled[c.TaskScheduledId], c.Result, null, c.Timestamp, ref lastTurn, turnsByTask, toolsByTask);
+                case TaskCompletedEvent c when open.Remove(c.TaskScheduledId, out var i):
+                    Close(view, i, c.Timestamp, "completed");
+                    Completed(view, scheduled[c.TaskScheduledId], c.Result, null, c.Timestamp, ref lastTurn, toolsByTask);
                     break;
-                case TaskFailedEvent f when open.Remove(f.TaskScheduledId, out var s):
-                    Close(view, s, f.Timestamp, "failed: " + f.FailureDetails.ErrorType);
-                    var failedKey = s.Name + "\n" + scheduled[f.TaskScheduledId].Input;
+                case TaskFailedEvent f when open.Remove(f.TaskScheduledId, out var i):
+                    Close(view, i, f.Timestamp, "failed: " + f.FailureDetails.ErrorType);
+                    var failedKey = view.Spans[i].Name + "\n" + scheduled[f.TaskScheduledId].Input;
                     failures[failedKey] = failures.GetValueOrDefault(failedKey) + 1;
-                    Completed(view, scheduled[f.TaskScheduledId], null, f.FailureDetails.ErrorMessage, f.Timestamp, ref lastTurn, turnsByTask, toolsByTask);
+                    Completed(view, scheduled[f.TaskScheduledId], null, f.FailureDetails.ErrorMessage, f.Timestamp, ref lastTurn, toolsByTask);
                     break;
                 case TimerCreatedEvent tc:
-                    var timer = new Span("timer", "timer until " + Html.T(tc.FireAt), tc.Timestamp, null, "waiting", 1, null);
-                    open[tc.EventId] = timer;
-                    view.Spans.Add(timer);
+                    open[tc.EventId] = view.Spans.Count;
+                    view.Spans.Add(new Span("timer", "timer until " + Html.T(tc.FireAt), tc.Timestamp, null, "waiting", 1, null));
                     break;
-                case TimerFiredEvent tf when open.Remove(tf.TimerId, out var s):
-                    Close(view, s, tf.Timestamp, "fired");
+                case TimerFiredEvent tf when open.Remove(tf.TimerId, out var i):
+                    Close(view, i, tf.Timestamp, "fired");
                     break;
                 case SubOrchestrationInstanceCreatedEvent so:
-                    var sub = new Span("sub-orchestration", so.Name, so.Timestamp, null, "running", 1, so.InstanceId);
-                    open[so.EventId] = sub;
-                    view.Spans.Add(sub);
+                    open[so.EventId] = view.Spans.Count;
+                    view.Spans.Add(new Span("sub-orchestration", so.Name, so.Timestamp, null, "running", 1, so.InstanceId));
                     view.Children.Add(so.InstanceId);
                     break;
-                case SubOrchestrationInstanceCompletedEvent sc when open.Remove(sc.TaskScheduledId, out var s):
-                    Close(view, s, sc.Timestamp, "completed");
+                case SubOrchestrationInstanceCompletedEvent sc when open.Remove(sc.TaskScheduledId, out var i):
+                    Close(view, i, sc.Timestamp, "completed");
                     break;
-                case SubOrchestrationInstanceFailedEvent sf when open.Remove(sf.TaskScheduledId, out var s):
-                    Close(view, s, sf.Timestamp, "failed: " + sf.FailureDetails.ErrorType);
+                case SubOrchestrationInstanceFailedEvent sf when open.Remove(sf.TaskScheduledId, out var i):
+                    Close(view, i, sf.Timestamp, "failed: " + sf.FailureDetails.ErrorType);
                     break;
                 case EventRaisedEvent er:
                     view.Spans.Add(new Span("event", "event " + er.Name, er.Timestamp, er.Timestamp, "received", 1, null));
@@ -110,15 +106,12 @@ internal sealed class InstanceView
         return view;
     }
 
-    private static void Close(InstanceView view, Span span, DateTimeOffset end, string outcome)
-    {
-        var i = view.Spans.IndexOf(span);
-        view.Spans[i] = span with { End = end, Outcome = outcome };
-    }
+    private static void Close(InstanceView view, int index, DateTimeOffset end, string outcome) =>
+        view.Spans[index] = view.Spans[index] with { End = end, Outcome = outcome };
 
     private static void Completed(
         InstanceView view, TaskScheduledEvent t, string? result, string? error, DateTimeOffset end, ref LlmTurnView? lastTurn,
-        Dictionary<int, LlmTurnView> turnsByTask, Dictionary<int, (string Tool, string Args)> toolsByTask)
+        Dictionary<int, (string Tool, string Args)> toolsByTask)
     {
         var duration = end - t.Timestamp;
         if (t.Name is ActivityNames.CallModel or ActivityNames.AgentTurn)
@@ -140,7 +133,6 @@ internal sealed class InstanceView
                 duration,
                 []);
             view.Turns.Add(turn);
-            turnsByTask[t.EventId] = turn;
             lastTurn = turn;
         }
         else if (t.Name == ActivityNames.CallTool && toolsByTask.TryGetValue(t.EventId, out var tool))
