@@ -70,7 +70,9 @@ public sealed partial class MemoryService(ModelService models, FactStore facts, 
         }
 
         // 2. Candidates: the existing facts most similar to each new one. The model sees short ids (0, 1, …), never ours.
-        var vectors = await EmbedManyAsync(request.Profile, extracted.Select(f => f.Text).ToList(), cancellationToken).ConfigureAwait(false);
+        var texts = extracted.Select(f => f.Text).Distinct(StringComparer.Ordinal).ToList();
+        var vectors = await EmbedManyAsync(request.Profile, texts, cancellationToken).ConfigureAwait(false);
+        var embedded = texts.Zip(vectors).ToDictionary(p => p.First, p => p.Second, StringComparer.Ordinal); // a fact kept as extracted is not embedded again
         var candidates = new Dictionary<string, MemoryFact>(StringComparer.Ordinal);
         foreach (var v in vectors)
         {
@@ -107,6 +109,9 @@ public sealed partial class MemoryService(ModelService models, FactStore facts, 
             cancellationToken).ConfigureAwait(false);
         var operations = decision.ReadJsonAs<Consolidation>()?.Operations ?? [];
 
+        async Task<float[]> VectorOfAsync(string text) =>
+            embedded.TryGetValue(text, out var known) ? known : await EmbedAsync(request.Profile, text, cancellationToken).ConfigureAwait(false);
+
         // 4. Apply. An id the model made up is treated as no id: UPDATE becomes ADD, DELETE and NONE are dropped.
         var changes = new List<MemoryChange>();
         var byShort = shortIds.ToDictionary(p => p.Short, p => p.Fact, StringComparer.Ordinal);
@@ -120,13 +125,13 @@ public sealed partial class MemoryService(ModelService models, FactStore facts, 
                 case MemoryEventKind.UPDATE when target is null:
                     if (!string.IsNullOrWhiteSpace(op.Text))
                     {
-                        var added = await facts.AddAsync(request.Scope, op.Text, priority, await EmbedAsync(request.Profile, op.Text, cancellationToken).ConfigureAwait(false), request.TimeToLive, cancellationToken).ConfigureAwait(false);
+                        var added = await facts.AddAsync(request.Scope, op.Text, priority, await VectorOfAsync(op.Text).ConfigureAwait(false), request.TimeToLive, cancellationToken).ConfigureAwait(false);
                         changes.Add(new MemoryChange(MemoryEvents.Add, added.Id, added.Text, added.Version));
                     }
 
                     break;
                 case MemoryEventKind.UPDATE:
-                    var updated = await facts.UpdateAsync(request.Scope, target!.Id, op.Text ?? target.Text, await EmbedAsync(request.Profile, op.Text ?? target.Text, cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
+                    var updated = await facts.UpdateAsync(request.Scope, target!.Id, op.Text ?? target.Text, await VectorOfAsync(op.Text ?? target.Text).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
                     if (updated is not null)
                     {
                         changes.Add(new MemoryChange(MemoryEvents.Update, updated.Id, updated.Text, updated.Version));
