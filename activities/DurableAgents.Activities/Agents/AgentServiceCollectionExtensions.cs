@@ -1,9 +1,9 @@
+using DurableAgents.Activities;
 using DurableAgents.Activities.Agents;
 using DurableAgents.Activities.Llm;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
-using Npgsql;
 
 namespace Microsoft.Extensions.DependencyInjection;
 
@@ -35,13 +35,9 @@ public static class AgentServiceCollectionExtensions
             .AddAgentTool<RequestHumanInputTool>();
         services.TryAddSingleton<ToolRegistry>();
 
-        var taskHub = configuration["DurableAgents:Postgres:TaskHub"] ?? "default";
-        var store = configuration["DurableAgents:Store"] ?? "Sqlite";
-        services.TryAddSingleton(_ => string.Equals(store, "Postgres", StringComparison.OrdinalIgnoreCase)
-            ? AgentDatabase.ForPostgres(NpgsqlDataSource.Create(configuration["DurableAgents:Postgres:ConnectionString"] ?? string.Empty), taskHub)
-            : AgentDatabase.ForSqlite(configuration["DurableAgents:Sqlite:ConnectionString"] ?? "Data Source=.data/durableagents.db"));
+        ActivityDatabase.TryAdd(services, configuration); // the one the model ledger uses
         services.TryAddSingleton<ConversationStore>();
-        services.TryAddSingleton(sp => new FactStore(sp.GetRequiredService<AgentDatabase>(), sp.GetRequiredService<IOptions<MemoryOptions>>().Value, sp.GetRequiredService<TimeProvider>()));
+        services.TryAddSingleton(sp => new FactStore(sp.GetRequiredService<ActivityDatabase>(), sp.GetRequiredService<IOptions<MemoryOptions>>().Value, sp.GetRequiredService<TimeProvider>()));
         services.TryAddSingleton(sp => new MemoryService(
             sp.GetRequiredService<ModelService>(),
             sp.GetRequiredService<FactStore>(),

@@ -13,7 +13,7 @@ namespace DurableAgents.Activities.Agents;
 /// each turn, not with the whole conversation. Writing the same message after the same parent again (a
 /// retried turn) finds the existing node.
 /// </summary>
-public sealed class ConversationStore(AgentDatabase database)
+public sealed class ConversationStore(ActivityDatabase database)
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 

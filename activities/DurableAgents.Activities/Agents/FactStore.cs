@@ -14,7 +14,7 @@ namespace DurableAgents.Activities.Agents;
 /// it is stored as float32 bytes and searched by an exact cosine scan of the scope's facts. Deleted facts
 /// are kept (marked) so a version history stays; deleted and expired facts are never recalled.
 /// </summary>
-public sealed class FactStore(AgentDatabase database, MemoryOptions options, TimeProvider time)
+public sealed class FactStore(ActivityDatabase database, MemoryOptions options, TimeProvider time)
 {
     private bool? _pgvector;
 

@@ -1,10 +1,10 @@
+using DurableAgents.Activities;
 using DurableAgents.Activities.Llm;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using Npgsql;
 
 namespace Microsoft.Extensions.DependencyInjection;
 
@@ -33,11 +33,9 @@ public static class LlmServiceCollectionExtensions
         services.TryAddSingleton<ModelClients>();
         services.TryAddSingleton<ModelService>();
 
+        ActivityDatabase.TryAdd(services, configuration);
+        services.TryAddSingleton<IModelLedger>(sp => new RelationalModelLedger(sp.GetRequiredService<ActivityDatabase>()));
         var taskHub = configuration["DurableAgents:Postgres:TaskHub"] ?? "default";
-        var store = configuration["DurableAgents:Store"] ?? "Sqlite";
-        services.TryAddSingleton<IModelLedger>(_ => string.Equals(store, "Postgres", StringComparison.OrdinalIgnoreCase)
-            ? RelationalModelLedger.ForPostgres(NpgsqlDataSource.Create(configuration["DurableAgents:Postgres:ConnectionString"] ?? string.Empty), taskHub)
-            : RelationalModelLedger.ForSqlite(configuration["DurableAgents:Sqlite:ConnectionString"] ?? "Data Source=.data/durableagents.db"));
 
         if (configuration["DurableAgents:Redis:Configuration"] is { Length: > 0 } redis)
         {

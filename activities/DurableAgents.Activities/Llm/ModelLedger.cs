@@ -114,29 +114,29 @@ public sealed class RelationalModelLedger : IModelLedger, IDisposable
     public const string BudgetRefused = "budget-refused";
 
     private const decimal Micro = 1_000_000m;
-    private readonly Func<DbConnection> _connect;
-    private readonly bool _postgres;
-    private readonly string _prefix;
-    private readonly SemaphoreSlim _created = new(1, 1);
-    private volatile bool _isCreated;
+    private readonly ActivityDatabase _database;
+    private readonly bool _ownsDatabase;
 
-    private RelationalModelLedger(Func<DbConnection> connect, bool postgres, string prefix)
+    /// <summary>A ledger in the activities' database (shared with the other activity stores).</summary>
+    public RelationalModelLedger(ActivityDatabase database)
+        : this(database, ownsDatabase: false)
     {
-        _connect = connect;
-        _postgres = postgres;
-        _prefix = prefix;
+    }
+
+    private RelationalModelLedger(ActivityDatabase database, bool ownsDatabase)
+    {
+        ArgumentNullException.ThrowIfNull(database);
+        _database = database;
+        _ownsDatabase = ownsDatabase;
     }
 
     /// <summary>A ledger in a SQLite database (the engine's file).</summary>
-    public static RelationalModelLedger ForSqlite(string connectionString) =>
-        new(() => new SqliteConnection(connectionString), postgres: false, prefix: string.Empty);
+    public static RelationalModelLedger ForSqlite(string connectionString) => new(ActivityDatabase.ForSqlite(connectionString), ownsDatabase: true);
 
     /// <summary>A ledger in the task hub's PostgreSQL schema.</summary>
-    public static RelationalModelLedger ForPostgres(NpgsqlDataSource dataSource, string taskHub)
-    {
-        ArgumentNullException.ThrowIfNull(dataSource);
-        return new(dataSource.CreateConnection, postgres: true, prefix: $"durableagents_{taskHub}.");
-    }
+    public static RelationalModelLedger ForPostgres(NpgsqlDataSource dataSource, string taskHub) => new(ActivityDatabase.ForPostgres(dataSource, taskHub), ownsDatabase: true);
+
+    private string Prefix => _database.Prefix;
 
     /// <inheritdoc />
     public async Task<BudgetDecision> ReserveAsync(string instanceId, string key, ModelBudget budget, long tokens, decimal cost, CancellationToken cancellationToken = default)
@@ -146,9 +146,9 @@ public sealed class RelationalModelLedger : IModelLedger, IDisposable
         await using var connection = c.ConfigureAwait(false);
         var tx = await BeginLockedAsync(c, instanceId, cancellationToken).ConfigureAwait(false);
         await using var transaction = tx.ConfigureAwait(false);
-        var existing = await c.ExecuteScalarAsync<long?>(Cmd($"SELECT 1 FROM {_prefix}llm_reservations WHERE instance_id = @instanceId AND task_key = @key", new { instanceId, key }, tx, cancellationToken)).ConfigureAwait(false);
+        var existing = await c.ExecuteScalarAsync<long?>(Cmd($"SELECT 1 FROM {Prefix}llm_reservations WHERE instance_id = @instanceId AND task_key = @key", new { instanceId, key }, tx, cancellationToken)).ConfigureAwait(false);
         var used = await c.QuerySingleAsync<(long Tokens, long CostMicros)>(Cmd(
-            $"SELECT CAST(COALESCE(SUM(tokens), 0) AS bigint), CAST(COALESCE(SUM(cost_micros), 0) AS bigint) FROM {_prefix}llm_reservations WHERE instance_id = @instanceId AND task_key <> @key",
+            $"SELECT CAST(COALESCE(SUM(tokens), 0) AS bigint), CAST(COALESCE(SUM(cost_micros), 0) AS bigint) FROM {Prefix}llm_reservations WHERE instance_id = @instanceId AND task_key <> @key",
             new { instanceId, key },
             tx,
             cancellationToken)).ConfigureAwait(false);
@@ -163,7 +163,7 @@ public sealed class RelationalModelLedger : IModelLedger, IDisposable
             }
 
             await c.ExecuteAsync(Cmd(
-                $"INSERT INTO {_prefix}llm_reservations (instance_id, task_key, tokens, cost_micros, settled) VALUES (@instanceId, @key, @tokens, @costMicros, 0)",
+                $"INSERT INTO {Prefix}llm_reservations (instance_id, task_key, tokens, cost_micros, settled) VALUES (@instanceId, @key, @tokens, @costMicros, 0)",
                 new { instanceId, key, tokens, costMicros = ToMicros(cost) },
                 tx,
                 cancellationToken)).ConfigureAwait(false);
@@ -180,7 +180,7 @@ public sealed class RelationalModelLedger : IModelLedger, IDisposable
         await using var connection = c.ConfigureAwait(false);
         await c.ExecuteAsync(Cmd(
             $"""
-            UPDATE {_prefix}llm_reservations
+            UPDATE {Prefix}llm_reservations
             SET tokens = CASE WHEN settled = 1 THEN tokens + @tokens ELSE @tokens END,
                 cost_micros = CASE WHEN settled = 1 THEN cost_micros + @costMicros ELSE @costMicros END,
                 settled = 1
@@ -208,7 +208,7 @@ public sealed class RelationalModelLedger : IModelLedger, IDisposable
         {
             await c.ExecuteAsync(Cmd(
                 $"""
-                INSERT INTO {_prefix}llm_attempts (instance_id, workflow, task_key, attempt, profile, provider, model, outcome, input_tokens, output_tokens, latency_ms, cost_micros, at_ms)
+                INSERT INTO {Prefix}llm_attempts (instance_id, workflow, task_key, attempt, profile, provider, model, outcome, input_tokens, output_tokens, latency_ms, cost_micros, at_ms)
                 VALUES (@InstanceId, @Workflow, @TaskKey, @Attempt, @Profile, @Provider, @Model, @Outcome, @InputTokens, @OutputTokens, @LatencyMs, @CostMicros, @AtMs)
                 ON CONFLICT (instance_id, task_key, attempt) DO NOTHING
                 """,
@@ -226,7 +226,7 @@ public sealed class RelationalModelLedger : IModelLedger, IDisposable
         var c = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var connection = c.ConfigureAwait(false);
         var rows = await c.QueryAsync<AttemptRow>(Cmd(
-            $"SELECT instance_id AS InstanceId, workflow AS Workflow, task_key AS TaskKey, attempt AS Attempt, profile AS Profile, provider AS Provider, model AS Model, outcome AS Outcome, input_tokens AS InputTokens, output_tokens AS OutputTokens, latency_ms AS LatencyMs, cost_micros AS CostMicros, at_ms AS AtMs FROM {_prefix}llm_attempts WHERE instance_id = @instanceId ORDER BY id",
+            $"SELECT instance_id AS InstanceId, workflow AS Workflow, task_key AS TaskKey, attempt AS Attempt, profile AS Profile, provider AS Provider, model AS Model, outcome AS Outcome, input_tokens AS InputTokens, output_tokens AS OutputTokens, latency_ms AS LatencyMs, cost_micros AS CostMicros, at_ms AS AtMs FROM {Prefix}llm_attempts WHERE instance_id = @instanceId ORDER BY id",
             new { instanceId },
             null,
             cancellationToken)).ConfigureAwait(false);
@@ -262,7 +262,7 @@ public sealed class RelationalModelLedger : IModelLedger, IDisposable
     /// <inheritdoc />
     public async Task<IReadOnlyList<ModelUsageTotals>> GetDailyTotalsAsync(DateTimeOffset since, CancellationToken cancellationToken = default)
     {
-        var day = _postgres ? "to_char(to_timestamp(at_ms / 1000.0) AT TIME ZONE 'UTC', 'YYYY-MM-DD')" : "strftime('%Y-%m-%d', at_ms / 1000, 'unixepoch')";
+        var day = _database.IsPostgres ? "to_char(to_timestamp(at_ms / 1000.0) AT TIME ZONE 'UTC', 'YYYY-MM-DD')" : "strftime('%Y-%m-%d', at_ms / 1000, 'unixepoch')";
         return await TotalsAsync(day, "WHERE at_ms >= @since", new { since = since.ToUnixTimeMilliseconds() }, cancellationToken).ConfigureAwait(false);
     }
 
@@ -274,7 +274,13 @@ public sealed class RelationalModelLedger : IModelLedger, IDisposable
     }
 
     /// <inheritdoc />
-    public void Dispose() => _created.Dispose();
+    public void Dispose()
+    {
+        if (_ownsDatabase)
+        {
+            _database.Dispose();
+        }
+    }
 
     private static long ToMicros(decimal cost) => (long)decimal.Round(cost * Micro, MidpointRounding.AwayFromZero);
 
@@ -290,7 +296,7 @@ public sealed class RelationalModelLedger : IModelLedger, IDisposable
                    CAST(COALESCE(SUM(input_tokens), 0) AS bigint), CAST(COALESCE(SUM(output_tokens), 0) AS bigint),
                    CAST(COALESCE(SUM(cost_micros), 0) AS bigint), CAST(COALESCE(SUM(CASE WHEN outcome = 'cache-hit' THEN 1 ELSE 0 END), 0) AS bigint),
                    CAST(COALESCE(SUM(CASE WHEN outcome = '{BudgetRefused}' THEN 1 ELSE 0 END), 0) AS bigint)
-            FROM {_prefix}llm_attempts {where} GROUP BY {column} ORDER BY {column}
+            FROM {Prefix}llm_attempts {where} GROUP BY {column} ORDER BY {column}
             """,
             args,
             null,
@@ -310,67 +316,29 @@ public sealed class RelationalModelLedger : IModelLedger, IDisposable
         return tx;
     }
 
-    private async Task<DbConnection> OpenAsync(CancellationToken cancellationToken)
+    private Task<DbConnection> OpenAsync(CancellationToken cancellationToken) =>
+        _database.OpenAsync("llm_ledger", CreateAsync, cancellationToken);
+
+    /// <summary>Creates the ledger's tables (idempotent DDL, once per process).</summary>
+    private Task CreateAsync(DbConnection c, CancellationToken cancellationToken)
     {
-        var c = _connect();
-        try
-        {
-            await c.OpenAsync(cancellationToken).ConfigureAwait(false);
-            if (!_isCreated)
-            {
-                await CreateAsync(c, cancellationToken).ConfigureAwait(false);
-            }
-
-            return c;
-        }
-        catch
-        {
-            await c.DisposeAsync().ConfigureAwait(false);
-            throw;
-        }
-    }
-
-    /// <summary>Creates the ledger's tables once per process (idempotent DDL).</summary>
-    private async Task CreateAsync(DbConnection c, CancellationToken cancellationToken)
-    {
-        await _created.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
-        {
-            if (_isCreated)
-            {
-                return;
-            }
-
-            var id = _postgres ? "id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY" : "id INTEGER PRIMARY KEY AUTOINCREMENT";
-            // PostgreSQL: hosts starting together serialize on an advisory lock (concurrent CREATE IF NOT EXISTS can collide).
-            var (begin, end) = _postgres
-                ? ($"BEGIN; SELECT pg_advisory_xact_lock(7007001); CREATE SCHEMA IF NOT EXISTS {_prefix.TrimEnd('.')};", "COMMIT;")
-                : (string.Empty, string.Empty);
-            await c.ExecuteAsync(Cmd(
-                $"""
-                {begin}
-                CREATE TABLE IF NOT EXISTS {_prefix}llm_attempts (
-                    {id},
-                    instance_id text NOT NULL, workflow text NOT NULL, task_key text NOT NULL, attempt bigint NOT NULL,
-                    profile text NOT NULL, provider text NOT NULL, model text NOT NULL, outcome text NOT NULL,
-                    input_tokens bigint NOT NULL, output_tokens bigint NOT NULL, latency_ms bigint NOT NULL,
-                    cost_micros bigint NOT NULL, at_ms bigint NOT NULL,
-                    UNIQUE (instance_id, task_key, attempt));
-                CREATE INDEX IF NOT EXISTS llm_attempts_workflow ON {_prefix}llm_attempts (workflow);
-                CREATE TABLE IF NOT EXISTS {_prefix}llm_reservations (
-                    instance_id text NOT NULL, task_key text NOT NULL, tokens bigint NOT NULL, cost_micros bigint NOT NULL,
-                    settled integer NOT NULL, PRIMARY KEY (instance_id, task_key));
-                {end}
-                """,
-                null,
-                null,
-                cancellationToken)).ConfigureAwait(false);
-            _isCreated = true;
-        }
-        finally
-        {
-            _created.Release();
-        }
+        var id = _database.IsPostgres ? "id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY" : "id INTEGER PRIMARY KEY AUTOINCREMENT";
+        return _database.CreateAsync(
+            c,
+            $"""
+            CREATE TABLE IF NOT EXISTS {Prefix}llm_attempts (
+                {id},
+                instance_id text NOT NULL, workflow text NOT NULL, task_key text NOT NULL, attempt bigint NOT NULL,
+                profile text NOT NULL, provider text NOT NULL, model text NOT NULL, outcome text NOT NULL,
+                input_tokens bigint NOT NULL, output_tokens bigint NOT NULL, latency_ms bigint NOT NULL,
+                cost_micros bigint NOT NULL, at_ms bigint NOT NULL,
+                UNIQUE (instance_id, task_key, attempt));
+            CREATE INDEX IF NOT EXISTS llm_attempts_workflow ON {Prefix}llm_attempts (workflow);
+            CREATE TABLE IF NOT EXISTS {Prefix}llm_reservations (
+                instance_id text NOT NULL, task_key text NOT NULL, tokens bigint NOT NULL, cost_micros bigint NOT NULL,
+                settled integer NOT NULL, PRIMARY KEY (instance_id, task_key));
+            """,
+            cancellationToken);
     }
 
     private sealed record AttemptRow(

@@ -22,7 +22,7 @@ namespace DurableAgents.Activities.Tests.Agents;
 public sealed partial class MemoryTests(string backend)
 {
     private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 11, 24, 9, 0, 0, TimeSpan.Zero));
-    private AgentDatabase? _database;
+    private ActivityDatabase? _database;
     private NpgsqlDataSource? _dataSource;
     private string _dir = null!;
 
@@ -35,15 +35,15 @@ public sealed partial class MemoryTests(string backend)
         switch (backend)
         {
             case "sqlite":
-                _database = AgentDatabase.ForSqlite($"Data Source={Path.Combine(_dir, "m.db")}");
+                _database = ActivityDatabase.ForSqlite($"Data Source={Path.Combine(_dir, "m.db")}");
                 break;
             case "postgres":
                 _dataSource = NpgsqlDataSource.Create(Environment.GetEnvironmentVariable("DURABLEAGENTS_TEST_POSTGRES") ?? throw new IgnoreException("no PostgreSQL server: run scripts/test.sh"));
-                _database = AgentDatabase.ForPostgres(_dataSource, hub);
+                _database = ActivityDatabase.ForPostgres(_dataSource, hub);
                 break;
             default:
                 _dataSource = NpgsqlDataSource.Create(Environment.GetEnvironmentVariable("DURABLEAGENTS_TEST_PGVECTOR") ?? throw new IgnoreException("no pgvector server: run scripts/test.sh"));
-                _database = AgentDatabase.ForPostgres(_dataSource, hub);
+                _database = ActivityDatabase.ForPostgres(_dataSource, hub);
                 break;
         }
     }

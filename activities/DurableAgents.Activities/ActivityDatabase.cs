@@ -1,22 +1,25 @@
 using System.Data.Common;
 using Dapper;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Data.Sqlite;
 using Npgsql;
 
-namespace DurableAgents.Activities.Agents;
+namespace DurableAgents.Activities;
 
 /// <summary>
-/// The engine's database as the agent stores use it: the same SQLite file, or the task hub's PostgreSQL
-/// schema. Tables are created on first use (idempotent DDL; on PostgreSQL under an advisory lock so hosts
+/// The engine's database as the activities' stores use it (the model ledger, conversations, long-term
+/// memory): the same SQLite file, or the task hub's PostgreSQL schema, one connection pool for all of them. Tables are created on first use (idempotent DDL; on PostgreSQL under an advisory lock so hosts
 /// starting together do not collide).
 /// </summary>
-public sealed class AgentDatabase : IDisposable
+public sealed class ActivityDatabase : IDisposable
 {
     private readonly Func<DbConnection> _connect;
     private readonly SemaphoreSlim _gate = new(1, 1);
     private readonly HashSet<string> _created = new(StringComparer.Ordinal);
 
-    private AgentDatabase(Func<DbConnection> connect, bool postgres, string prefix)
+    private ActivityDatabase(Func<DbConnection> connect, bool postgres, string prefix)
     {
         _connect = connect;
         IsPostgres = postgres;
@@ -29,11 +32,21 @@ public sealed class AgentDatabase : IDisposable
     /// <summary>The table prefix ("" on SQLite, "durableagents_{hub}." on PostgreSQL).</summary>
     public string Prefix { get; }
 
+    /// <summary>Registers the database the engine is configured for (DurableAgents:Store, :Sqlite, :Postgres), once.</summary>
+    internal static void TryAdd(IServiceCollection services, IConfiguration configuration)
+    {
+        var taskHub = configuration["DurableAgents:Postgres:TaskHub"] ?? "default";
+        var store = configuration["DurableAgents:Store"] ?? "Sqlite";
+        services.TryAddSingleton(_ => string.Equals(store, "Postgres", StringComparison.OrdinalIgnoreCase)
+            ? ForPostgres(NpgsqlDataSource.Create(configuration["DurableAgents:Postgres:ConnectionString"] ?? string.Empty), taskHub)
+            : ForSqlite(configuration["DurableAgents:Sqlite:ConnectionString"] ?? "Data Source=.data/durableagents.db"));
+    }
+
     /// <summary>The engine's SQLite file.</summary>
-    public static AgentDatabase ForSqlite(string connectionString) => new(() => new SqliteConnection(connectionString), postgres: false, prefix: string.Empty);
+    public static ActivityDatabase ForSqlite(string connectionString) => new(() => new SqliteConnection(connectionString), postgres: false, prefix: string.Empty);
 
     /// <summary>The task hub's PostgreSQL schema.</summary>
-    public static AgentDatabase ForPostgres(NpgsqlDataSource dataSource, string taskHub)
+    public static ActivityDatabase ForPostgres(NpgsqlDataSource dataSource, string taskHub)
     {
         ArgumentNullException.ThrowIfNull(dataSource);
         return new(dataSource.CreateConnection, postgres: true, prefix: $"durableagents_{taskHub}.");
