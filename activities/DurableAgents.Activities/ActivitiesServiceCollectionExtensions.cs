@@ -34,3 +34,27 @@ public static class ActivitiesServiceCollectionExtensions
         return services;
     }
 }
+
+/// <summary>Registration of the agent activities with the engine.</summary>
+public static class AgentActivitiesBuilderExtensions
+{
+    /// <summary>
+    /// The activities the agent workflows call: approvals (SendApprovalRequest), model calls (CallModel,
+    /// Embed), the agent loop (AgentTurn, CallTool), memory (RecallMemory, RememberFacts) and the web and
+    /// publishing steps (ReadSitemap, FetchPage, PublishPost).
+    /// </summary>
+    public static DurableAgents.Engine.DurableAgentsBuilder AddAgentActivities(this DurableAgents.Engine.DurableAgentsBuilder builder)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        return builder.AddActivity<SendApprovalRequest>()
+            .AddActivity<DurableAgents.Activities.Llm.CallModel>()
+            .AddActivity<DurableAgents.Activities.Llm.Embed>()
+            .AddActivity<DurableAgents.Activities.Agents.AgentTurn>()
+            .AddActivity<DurableAgents.Activities.Agents.CallTool>()
+            .AddActivity<DurableAgents.Activities.Agents.RecallMemory>()
+            .AddActivity<DurableAgents.Activities.Agents.RememberFacts>()
+            .AddActivity<DurableAgents.Activities.Agents.ReadSitemap>()
+            .AddActivity<DurableAgents.Activities.Agents.FetchPage>()
+            .AddActivity<DurableAgents.Activities.Agents.PublishPost>();
+    }
+}

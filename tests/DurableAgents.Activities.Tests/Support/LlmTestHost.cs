@@ -92,19 +92,10 @@ public sealed class LlmTestHost : IAsyncDisposable
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(values).Build();
         var logs = new CapturingLoggerProvider();
         var host = await DurableAgentsTestHost.StartAsync(
-            b => b.AddActivity<CallModel>()
-                .AddActivity<Embed>()
-                .AddActivity<Approvals.SendApprovalRequest>()
+            b => b.AddAgentActivities()
                 .AddOrchestrator<Ask>()
                 .AddOrchestrator<ResearchBrief>()
                 .AddOrchestrator<AgentChat>()
-                .AddActivity<DurableAgents.Activities.Agents.AgentTurn>()
-                .AddActivity<DurableAgents.Activities.Agents.CallTool>()
-                .AddActivity<DurableAgents.Activities.Agents.RecallMemory>()
-                .AddActivity<DurableAgents.Activities.Agents.RememberFacts>()
-                .AddActivity<DurableAgents.Activities.Agents.ReadSitemap>()
-                .AddActivity<DurableAgents.Activities.Agents.FetchPage>()
-                .AddActivity<DurableAgents.Activities.Agents.PublishPost>()
                 .AddOrchestrator<ContentPipeline>()
                 .AddOrchestrator<MultiPerspectiveAnalysis>()
                 .AddOrchestrator<DraftReviewLoop>()
