@@ -87,13 +87,7 @@ public sealed class AgentCrashTests
 
         await using var second = await HostProcess.StartAsync(environment);
         using var client = second.CreateClient();
-        JsonElement status;
-        do
-        {
-            await Task.Delay(50, cts.Token);
-            status = await client.GetFromJsonAsync<JsonElement>("/api/instances/crash-agent", cts.Token);
-        }
-        while (status.GetProperty("runtimeStatus").GetString() is "Running" or "Pending");
+        var status = await HostProcess.WaitUntilFinishedAsync(client, "crash-agent", cts.Token);
 
         Assert.That(status.GetProperty("runtimeStatus").GetString(), Is.EqualTo("Completed"), status.ToString());
         var output = status.GetProperty("output");

@@ -111,6 +111,20 @@ public sealed partial class HostProcess : IAsyncDisposable
         return (process.ExitCode, await stdout + await stderr);
     }
 
+    /// <summary>Polls the management API until the instance is neither pending nor running; returns its status.</summary>
+    public static async Task<System.Text.Json.JsonElement> WaitUntilFinishedAsync(HttpClient client, string instanceId, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(client);
+        System.Text.Json.JsonElement status;
+        do
+        {
+            await Task.Delay(50, cancellationToken);
+            status = await System.Net.Http.Json.HttpClientJsonExtensions.GetFromJsonAsync<System.Text.Json.JsonElement>(client, $"/api/instances/{Uri.EscapeDataString(instanceId)}", cancellationToken);
+        }
+        while (status.GetProperty("runtimeStatus").GetString() is "Running" or "Pending");
+        return status;
+    }
+
     public HttpClient CreateClient() => new() { BaseAddress = BaseAddress, Timeout = TimeSpan.FromSeconds(30) };
 
     public async ValueTask DisposeAsync()

@@ -96,13 +96,7 @@ public sealed class WorkflowCrashTests
         await first.DisposeAsync(); // SIGKILL while request #killAtRequest is in flight
         await using var second = await HostProcess.StartAsync(environment);
         using var client = second.CreateClient();
-        JsonElement status;
-        do
-        {
-            await Task.Delay(50, cts.Token);
-            status = await client.GetFromJsonAsync<JsonElement>($"/api/instances/{id}", cts.Token);
-        }
-        while (status.GetProperty("runtimeStatus").GetString() is "Running" or "Pending");
+        var status = await HostProcess.WaitUntilFinishedAsync(client, id, cts.Token);
 
         Assert.That(status.GetProperty("runtimeStatus").GetString(), Is.EqualTo("Completed"), status.ToString());
         var bodies = model.ChatRequests.Select(r => r.Body["messages"]!.ToJsonString() + r.Body["response_format"]?.ToJsonString()).ToList();
