@@ -35,7 +35,7 @@ public static class ActivitiesServiceCollectionExtensions
     }
 }
 
-/// <summary>Registration of the agent activities with the engine.</summary>
+/// <summary>Registration of the agent activities in the Durable Task SDK's registry.</summary>
 public static class AgentActivitiesBuilderExtensions
 {
     /// <summary>
@@ -43,10 +43,10 @@ public static class AgentActivitiesBuilderExtensions
     /// Embed), the agent loop (AgentTurn, CallTool), memory (RecallMemory, RememberFacts) and the web and
     /// publishing steps (ReadSitemap, FetchPage, PublishPost).
     /// </summary>
-    public static DurableAgents.Engine.DurableAgentsBuilder AddAgentActivities(this DurableAgents.Engine.DurableAgentsBuilder builder)
+    public static Microsoft.DurableTask.DurableTaskRegistry AddAgentActivities(this Microsoft.DurableTask.DurableTaskRegistry registry)
     {
-        ArgumentNullException.ThrowIfNull(builder);
-        return builder.AddActivity<SendApprovalRequest>()
+        ArgumentNullException.ThrowIfNull(registry);
+        return registry.AddActivity<SendApprovalRequest>()
             .AddActivity<DurableAgents.Activities.Llm.CallModel>()
             .AddActivity<DurableAgents.Activities.Llm.Embed>()
             .AddActivity<DurableAgents.Activities.Agents.AgentTurn>()

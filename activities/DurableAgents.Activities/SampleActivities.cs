@@ -1,6 +1,7 @@
 using DurableAgents.Activities.Contracts;
 using DurableAgents.Activities.Contracts.Llm;
 using DurableAgents.Activities.Llm;
+using Microsoft.DurableTask;
 
 namespace DurableAgents.Activities;
 
@@ -8,7 +9,7 @@ namespace DurableAgents.Activities;
 public sealed class SayHello : TaskActivity<string, string>
 {
     /// <inheritdoc />
-    public override Task<string> RunAsync(TaskActivityContext context, string input, CancellationToken cancellationToken) =>
+    public override Task<string> RunAsync(TaskActivityContext context, string input) =>
         Task.FromResult($"Hello {input}!");
 }
 
@@ -16,8 +17,9 @@ public sealed class SayHello : TaskActivity<string, string>
 public sealed class DraftText(ModelService models) : TaskActivity<DraftRequest, Draft>
 {
     /// <inheritdoc />
-    public override async Task<Draft> RunAsync(TaskActivityContext context, DraftRequest input, CancellationToken cancellationToken)
+    public override async Task<Draft> RunAsync(TaskActivityContext context, DraftRequest input)
     {
+        var cancellationToken = context.GetCancellationToken();
         ArgumentNullException.ThrowIfNull(context);
         ArgumentNullException.ThrowIfNull(input);
         var ask = input.Stage switch
@@ -26,7 +28,7 @@ public sealed class DraftText(ModelService models) : TaskActivity<DraftRequest, 
             _ => $"Write the {input.Stage} of a short article about '{input.Topic}', following: {input.Previous}",
         };
         var answer = await models.CallAsync(
-            new ModelCallOrigin(context.InstanceId, context.TaskId, context.IdempotencyKey),
+            new ModelCallOrigin(context.InstanceId, context.GetTaskId(), context.GetIdempotencyKey()),
             new ModelRequest { Messages = [ModelMessage.System("You are a concise content writer."), ModelMessage.User(ask)] },
             cancellationToken).ConfigureAwait(false);
         return new Draft(input.Stage, answer.Text ?? string.Empty);

@@ -98,7 +98,7 @@ internal static class PostgresBench
             // Starts arrive concurrently, as from an HTTP front end: 8 clients.
             var sw = Stopwatch.StartNew();
             await Parallel.ForAsync(0, n, new ParallelOptions { MaxDegreeOfParallelism = 8 }, async (_, ct) =>
-                await host.Client.ScheduleNewOrchestrationInstanceAsync("HelloCities5", cancellationToken: ct));
+                await host.Client.ScheduleNewOrchestrationInstanceAsync("HelloCities5", cancellation: ct));
             var scheduledIn = sw.Elapsed.TotalSeconds;
 
             while (true)

@@ -59,7 +59,7 @@ internal static class SequentialBench
                 .AddActivityFunc<int, int>("Step", (_, i) => i),
             o =>
             {
-                o.SessionCacheSize = cache ? 1000 : 0;
+                o.ExtendedSessionIdleTimeout = cache ? TimeSpan.FromSeconds(30) : TimeSpan.Zero;
                 o.MaxPollInterval = TimeSpan.FromMilliseconds(50);
             });
         var sw = Stopwatch.StartNew();

@@ -4,6 +4,8 @@ using System.Text;
 using System.Text.RegularExpressions;
 using Dapper;
 using DurableAgents.Engine.History;
+using Microsoft.DurableTask.Client;
+using P = Microsoft.DurableTask.Protobuf;
 using DurableAgents.Engine.Storage;
 using DurableAgents.Engine.Storage.Relational;
 using Npgsql;
@@ -126,6 +128,12 @@ public sealed partial class PostgresOrchestrationStore : IOrchestrationStore, ID
                 continue;
             }
 
+            if (applied.Count > 0)
+            {
+                var count = await c.ExecuteScalarAsync<long>(new CommandDefinition($"SELECT COUNT(*) FROM {_schema}.instances", transaction: tx, cancellationToken: cancellationToken)).ConfigureAwait(false);
+                StoreSchema.CheckUpgrade(applied, version, count, $"{_where}, schema {_schema}");
+            }
+
             await c.ExecuteAsync(new CommandDefinition(sql.Replace("{schema}", _schema, StringComparison.Ordinal), transaction: tx, cancellationToken: cancellationToken)).ConfigureAwait(false);
             await c.ExecuteAsync(new CommandDefinition(
                 $"INSERT INTO {_schema}.schema_versions (version, applied_at) VALUES (@version, @now)",
@@ -152,8 +160,8 @@ public sealed partial class PostgresOrchestrationStore : IOrchestrationStore, ID
             await using var disposeBatch = batch.ConfigureAwait(false);
             var insert = Command(
                 $"""
-                INSERT INTO {_schema}.instances (instance_id, execution_id, name, version, status, input, created_at, last_updated_at, parent_instance_id, history_length)
-                VALUES ($1, $2, $3, $4, 'Pending', $5, $6, $6, NULL, 0)
+                INSERT INTO {_schema}.instances (instance_id, execution_id, name, version, status, input, created_at, last_updated_at, parent_instance_id, history_length, tags)
+                VALUES ($1, $2, $3, $4, 'Pending', $5, $6, $6, NULL, 0, $7)
                 ON CONFLICT (instance_id) DO NOTHING
                 """,
                 instance.InstanceId,
@@ -161,7 +169,8 @@ public sealed partial class PostgresOrchestrationStore : IOrchestrationStore, ID
                 instance.Name,
                 Text(instance.Version),
                 Text(instance.Input),
-                now.ToUnixTimeMilliseconds());
+                now.ToUnixTimeMilliseconds(),
+                Text(StoreRows.SerializeTags(instance.Tags)));
             batch.BatchCommands.Add(insert);
             batch.BatchCommands.Add(Command(
                 $"""
@@ -172,7 +181,7 @@ public sealed partial class PostgresOrchestrationStore : IOrchestrationStore, ID
                 instance.InstanceId,
                 instance.ExecutionId,
                 instance.StartAt.ToUnixTimeMilliseconds(),
-                DataConverter.SerializeEvent(instance.ToStartedEvent(now))));
+                HistoryJson.Serialize(instance.ToStartedEvent(now))));
             batch.BatchCommands.Add(Command("SELECT pg_notify($1, 'o')", NotificationChannel));
             await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
             return insert.RecordsAffected == 1;
@@ -252,13 +261,13 @@ public sealed partial class PostgresOrchestrationStore : IOrchestrationStore, ID
     }
 
     /// <inheritdoc />
-    public async Task<IReadOnlyList<HistoryEvent>> GetHistoryAsync(string instanceId, CancellationToken cancellationToken = default)
+    public async Task<IReadOnlyList<P.HistoryEvent>> GetHistoryAsync(string instanceId, CancellationToken cancellationToken = default)
     {
         var c = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
         await using var connection = c.ConfigureAwait(false);
         var rows = await c.QueryAsync<string>(new CommandDefinition(
             $"SELECT data FROM {_schema}.history WHERE instance_id = @instanceId ORDER BY seq", new { instanceId }, cancellationToken: cancellationToken)).ConfigureAwait(false);
-        return rows.Select(DataConverter.DeserializeEvent).ToList();
+        return rows.Select(HistoryJson.Deserialize).ToList();
     }
 
     /// <inheritdoc />
@@ -314,9 +323,9 @@ public sealed partial class PostgresOrchestrationStore : IOrchestrationStore, ID
                         $"INSERT INTO {_schema}.history (instance_id, seq, event_type, timestamp, data) SELECT $1, * FROM unnest($2::integer[], $3::text[], $4::bigint[], $5::text[])",
                         workItem.InstanceId,
                         commit.NewEvents.Select((_, i) => workItem.HistoryLength + i).ToArray(),
-                        commit.NewEvents.Select(e => e.EventType).ToArray(),
-                        commit.NewEvents.Select(e => e.Timestamp.ToUnixTimeMilliseconds()).ToArray(),
-                        commit.NewEvents.Select(DataConverter.SerializeEvent).ToArray()));
+                        commit.NewEvents.Select(e => e.TypeName()).ToArray(),
+                        commit.NewEvents.Select(e => e.Timestamp.ToDateTimeOffset().ToUnixTimeMilliseconds()).ToArray(),
+                        commit.NewEvents.Select(HistoryJson.Serialize).ToArray()));
                 }
 
                 if (commit.ConsumedMessageIds.Count > 0)
@@ -404,8 +413,8 @@ public sealed partial class PostgresOrchestrationStore : IOrchestrationStore, ID
                     var existing = await StatusOfAsync(c, tx, child.InstanceId, forUpdate: true, cancellationToken).ConfigureAwait(false);
                     if (existing is { } s && !s.IsTerminal())
                     {
-                        var failure = new TaskFailureDetails(ErrorTypes.InstanceAlreadyExists, $"Cannot start sub-orchestration '{child.Name}': instance id '{child.InstanceId}' is in use by a {s} instance.", IsNonRetriable: true);
-                        messages.Add(new OrchestrationMessage(0, workItem.InstanceId, workItem.ExecutionId, new SubOrchestrationInstanceFailedEvent(child.Parent!.TaskScheduledId, failure) { Timestamp = now }, now));
+                        var failure = Events.Failure(ErrorTypes.InstanceAlreadyExists, $"Cannot start sub-orchestration '{child.Name}': instance id '{child.InstanceId}' is in use by a {s} instance.");
+                        messages.Add(new OrchestrationMessage(0, workItem.InstanceId, workItem.ExecutionId, Events.SubOrchestrationFailed(child.Parent!.TaskScheduledId, failure, now), now));
                         continue;
                     }
 
@@ -524,8 +533,8 @@ public sealed partial class PostgresOrchestrationStore : IOrchestrationStore, ID
             completions.Select(x => x.WorkItem.LockOwner).ToArray(),
             completions.Select(x => x.WorkItem.Task.InstanceId).ToArray(),
             completions.Select(x => x.WorkItem.Task.ExecutionId).ToArray(),
-            completions.Select(x => x.Result.EventType).ToArray(),
-            completions.Select(x => DataConverter.SerializeEvent(x.Result)).ToArray(),
+            completions.Select(x => x.Result.TypeName()).ToArray(),
+            completions.Select(x => HistoryJson.Serialize(x.Result)).ToArray(),
             now.ToUnixTimeMilliseconds()));
         batch.BatchCommands.Add(Command("SELECT pg_notify($1, 'o')", NotificationChannel));
         var done = new HashSet<long>();
@@ -584,7 +593,7 @@ public sealed partial class PostgresOrchestrationStore : IOrchestrationStore, ID
     }
 
     /// <inheritdoc />
-    public async Task SendClientMessageAsync(string instanceId, HistoryEvent message, DateTimeOffset now, CancellationToken cancellationToken = default)
+    public async Task SendClientMessageAsync(string instanceId, P.HistoryEvent message, DateTimeOffset now, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(message);
         await InTransactionAsync(async (c, tx) =>
@@ -602,22 +611,45 @@ public sealed partial class PostgresOrchestrationStore : IOrchestrationStore, ID
     }
 
     /// <inheritdoc />
-    public Task<bool> PurgeInstanceAsync(string instanceId, CancellationToken cancellationToken = default) =>
+    public Task<int> PurgeInstanceAsync(string instanceId, bool recursive, CancellationToken cancellationToken = default) =>
         InTransactionAsync(async (c, tx) =>
         {
             var status = await StatusOfAsync(c, tx, instanceId, forUpdate: true, cancellationToken).ConfigureAwait(false);
             if (status is null)
             {
-                return false;
+                return 0;
             }
 
-            if (!status.Value.IsTerminal())
+            var ids = new List<string> { instanceId };
+            if (recursive)
             {
-                throw new OrchestrationStateException(instanceId, status.Value, "purge");
+                ids.AddRange((await c.QueryAsync<string>(new CommandDefinition(
+                    $"""
+                    WITH RECURSIVE tree(id) AS (
+                        SELECT instance_id FROM {_schema}.instances WHERE parent_instance_id = @instanceId
+                        UNION SELECT i.instance_id FROM {_schema}.instances i JOIN tree t ON i.parent_instance_id = t.id)
+                    SELECT id FROM tree
+                    """,
+                    new { instanceId },
+                    tx,
+                    cancellationToken: cancellationToken)).ConfigureAwait(false)).Where(id => id != instanceId));
             }
 
-            await DeleteInstanceRowsAsync(c, tx, instanceId, cancellationToken).ConfigureAwait(false);
-            return true;
+            foreach (var id in ids)
+            {
+                var s = id == instanceId ? status : await StatusOfAsync(c, tx, id, forUpdate: true, cancellationToken).ConfigureAwait(false);
+                if (s is { } found && !found.IsTerminal())
+                {
+                    throw new OrchestrationStateException(id, found, "purge");
+                }
+            }
+
+            foreach (var id in ids)
+            {
+                await DeleteInstanceRowsAsync(c, tx, id, cancellationToken).ConfigureAwait(false);
+            }
+
+            return ids.Count;
         }, cancellationToken);
 
     /// <inheritdoc />
@@ -699,10 +731,10 @@ public sealed partial class PostgresOrchestrationStore : IOrchestrationStore, ID
         var nowMs = now.ToUnixTimeMilliseconds();
         await c.ExecuteAsync(new CommandDefinition(
             $"""
-            INSERT INTO {_schema}.instances (instance_id, execution_id, name, version, status, input, created_at, last_updated_at, parent_instance_id, history_length)
-            VALUES (@InstanceId, @ExecutionId, @Name, @Version, 'Pending', @Input, @now, @now, @parent, 0)
+            INSERT INTO {_schema}.instances (instance_id, execution_id, name, version, status, input, created_at, last_updated_at, parent_instance_id, history_length, tags)
+            VALUES (@InstanceId, @ExecutionId, @Name, @Version, 'Pending', @Input, @now, @now, @parent, 0, @tags)
             """,
-            new { instance.InstanceId, instance.ExecutionId, instance.Name, instance.Version, instance.Input, now = nowMs, parent = instance.Parent?.InstanceId },
+            new { instance.InstanceId, instance.ExecutionId, instance.Name, instance.Version, instance.Input, now = nowMs, parent = instance.Parent?.OrchestrationInstance.InstanceId, tags = StoreRows.SerializeTags(instance.Tags) },
             tx,
             cancellationToken: cancellationToken)).ConfigureAwait(false);
         await InsertMessagesAsync(c, tx, [new OrchestrationMessage(0, instance.InstanceId, instance.ExecutionId, instance.ToStartedEvent(now), instance.StartAt)], notify: false, cancellationToken).ConfigureAwait(false);
@@ -730,9 +762,9 @@ public sealed partial class PostgresOrchestrationStore : IOrchestrationStore, ID
                 """,
                 messages.Select(m => m.InstanceId).ToArray(),
                 messages.Select(m => m.ExecutionId).ToArray(),
-                messages.Select(m => m.Event.EventType).ToArray(),
+                messages.Select(m => m.Event.TypeName()).ToArray(),
                 messages.Select(m => m.VisibleAt.ToUnixTimeMilliseconds()).ToArray(),
-                messages.Select(m => DataConverter.SerializeEvent(m.Event)).ToArray()));
+                messages.Select(m => HistoryJson.Serialize(m.Event)).ToArray()));
         }
 
         if (notify)

@@ -3,6 +3,8 @@ using System.Reflection;
 using System.Text;
 using Dapper;
 using DurableAgents.Engine.History;
+using Microsoft.DurableTask.Client;
+using P = Microsoft.DurableTask.Protobuf;
 using DurableAgents.Engine.Storage;
 using DurableAgents.Engine.Storage.Relational;
 using Microsoft.Data.Sqlite;
@@ -73,6 +75,12 @@ public sealed class SqliteOrchestrationStore : IOrchestrationStore, IDisposable
                 if (applied.Contains(version))
                 {
                     continue;
+                }
+
+                if (applied.Count > 0)
+                {
+                    var count = await c.ExecuteScalarAsync<long>(new CommandDefinition("SELECT COUNT(*) FROM instances", transaction: tx, cancellationToken: cancellationToken)).ConfigureAwait(false);
+                    StoreSchema.CheckUpgrade(applied, version, count, $"SQLite file '{new SqliteConnectionStringBuilder(_connectionString).DataSource}'");
                 }
 
                 await c.ExecuteAsync(new CommandDefinition(sql, transaction: tx, cancellationToken: cancellationToken)).ConfigureAwait(false);
@@ -171,13 +179,13 @@ public sealed class SqliteOrchestrationStore : IOrchestrationStore, IDisposable
     }
 
     /// <inheritdoc />
-    public async Task<IReadOnlyList<HistoryEvent>> GetHistoryAsync(string instanceId, CancellationToken cancellationToken = default)
+    public async Task<IReadOnlyList<P.HistoryEvent>> GetHistoryAsync(string instanceId, CancellationToken cancellationToken = default)
     {
         var c = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var connection = c.ConfigureAwait(false);
         var rows = await c.QueryAsync<string>(new CommandDefinition(
             "SELECT data FROM history WHERE instance_id = @instanceId ORDER BY seq", new { instanceId }, cancellationToken: cancellationToken)).ConfigureAwait(false);
-        return rows.Select(DataConverter.DeserializeEvent).ToList();
+        return rows.Select(HistoryJson.Deserialize).ToList();
     }
 
     /// <inheritdoc />
@@ -244,9 +252,9 @@ public sealed class SqliteOrchestrationStore : IOrchestrationStore, IDisposable
                     {
                         id = workItem.InstanceId,
                         seq = workItem.HistoryLength + i,
-                        type = e.EventType,
-                        ts = e.Timestamp.ToUnixTimeMilliseconds(),
-                        data = DataConverter.SerializeEvent(e),
+                        type = e.TypeName(),
+                        ts = e.Timestamp.ToDateTimeOffset().ToUnixTimeMilliseconds(),
+                        data = HistoryJson.Serialize(e),
                     }),
                     tx,
                     cancellationToken: cancellationToken)).ConfigureAwait(false);
@@ -292,8 +300,8 @@ public sealed class SqliteOrchestrationStore : IOrchestrationStore, IDisposable
                 var existing = await StatusOfAsync(c, tx, child.InstanceId, cancellationToken).ConfigureAwait(false);
                 if (existing is { } s && !s.IsTerminal())
                 {
-                    var failure = new TaskFailureDetails(ErrorTypes.InstanceAlreadyExists, $"Cannot start sub-orchestration '{child.Name}': instance id '{child.InstanceId}' is in use by a {s} instance.", IsNonRetriable: true);
-                    await InsertMessageAsync(c, tx, new OrchestrationMessage(0, workItem.InstanceId, workItem.ExecutionId, new SubOrchestrationInstanceFailedEvent(child.Parent!.TaskScheduledId, failure) { Timestamp = now }, now), cancellationToken).ConfigureAwait(false);
+                    var failure = Events.Failure(ErrorTypes.InstanceAlreadyExists, $"Cannot start sub-orchestration '{child.Name}': instance id '{child.InstanceId}' is in use by a {s} instance.");
+                    await InsertMessageAsync(c, tx, new OrchestrationMessage(0, workItem.InstanceId, workItem.ExecutionId, Events.SubOrchestrationFailed(child.Parent!.TaskScheduledId, failure, now), now), cancellationToken).ConfigureAwait(false);
                     continue;
                 }
 
@@ -452,7 +460,7 @@ public sealed class SqliteOrchestrationStore : IOrchestrationStore, IDisposable
     }
 
     /// <inheritdoc />
-    public async Task SendClientMessageAsync(string instanceId, HistoryEvent message, DateTimeOffset now, CancellationToken cancellationToken = default)
+    public async Task SendClientMessageAsync(string instanceId, P.HistoryEvent message, DateTimeOffset now, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(message);
         var c = await OpenAsync(cancellationToken).ConfigureAwait(false);
@@ -471,7 +479,7 @@ public sealed class SqliteOrchestrationStore : IOrchestrationStore, IDisposable
     }
 
     /// <inheritdoc />
-    public async Task<bool> PurgeInstanceAsync(string instanceId, CancellationToken cancellationToken = default)
+    public async Task<int> PurgeInstanceAsync(string instanceId, bool recursive, CancellationToken cancellationToken = default)
     {
         var c = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var connection = c.ConfigureAwait(false);
@@ -480,16 +488,39 @@ public sealed class SqliteOrchestrationStore : IOrchestrationStore, IDisposable
             var status = await StatusOfAsync(c, tx, instanceId, cancellationToken).ConfigureAwait(false);
             if (status is null)
             {
-                return false;
+                return 0;
             }
 
-            if (!status.Value.IsTerminal())
+            var ids = new List<string> { instanceId };
+            if (recursive)
             {
-                throw new OrchestrationStateException(instanceId, status.Value, "purge");
+                ids.AddRange((await c.QueryAsync<string>(new CommandDefinition(
+                    """
+                    WITH RECURSIVE tree(id) AS (
+                        SELECT instance_id FROM instances WHERE parent_instance_id = @instanceId
+                        UNION SELECT i.instance_id FROM instances i JOIN tree t ON i.parent_instance_id = t.id)
+                    SELECT id FROM tree
+                    """,
+                    new { instanceId },
+                    tx,
+                    cancellationToken: cancellationToken)).ConfigureAwait(false)).Where(id => id != instanceId));
             }
 
-            await DeleteInstanceRowsAsync(c, tx, instanceId, cancellationToken).ConfigureAwait(false);
-            return true;
+            foreach (var id in ids)
+            {
+                var s = id == instanceId ? status : await StatusOfAsync(c, tx, id, cancellationToken).ConfigureAwait(false);
+                if (s is { } found && !found.IsTerminal())
+                {
+                    throw new OrchestrationStateException(id, found, "purge");
+                }
+            }
+
+            foreach (var id in ids)
+            {
+                await DeleteInstanceRowsAsync(c, tx, id, cancellationToken).ConfigureAwait(false);
+            }
+
+            return ids.Count;
         }, cancellationToken).ConfigureAwait(false);
     }
 
@@ -597,10 +628,10 @@ public sealed class SqliteOrchestrationStore : IOrchestrationStore, IDisposable
         var nowMs = now.ToUnixTimeMilliseconds();
         await c.ExecuteAsync(new CommandDefinition(
             """
-            INSERT INTO instances (instance_id, execution_id, name, version, status, input, created_at, last_updated_at, parent_instance_id, history_length)
-            VALUES (@InstanceId, @ExecutionId, @Name, @Version, 'Pending', @Input, @now, @now, @parent, 0)
+            INSERT INTO instances (instance_id, execution_id, name, version, status, input, created_at, last_updated_at, parent_instance_id, history_length, tags)
+            VALUES (@InstanceId, @ExecutionId, @Name, @Version, 'Pending', @Input, @now, @now, @parent, 0, @tags)
             """,
-            new { instance.InstanceId, instance.ExecutionId, instance.Name, instance.Version, instance.Input, now = nowMs, parent = instance.Parent?.InstanceId },
+            new { instance.InstanceId, instance.ExecutionId, instance.Name, instance.Version, instance.Input, now = nowMs, parent = instance.Parent?.OrchestrationInstance.InstanceId, tags = StoreRows.SerializeTags(instance.Tags) },
             tx,
             cancellationToken: cancellationToken)).ConfigureAwait(false);
         await InsertMessageAsync(c, tx, new OrchestrationMessage(0, instance.InstanceId, instance.ExecutionId, instance.ToStartedEvent(now), instance.StartAt), cancellationToken).ConfigureAwait(false);
@@ -618,9 +649,9 @@ public sealed class SqliteOrchestrationStore : IOrchestrationStore, IDisposable
             {
                 instanceId = m.InstanceId,
                 executionId = m.ExecutionId,
-                type = m.Event.EventType,
+                type = m.Event.TypeName(),
                 visibleAt = m.VisibleAt.ToUnixTimeMilliseconds(),
-                data = DataConverter.SerializeEvent(m.Event),
+                data = HistoryJson.Serialize(m.Event),
             },
             tx,
             cancellationToken: cancellationToken));

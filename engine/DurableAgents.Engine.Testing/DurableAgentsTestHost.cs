@@ -1,5 +1,6 @@
 using DurableAgents.Engine.Client;
 using DurableAgents.Engine.Hosting;
+using Microsoft.DurableTask.Client;
 using DurableAgents.Engine.Sqlite;
 using DurableAgents.Engine.Storage;
 using Microsoft.Extensions.DependencyInjection;
@@ -23,20 +24,34 @@ public sealed class DurableAgentsTestHost : IAsyncDisposable
         _tempDirectory = tempDirectory;
     }
 
-    /// <summary>The client.</summary>
+    /// <summary>The Durable Task SDK client.</summary>
     public DurableTaskClient Client => _host.Services.GetRequiredService<DurableTaskClient>();
+
+    /// <summary>The same client with the backend's extras (protocol history, counts, name filter).</summary>
+    public DurableAgentsClient Backend => _host.Services.GetRequiredService<DurableAgentsClient>();
 
     /// <summary>The store.</summary>
     public IOrchestrationStore Store => _host.Services.GetRequiredService<IOrchestrationStore>();
 
     /// <summary>The worker, for cache statistics.</summary>
-    public DurableAgentsWorker Worker => _host.Services.GetRequiredService<DurableAgentsWorker>();
+    public DurableAgentsWorker Worker => _host.Services.GetServices<IHostedService>().OfType<DurableAgentsWorker>().Single();
 
     /// <summary>The service provider.</summary>
     public IServiceProvider Services => _host.Services;
 
+    /// <summary>Builds and starts a host with the orchestrators and activities <paramref name="tasks"/> registers in the SDK's registry.</summary>
+    public static Task<DurableAgentsTestHost> StartAsync(
+        Action<Microsoft.DurableTask.DurableTaskRegistry> tasks,
+        Action<DurableAgentsOptions>? options = null,
+        TimeProvider? timeProvider = null,
+        Func<IServiceProvider, IOrchestrationStore>? storeFactory = null,
+        Action<IServiceCollection>? services = null,
+        ILoggerProvider? loggerProvider = null,
+        CancellationToken cancellationToken = default) =>
+        StartAsync(b => b.AddTasks(tasks), options, timeProvider, storeFactory, services, loggerProvider, cancellationToken);
+
     /// <summary>Builds and starts a host.</summary>
-    /// <param name="configure">Registers orchestrators and activities.</param>
+    /// <param name="configure">Registers orchestrators and activities (<c>b.AddTasks(r => ...)</c>).</param>
     /// <param name="options">Adjusts engine options (poll intervals default to 1–20 ms for fast tests).</param>
     /// <param name="timeProvider">A fake clock, if the test controls time.</param>
     /// <param name="storeFactory">Creates the store; null for a fresh SQLite file in a temp folder.</param>

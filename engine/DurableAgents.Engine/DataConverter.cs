@@ -1,6 +1,5 @@
 using System.Text;
 using System.Text.Json;
-using DurableAgents.Engine.History;
 
 namespace DurableAgents.Engine;
 
@@ -44,12 +43,12 @@ public static class DataConverter
     /// <summary>Deserializes a payload.</summary>
     public static T? Deserialize<T>(string? json, string what) => (T?)Deserialize(json, typeof(T), what);
 
-    /// <summary>Serializes a history event.</summary>
-    public static string SerializeEvent(HistoryEvent e) => JsonSerializer.Serialize(e, Options);
-
-    /// <summary>Deserializes a history event.</summary>
-    public static HistoryEvent DeserializeEvent(string json) =>
-        JsonSerializer.Deserialize<HistoryEvent>(json, Options) ?? throw new InvalidOperationException("A stored history event was null.");
+    /// <summary>
+    /// The same serialization as the Durable Task SDK's <see cref="Microsoft.DurableTask.DataConverter"/>:
+    /// the engine sets it on the worker and the client, so orchestrations, activities and the HTTP
+    /// API all read and write payloads the same way (camelCase, as the 1.x engine did).
+    /// </summary>
+    public static Microsoft.DurableTask.DataConverter Sdk { get; } = new Microsoft.DurableTask.Converters.JsonDataConverter(Options);
 
     /// <summary>The UTF-8 size of a serialized payload.</summary>
     public static int ByteCount(string? json) => json is null ? 0 : Encoding.UTF8.GetByteCount(json);

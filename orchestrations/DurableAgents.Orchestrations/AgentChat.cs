@@ -1,5 +1,6 @@
 using DurableAgents.Activities.Contracts.Agents;
 using DurableAgents.Activities.Contracts.Llm;
+using Microsoft.DurableTask;
 
 namespace DurableAgents.Orchestrations;
 

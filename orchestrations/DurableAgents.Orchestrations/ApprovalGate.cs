@@ -1,4 +1,5 @@
 using DurableAgents.Activities.Contracts;
+using Microsoft.DurableTask;
 
 namespace DurableAgents.Orchestrations;
 
@@ -42,6 +43,12 @@ public sealed class ApprovalGate : TaskOrchestrator<ApprovalGateRequest, Approva
     /// <summary>The event the approval links raise.</summary>
     public const string EventName = "approval";
 
+    /// <summary>
+    /// Decisions that are ignored (not a listed approver, a second decision) before the gate gives up
+    /// with outcome <c>aborted</c>: each one is an event in the history, so the loop must be bounded.
+    /// </summary>
+    public const int MaxIgnoredDecisions = 200;
+
     /// <inheritdoc />
     public override async Task<ApprovalGateResult> RunAsync(TaskOrchestrationContext context, ApprovalGateRequest input)
     {
@@ -62,7 +69,9 @@ public sealed class ApprovalGate : TaskOrchestrator<ApprovalGateRequest, Approva
         var nextReminder = context.CurrentUtcDateTime + TimeSpan.FromMinutes(input.ReminderMinutes);
         var remindersThisRound = 0;
 
-        while (true)
+        // Bounded: decisions by the approvers, reminders and one escalation end it; ignored
+        // decisions are capped, so history cannot grow without end.
+        while (ignored < MaxIgnoredDecisions)
         {
             context.SetCustomStatus(new { awaiting = EventName, approvals = decisions.Count(d => d.IsApproved), quorum = input.Quorum, deadline, escalated });
             var wakeAt = remindersThisRound < input.MaxReminders && nextReminder < deadline ? nextReminder : deadline;
@@ -123,6 +132,8 @@ public sealed class ApprovalGate : TaskOrchestrator<ApprovalGateRequest, Approva
 
             return Close("expired");
         }
+
+        return Close("aborted");
 
         ApprovalGateResult Close(string outcome)
         {

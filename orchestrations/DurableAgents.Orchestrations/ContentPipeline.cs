@@ -1,6 +1,7 @@
 using System.Text.Json;
 using DurableAgents.Activities.Contracts.Agents;
 using DurableAgents.Activities.Contracts.Llm;
+using Microsoft.DurableTask;
 
 namespace DurableAgents.Orchestrations;
 

@@ -1,4 +1,5 @@
 using DurableAgents.Activities.Contracts;
+using Microsoft.DurableTask;
 
 namespace DurableAgents.Orchestrations;
 
@@ -16,7 +17,7 @@ public sealed record DraftAndApproveOutput(string Topic, string Outline, string 
 /// </summary>
 public sealed class DraftAndApprove : TaskOrchestrator<DraftAndApproveInput, DraftAndApproveOutput>
 {
-    private static readonly TaskOptions Retry = TaskOptions.FromRetryPolicy(new RetryPolicy(3, TimeSpan.FromSeconds(2), backoffCoefficient: 2));
+    private static readonly TaskOptions Retry = RetryPolicies.Options(3, TimeSpan.FromSeconds(2), backoffCoefficient: 2);
 
     /// <inheritdoc />
     public override async Task<DraftAndApproveOutput> RunAsync(TaskOrchestrationContext context, DraftAndApproveInput input)

@@ -1,5 +1,6 @@
 using System.Text.Json.Serialization;
 using DurableAgents.Activities.Contracts.Llm;
+using Microsoft.DurableTask;
 
 namespace DurableAgents.Orchestrations;
 

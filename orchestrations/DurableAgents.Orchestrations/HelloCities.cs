@@ -1,4 +1,5 @@
 using DurableAgents.Activities.Contracts;
+using Microsoft.DurableTask;
 
 namespace DurableAgents.Orchestrations;
 

@@ -1,5 +1,6 @@
 using DurableAgents.Activities.Contracts;
 using DurableAgents.Activities.Contracts.Llm;
+using Microsoft.DurableTask;
 
 namespace DurableAgents.Orchestrations;
 
@@ -26,7 +27,7 @@ public sealed record ResearchBriefOutput(IReadOnlyList<string> Answers, bool Bud
 /// </summary>
 public sealed class ResearchBrief : TaskOrchestrator<ResearchBriefInput, ResearchBriefOutput>
 {
-    private static readonly TaskOptions Retry = TaskOptions.FromRetryPolicy(new RetryPolicy(3, TimeSpan.FromSeconds(2), backoffCoefficient: 2));
+    private static readonly TaskOptions Retry = RetryPolicies.Options(3, TimeSpan.FromSeconds(2), backoffCoefficient: 2);
 
     /// <inheritdoc />
     public override async Task<ResearchBriefOutput> RunAsync(TaskOrchestrationContext context, ResearchBriefInput input)

@@ -1,5 +1,6 @@
 using Cronos;
 using DurableAgents.Activities.Contracts;
+using Microsoft.DurableTask;
 
 namespace DurableAgents.Orchestrations;
 

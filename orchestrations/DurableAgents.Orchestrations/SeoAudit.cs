@@ -2,6 +2,7 @@ using System.Text.Json.Serialization;
 using DurableAgents.Activities.Contracts;
 using DurableAgents.Activities.Contracts.Agents;
 using DurableAgents.Activities.Contracts.Llm;
+using Microsoft.DurableTask;
 
 namespace DurableAgents.Orchestrations;
 

@@ -1,5 +1,6 @@
 using DurableAgents.Activities.Contracts;
 using DurableAgents.Activities.Contracts.Agents;
+using Microsoft.DurableTask;
 
 namespace DurableAgents.Orchestrations;
 

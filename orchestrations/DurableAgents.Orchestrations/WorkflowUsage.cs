@@ -1,5 +1,6 @@
 using DurableAgents.Activities.Contracts.Agents;
 using DurableAgents.Activities.Contracts.Llm;
+using Microsoft.DurableTask;
 
 namespace DurableAgents.Orchestrations;
 
@@ -42,5 +43,5 @@ public sealed record WorkflowUsage(long InputTokens = 0, long OutputTokens = 0, 
 internal static class Retries
 {
     /// <summary>Three attempts, 2 s then 4 s apart; typed (non-retryable) failures are not retried.</summary>
-    public static TaskOptions Default { get; } = TaskOptions.FromRetryPolicy(new RetryPolicy(3, TimeSpan.FromSeconds(2), backoffCoefficient: 2));
+    public static TaskOptions Default { get; } = RetryPolicies.Options(3, TimeSpan.FromSeconds(2), backoffCoefficient: 2);
 }

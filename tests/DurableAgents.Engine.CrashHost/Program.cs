@@ -7,6 +7,8 @@ using DurableAgents.Engine.Sqlite;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.DurableTask;
+using Microsoft.DurableTask.Client;
 
 // Hosts that the crash and multi-host tests run as separate OS processes and SIGKILL mid-run.
 //   CrashHost sqlite <db-file> <side-file> <start|resume> <instance-id> <steps>
@@ -45,7 +47,7 @@ static int Usage()
     return 2;
 }
 
-static void Register(DurableAgentsBuilder b) => b
+static void Register(DurableTaskRegistry b) => b
     .AddOrchestratorFunc<int, int>("Sequential", async (ctx, n) =>
     {
         var sum = 0;
@@ -61,7 +63,7 @@ static void Register(DurableAgentsBuilder b) => b
 static async Task<int> RunSqliteAsync(HostApplicationBuilder builder, string db, string sideFile, string mode, string instanceId, int steps)
 {
     builder.Services.AddSingleton(new SideFile(sideFile, Delay: TimeSpan.FromMilliseconds(120)));
-    builder.Services.AddDurableAgents(b => Register(b.UseSqlite($"Data Source={db}")));
+    builder.Services.AddDurableAgents(b => b.UseSqlite($"Data Source={db}").AddTasks(Register));
     using var host = builder.Build();
     await host.StartAsync();
     var client = host.Services.GetRequiredService<DurableTaskClient>();
@@ -80,7 +82,7 @@ static async Task<int> RunSqliteAsync(HostApplicationBuilder builder, string db,
 static async Task<int> RunPostgresWorkerAsync(HostApplicationBuilder builder, string connectionString, string hub, string sideFile)
 {
     builder.Services.AddSingleton(new SideFile(sideFile, Delay: TimeSpan.FromMilliseconds(5)));
-    builder.Services.AddDurableAgents(b => Register(b.UsePostgres(connectionString, hub)));
+    builder.Services.AddDurableAgents(b => b.UsePostgres(connectionString, hub).AddTasks(Register));
     using var host = builder.Build();
     await host.StartAsync();
     Console.WriteLine("ready");
@@ -100,8 +102,9 @@ internal sealed class RecordStep(SideFile side) : TaskActivity<int, int>
     // in this process must take turns or they overwrite each other's lines.
     private static readonly SemaphoreSlim WriteGate = new(1, 1);
 
-    public override async Task<int> RunAsync(TaskActivityContext context, int input, CancellationToken cancellationToken)
+    public override async Task<int> RunAsync(TaskActivityContext context, int input)
     {
+        var cancellationToken = context.GetCancellationToken();
         await Task.Delay(side.Delay, cancellationToken).ConfigureAwait(false);
         await WriteGate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try

@@ -1,14 +1,11 @@
 using DurableAgents.Activities.Approvals;
-using DurableAgents.Engine;
-using DurableAgents.Engine.Client;
-using DurableAgents.Engine.History;
-using DurableAgents.Engine.Hosting;
 using DurableAgents.Engine.Storage;
 using DurableAgents.Functions.Apis;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Options;
 using Moq;
 using NUnit.Framework;
+using Microsoft.DurableTask.Client;
 
 namespace DurableAgents.Functions.Tests;
 
@@ -22,11 +19,11 @@ public sealed class ApprovalDecisionUnitTests
         var token = tokens.Create("inst-1", "approval", "approve", "a@example.com", DateTimeOffset.UtcNow.AddDays(1));
         var store = new Mock<IOrchestrationStore>(MockBehavior.Strict);
         store.Setup(s => s.TryConsumeTokenAsync(It.IsAny<string>(), It.IsAny<DateTimeOffset>(), It.IsAny<DateTimeOffset>(), It.IsAny<CancellationToken>())).ReturnsAsync(true);
-        store.Setup(s => s.SendClientMessageAsync("inst-1", It.IsAny<HistoryEvent>(), It.IsAny<DateTimeOffset>(), It.IsAny<CancellationToken>())).ThrowsAsync(new TimeoutException("store unavailable"));
         store.Setup(s => s.ReleaseTokenAsync(It.IsAny<string>(), It.IsAny<CancellationToken>())).Returns(Task.CompletedTask);
-        var client = new DurableTaskClient(store.Object, new TaskRegistry(), new WorkSignal(), TimeProvider.System, Options.Create(new DurableAgentsOptions()));
+        var client = new Mock<DurableTaskClient>(MockBehavior.Strict, "test");
+        client.Setup(c => c.RaiseEventAsync("inst-1", "approval", It.IsAny<object?>(), It.IsAny<CancellationToken>())).ThrowsAsync(new TimeoutException("store unavailable"));
 
-        await Assert.ThrowsAsync<TimeoutException>(() => ApprovalApi.DecideAsync(token, tokens, store.Object, client, TimeProvider.System, new DefaultHttpContext(), CancellationToken.None));
+        await Assert.ThrowsAsync<TimeoutException>(() => ApprovalApi.DecideAsync(token, tokens, store.Object, client.Object, TimeProvider.System, new DefaultHttpContext(), CancellationToken.None));
 
         store.Verify(s => s.ReleaseTokenAsync("approval:inst-1:approval:a@example.com:" + tokens.Verify(token).Claims!.ExpiresAtUnixSeconds, It.IsAny<CancellationToken>()), Times.Once);
     }

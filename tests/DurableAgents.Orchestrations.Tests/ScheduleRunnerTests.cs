@@ -9,6 +9,8 @@ using DurableAgents.Engine.Storage;
 using DurableAgents.Engine.Testing;
 using Microsoft.Extensions.Time.Testing;
 using NUnit.Framework;
+using Microsoft.DurableTask;
+using Microsoft.DurableTask.Client;
 
 namespace DurableAgents.Orchestrations.Tests;
 
@@ -84,15 +86,23 @@ public sealed class ScheduleRunnerTests
     private static async Task WaitArmedAsync(DurableTaskClient client, string scheduleId, DateTime next)
     {
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        var expected = JsonSerializer.Serialize(new { next = next }, DataConverter.Options);
+        var expected = JsonSerializer.Serialize(new { next = next }, DurableAgents.Engine.DataConverter.Options);
         while ((await client.GetInstanceAsync(ScheduleNames.InstanceId(scheduleId), false, cts.Token))?.SerializedCustomStatus != expected)
         {
             await Task.Delay(10, cts.Token);
         }
     }
 
-    private static async Task<List<string>> RunsAsync(DurableTaskClient client, string scheduleId) =>
-        (await client.GetAllInstancesAsync(new InstanceQuery { InstanceIdPrefix = $"{scheduleId}@", PageSize = 1000 })).Instances.Select(i => i.InstanceId).Order(StringComparer.Ordinal).ToList();
+    private static async Task<List<string>> RunsAsync(DurableTaskClient client, string scheduleId)
+    {
+        var ids = new List<string>();
+        await foreach (var i in client.GetAllInstancesAsync(new OrchestrationQuery { InstanceIdPrefix = $"{scheduleId}@", PageSize = 1000 }))
+        {
+            ids.Add(i.InstanceId);
+        }
+
+        return ids.Order(StringComparer.Ordinal).ToList();
+    }
 
     private static DateTime At(int minute) => new(2026, 1, 1, 0, minute, 0, DateTimeKind.Utc);
 

@@ -1,4 +1,5 @@
 using DurableAgents.Activities.Contracts.Llm;
+using Microsoft.DurableTask;
 
 namespace DurableAgents.Activities.Contracts.Agents;
 
@@ -11,7 +12,7 @@ namespace DurableAgents.Activities.Contracts.Agents;
 public static class AgentOrchestrationExtensions
 {
     /// <summary>Retries for turns and tool calls: transient failures only (typed failures are not retried).</summary>
-    public static TaskOptions DefaultRetry { get; } = TaskOptions.FromRetryPolicy(new RetryPolicy(3, TimeSpan.FromSeconds(2), backoffCoefficient: 2));
+    public static TaskOptions DefaultRetry { get; } = RetryPolicies.Options(3, TimeSpan.FromSeconds(2), backoffCoefficient: 2);
 
     /// <summary>
     /// Runs <paramref name="run"/>'s agent until it answers without asking for a tool, reaches its maximum

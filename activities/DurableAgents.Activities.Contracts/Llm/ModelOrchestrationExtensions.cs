@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.Json.Schema;
 using System.Text.Json.Serialization.Metadata;
+using Microsoft.DurableTask;
 
 namespace DurableAgents.Activities.Contracts.Llm;
 
@@ -48,5 +49,5 @@ public static class ModelOrchestrationExtensions
 
     /// <summary>True when the failure is a budget refusal: the call was not made, and retrying will not help.</summary>
     public static bool IsBudgetExceeded(this TaskFailedException exception) =>
-        exception?.FailureDetails.ErrorType == LlmErrorTypes.BudgetExceeded;
+        exception?.FailureDetails.HasErrorType(LlmErrorTypes.BudgetExceeded) == true;
 }

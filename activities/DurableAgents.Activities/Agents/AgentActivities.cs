@@ -1,6 +1,7 @@
 using DurableAgents.Activities.Contracts.Agents;
 using DurableAgents.Activities.Contracts.Llm;
 using DurableAgents.Activities.Llm;
+using Microsoft.DurableTask;
 
 namespace DurableAgents.Activities.Agents;
 
@@ -12,8 +13,9 @@ namespace DurableAgents.Activities.Agents;
 public sealed class AgentTurn(ToolRegistry tools, ConversationStore conversations, ModelService models) : TaskActivity<AgentTurnRequest, AgentTurnResult>
 {
     /// <inheritdoc />
-    public override async Task<AgentTurnResult> RunAsync(TaskActivityContext context, AgentTurnRequest input, CancellationToken cancellationToken)
+    public override async Task<AgentTurnResult> RunAsync(TaskActivityContext context, AgentTurnRequest input)
     {
+        var cancellationToken = context.GetCancellationToken();
         ArgumentNullException.ThrowIfNull(context);
         ArgumentNullException.ThrowIfNull(input);
         var profile = tools.Agent(input.Agent);
@@ -22,7 +24,7 @@ public sealed class AgentTurn(ToolRegistry tools, ConversationStore conversation
         var messages = await conversations.LoadAsync(head!, cancellationToken).ConfigureAwait(false);
         var granted = tools.DefinitionsFor(input.Agent);
         var response = await models.CallAsync(
-            new ModelCallOrigin(context.InstanceId, context.TaskId, context.IdempotencyKey),
+            new ModelCallOrigin(context.InstanceId, context.GetTaskId(), context.GetIdempotencyKey()),
             new ModelRequest
             {
                 Profile = profile.Model,
@@ -42,11 +44,12 @@ public sealed class AgentTurn(ToolRegistry tools, ConversationStore conversation
 public sealed class CallTool(ToolRegistry tools) : TaskActivity<ToolInvocation, ToolOutcome>
 {
     /// <inheritdoc />
-    public override Task<ToolOutcome> RunAsync(TaskActivityContext context, ToolInvocation input, CancellationToken cancellationToken)
+    public override Task<ToolOutcome> RunAsync(TaskActivityContext context, ToolInvocation input)
     {
+        var cancellationToken = context.GetCancellationToken();
         ArgumentNullException.ThrowIfNull(context);
         ArgumentNullException.ThrowIfNull(input);
-        var toolContext = new ToolContext(context.InstanceId, context.IdempotencyKey, input.Agent, input.SessionId ?? context.InstanceId, input.MemoryScope, tools.Agent(input.Agent).Model);
+        var toolContext = new ToolContext(context.InstanceId, context.GetIdempotencyKey(), input.Agent, input.SessionId ?? context.InstanceId, input.MemoryScope, tools.Agent(input.Agent).Model);
         return tools.InvokeAsync(input, toolContext, cancellationToken);
     }
 }
@@ -55,17 +58,18 @@ public sealed class CallTool(ToolRegistry tools) : TaskActivity<ToolInvocation, 
 public sealed class RecallMemory(MemoryService memory) : TaskActivity<RecallRequest, RecallResult>
 {
     /// <inheritdoc />
-    public override Task<RecallResult> RunAsync(TaskActivityContext context, RecallRequest input, CancellationToken cancellationToken) =>
-        memory.RecallAsync(input, cancellationToken);
+    public override Task<RecallResult> RunAsync(TaskActivityContext context, RecallRequest input) =>
+        memory.RecallAsync(input, context.GetCancellationToken());
 }
 
 /// <summary>Long-term memory write: extract salient facts and consolidate them (ADD/UPDATE/DELETE/NONE).</summary>
 public sealed class RememberFacts(MemoryService memory) : TaskActivity<RememberRequest, RememberResult>
 {
     /// <inheritdoc />
-    public override Task<RememberResult> RunAsync(TaskActivityContext context, RememberRequest input, CancellationToken cancellationToken)
+    public override Task<RememberResult> RunAsync(TaskActivityContext context, RememberRequest input)
     {
+        var cancellationToken = context.GetCancellationToken();
         ArgumentNullException.ThrowIfNull(context);
-        return memory.RememberAsync(new ModelCallOrigin(context.InstanceId, context.TaskId, context.IdempotencyKey), input, cancellationToken);
+        return memory.RememberAsync(new ModelCallOrigin(context.InstanceId, context.GetTaskId(), context.GetIdempotencyKey()), input, cancellationToken);
     }
 }

@@ -1,6 +1,7 @@
 using System.Net.Http.Json;
 using DurableAgents.Activities.Contracts.Agents;
 using Microsoft.Extensions.Options;
+using Microsoft.DurableTask;
 
 namespace DurableAgents.Activities.Agents;
 
@@ -8,8 +9,9 @@ namespace DurableAgents.Activities.Agents;
 public sealed class ReadSitemap(SafeFetcher fetcher) : TaskActivity<SitemapRequest, SitemapPages>
 {
     /// <inheritdoc />
-    public override async Task<SitemapPages> RunAsync(TaskActivityContext context, SitemapRequest input, CancellationToken cancellationToken)
+    public override async Task<SitemapPages> RunAsync(TaskActivityContext context, SitemapRequest input)
     {
+        var cancellationToken = context.GetCancellationToken();
         ArgumentNullException.ThrowIfNull(input);
         try
         {
@@ -27,8 +29,9 @@ public sealed class ReadSitemap(SafeFetcher fetcher) : TaskActivity<SitemapReque
 public sealed class FetchPage(SafeFetcher fetcher) : TaskActivity<FetchPageRequest, PageText>
 {
     /// <inheritdoc />
-    public override async Task<PageText> RunAsync(TaskActivityContext context, FetchPageRequest input, CancellationToken cancellationToken)
+    public override async Task<PageText> RunAsync(TaskActivityContext context, FetchPageRequest input)
     {
+        var cancellationToken = context.GetCancellationToken();
         ArgumentNullException.ThrowIfNull(input);
         try
         {
@@ -60,17 +63,18 @@ public sealed class PublishingOptions
 public sealed class PublishPost(IHttpClientFactory http, IOptions<PublishingOptions> options) : TaskActivity<PublishRequest, PublishReceipt>
 {
     /// <inheritdoc />
-    public override async Task<PublishReceipt> RunAsync(TaskActivityContext context, PublishRequest input, CancellationToken cancellationToken)
+    public override async Task<PublishReceipt> RunAsync(TaskActivityContext context, PublishRequest input)
     {
+        var cancellationToken = context.GetCancellationToken();
         ArgumentNullException.ThrowIfNull(context);
         if (options.Value.WebhookUrl is not { } url)
         {
-            return new PublishReceipt("skipped", context.IdempotencyKey, null);
+            return new PublishReceipt("skipped", context.GetIdempotencyKey(), null);
         }
 
         using var client = http.CreateClient(nameof(PublishPost));
         using var request = new HttpRequestMessage(HttpMethod.Post, url) { Content = JsonContent.Create(input) };
-        request.Headers.Add("Idempotency-Key", context.IdempotencyKey);
+        request.Headers.Add("Idempotency-Key", context.GetIdempotencyKey());
         using var response = await client.SendAsync(request, cancellationToken).ConfigureAwait(false);
         if ((int)response.StatusCode is >= 400 and < 500 and not 408 and not 429)
         {
@@ -78,6 +82,6 @@ public sealed class PublishPost(IHttpClientFactory http, IOptions<PublishingOpti
         }
 
         response.EnsureSuccessStatusCode(); // 5xx, 408, 429: retried by the workflow's policy
-        return new PublishReceipt("published", context.IdempotencyKey, (int)response.StatusCode);
+        return new PublishReceipt("published", context.GetIdempotencyKey(), (int)response.StatusCode);
     }
 }

@@ -1,6 +1,7 @@
 using System.Text.Encodings.Web;
 using DurableAgents.Activities.Contracts;
 using DurableAgents.Activities.Email;
+using Microsoft.DurableTask;
 
 namespace DurableAgents.Activities.Approvals;
 
@@ -12,8 +13,9 @@ namespace DurableAgents.Activities.Approvals;
 public sealed class SendApprovalRequest(ApprovalTokens tokens, IEmailSender email) : TaskActivity<ApprovalRequest, int>
 {
     /// <inheritdoc />
-    public override async Task<int> RunAsync(TaskActivityContext context, ApprovalRequest input, CancellationToken cancellationToken)
+    public override async Task<int> RunAsync(TaskActivityContext context, ApprovalRequest input)
     {
+        var cancellationToken = context.GetCancellationToken();
         ArgumentNullException.ThrowIfNull(context);
         ArgumentNullException.ThrowIfNull(input);
         if (input.Approvers.Count == 0)

@@ -1,4 +1,5 @@
 using DurableAgents.Activities.Contracts.Llm;
+using Microsoft.DurableTask;
 
 namespace DurableAgents.Activities.Llm;
 
@@ -9,10 +10,11 @@ namespace DurableAgents.Activities.Llm;
 public sealed class CallModel(ModelService models) : TaskActivity<ModelRequest, ModelResponse>
 {
     /// <inheritdoc />
-    public override Task<ModelResponse> RunAsync(TaskActivityContext context, ModelRequest input, CancellationToken cancellationToken)
+    public override Task<ModelResponse> RunAsync(TaskActivityContext context, ModelRequest input)
     {
+        var cancellationToken = context.GetCancellationToken();
         ArgumentNullException.ThrowIfNull(context);
-        return models.CallAsync(new ModelCallOrigin(context.InstanceId, context.TaskId, context.IdempotencyKey), input, cancellationToken);
+        return models.CallAsync(new ModelCallOrigin(context.InstanceId, context.GetTaskId(), context.GetIdempotencyKey()), input, cancellationToken);
     }
 }
 
@@ -20,6 +22,6 @@ public sealed class CallModel(ModelService models) : TaskActivity<ModelRequest, 
 public sealed class Embed(ModelService models) : TaskActivity<EmbeddingRequest, EmbeddingResponse>
 {
     /// <inheritdoc />
-    public override Task<EmbeddingResponse> RunAsync(TaskActivityContext context, EmbeddingRequest input, CancellationToken cancellationToken) =>
-        models.EmbedAsync(input, cancellationToken);
+    public override Task<EmbeddingResponse> RunAsync(TaskActivityContext context, EmbeddingRequest input) =>
+        models.EmbedAsync(input, context.GetCancellationToken());
 }

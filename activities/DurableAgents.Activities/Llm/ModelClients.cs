@@ -9,6 +9,7 @@ using Microsoft.Extensions.Http.Resilience;
 using Microsoft.Extensions.Options;
 using OpenAI;
 using Polly;
+using Microsoft.DurableTask;
 
 namespace DurableAgents.Activities.Llm;
 

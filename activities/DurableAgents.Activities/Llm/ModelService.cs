@@ -7,6 +7,7 @@ using DurableAgents.Engine.Client;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Microsoft.DurableTask.Client;
 
 namespace DurableAgents.Activities.Llm;
 

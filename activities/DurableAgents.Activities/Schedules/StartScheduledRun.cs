@@ -1,7 +1,7 @@
 using DurableAgents.Activities.Contracts;
 using DurableAgents.Engine;
-using DurableAgents.Engine.Client;
-using DurableAgents.Engine.Storage;
+using Microsoft.DurableTask;
+using Microsoft.DurableTask.Client;
 
 namespace DurableAgents.Activities.Schedules;
 
@@ -16,27 +16,30 @@ public sealed class StartScheduledRun(DurableTaskClient client) : TaskActivity<S
     private static readonly OrchestrationRuntimeStatus[] Active = [OrchestrationRuntimeStatus.Pending, OrchestrationRuntimeStatus.Running, OrchestrationRuntimeStatus.Suspended];
 
     /// <inheritdoc />
-    public override async Task<string> RunAsync(TaskActivityContext context, ScheduledRun input, CancellationToken cancellationToken)
+    public override async Task<string> RunAsync(TaskActivityContext context, ScheduledRun input)
     {
+        var cancellationToken = context.GetCancellationToken();
         ArgumentNullException.ThrowIfNull(input);
         var def = input.Definition;
         var id = ScheduleNames.RunId(def.Id, input.OccurrenceUtc);
         if (def.Overlap == OverlapPolicy.Skip)
         {
-            var running = await client.GetAllInstancesAsync(new InstanceQuery { InstanceIdPrefix = $"{def.Id}@", Statuses = Active, PageSize = 10 }, cancellationToken).ConfigureAwait(false);
-            var other = running.Instances.FirstOrDefault(i => i.InstanceId != id);
-            if (other is not null)
+            var running = client.GetAllInstancesAsync(new OrchestrationQuery { InstanceIdPrefix = $"{def.Id}@", Statuses = Active, PageSize = 10 });
+            await foreach (var other in running.WithCancellation(cancellationToken).ConfigureAwait(false))
             {
-                return $"skipped {id}: {other.InstanceId} is still {other.RuntimeStatus}";
+                if (other.InstanceId != id)
+                {
+                    return $"skipped {id}: {other.InstanceId} is still {other.RuntimeStatus}";
+                }
             }
         }
 
         try
         {
-            await client.ScheduleSerializedAsync(
+            await client.ScheduleNewOrchestrationInstanceAsync(
                 def.Orchestrator,
-                def.Input?.GetRawText(),
-                new StartOrchestrationOptions { InstanceId = id, DedupeStatuses = Enum.GetValues<OrchestrationRuntimeStatus>() },
+                def.Input,
+                new StartOrchestrationOptions(id).WithDedupeStatuses(Enum.GetValues<OrchestrationRuntimeStatus>()),
                 cancellationToken).ConfigureAwait(false);
         }
         catch (OrchestrationAlreadyExistsException)

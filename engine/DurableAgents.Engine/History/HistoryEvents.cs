@@ -1,98 +1,191 @@
-using System.Text.Json.Serialization;
+using System.Globalization;
+using Google.Protobuf;
+using Google.Protobuf.WellKnownTypes;
+using P = Microsoft.DurableTask.Protobuf;
 
 namespace DurableAgents.Engine.History;
 
 /// <summary>
-/// One entry of an orchestration execution's append-only history, named as in Durable Task.
-/// The same types travel as inbox messages (TaskCompleted, TimerFired, EventRaised, ...).
-/// WARNING: the JSON shape (discriminator names, property names) is persisted; renaming is a
-/// breaking change for in-flight orchestrations.
+/// Builds the Durable Task protocol's history events (<see cref="P.HistoryEvent"/>, from
+/// Microsoft.DurableTask.Grpc). The store keeps exactly these messages, as their canonical JSON
+/// (<see cref="HistoryJson"/>), so what the protocol speaks is what the store keeps.
 /// </summary>
-[JsonPolymorphic(TypeDiscriminatorPropertyName = "type")]
-[JsonDerivedType(typeof(ExecutionStartedEvent), "ExecutionStarted")]
-[JsonDerivedType(typeof(OrchestratorStartedEvent), "OrchestratorStarted")]
-[JsonDerivedType(typeof(TaskScheduledEvent), "TaskScheduled")]
-[JsonDerivedType(typeof(TaskCompletedEvent), "TaskCompleted")]
-[JsonDerivedType(typeof(TaskFailedEvent), "TaskFailed")]
-[JsonDerivedType(typeof(TimerCreatedEvent), "TimerCreated")]
-[JsonDerivedType(typeof(TimerFiredEvent), "TimerFired")]
-[JsonDerivedType(typeof(EventRaisedEvent), "EventRaised")]
-[JsonDerivedType(typeof(EventSentEvent), "EventSent")]
-[JsonDerivedType(typeof(SubOrchestrationInstanceCreatedEvent), "SubOrchestrationInstanceCreated")]
-[JsonDerivedType(typeof(SubOrchestrationInstanceCompletedEvent), "SubOrchestrationInstanceCompleted")]
-[JsonDerivedType(typeof(SubOrchestrationInstanceFailedEvent), "SubOrchestrationInstanceFailed")]
-[JsonDerivedType(typeof(ExecutionCompletedEvent), "ExecutionCompleted")]
-[JsonDerivedType(typeof(ExecutionFailedEvent), "ExecutionFailed")]
-[JsonDerivedType(typeof(ExecutionTerminatedEvent), "ExecutionTerminated")]
-[JsonDerivedType(typeof(ContinueAsNewEvent), "ContinueAsNew")]
-[JsonDerivedType(typeof(ExecutionSuspendedEvent), "ExecutionSuspended")]
-[JsonDerivedType(typeof(ExecutionResumedEvent), "ExecutionResumed")]
-public abstract record HistoryEvent
+public static class Events
 {
-    /// <summary>The task id for scheduling events (TaskScheduled, TimerCreated, ...); -1 otherwise.</summary>
-    public int EventId { get; init; } = -1;
+    /// <summary>The first event of every execution.</summary>
+    public static P.HistoryEvent ExecutionStarted(
+        string instanceId,
+        string executionId,
+        string name,
+        string? version,
+        string? input,
+        P.ParentInstanceInfo? parent,
+        DateTimeOffset? scheduledStart,
+        IReadOnlyDictionary<string, string>? tags,
+        DateTimeOffset now)
+    {
+        var started = new P.ExecutionStartedEvent
+        {
+            Name = name,
+            Version = version,
+            Input = input,
+            OrchestrationInstance = new P.OrchestrationInstance { InstanceId = instanceId, ExecutionId = executionId },
+            ParentInstance = parent,
+            ScheduledStartTimestamp = scheduledStart is { } at ? Timestamp.FromDateTimeOffset(at) : null,
+        };
+        if (tags is not null)
+        {
+            foreach (var (key, value) in tags)
+            {
+                started.Tags[key] = value;
+            }
+        }
 
-    /// <summary>When the event was recorded.</summary>
-    public DateTimeOffset Timestamp { get; init; }
+        return New(now, e => e.ExecutionStarted = started);
+    }
 
-    /// <summary>The Durable Task name of the event, e.g. <c>TaskScheduled</c>.</summary>
-    [JsonIgnore]
-    public string EventType => GetType().Name[..^"Event".Length];
+    /// <summary>Marks the start of an episode; its timestamp is the orchestration's CurrentUtcDateTime.</summary>
+    public static P.HistoryEvent OrchestratorStarted(DateTimeOffset now) => New(now, e => e.OrchestratorStarted = new P.OrchestratorStartedEvent());
+
+    /// <summary>Marks the end of an episode.</summary>
+    public static P.HistoryEvent OrchestratorCompleted(DateTimeOffset now) => New(now, e => e.OrchestratorCompleted = new P.OrchestratorCompletedEvent());
+
+    /// <summary>An activity result.</summary>
+    public static P.HistoryEvent TaskCompleted(int taskScheduledId, string? result, DateTimeOffset now) =>
+        New(now, e => e.TaskCompleted = new P.TaskCompletedEvent { TaskScheduledId = taskScheduledId, Result = result });
+
+    /// <summary>An activity failure.</summary>
+    public static P.HistoryEvent TaskFailed(int taskScheduledId, P.TaskFailureDetails failure, DateTimeOffset now) =>
+        New(now, e => e.TaskFailed = new P.TaskFailedEvent { TaskScheduledId = taskScheduledId, FailureDetails = failure });
+
+    /// <summary>A durable timer fired.</summary>
+    public static P.HistoryEvent TimerFired(int timerId, Timestamp fireAt, DateTimeOffset now) =>
+        New(now, e => e.TimerFired = new P.TimerFiredEvent { TimerId = timerId, FireAt = fireAt });
+
+    /// <summary>An external event.</summary>
+    public static P.HistoryEvent EventRaised(string name, string? input, DateTimeOffset now) =>
+        New(now, e => e.EventRaised = new P.EventRaisedEvent { Name = name, Input = input });
+
+    /// <summary>A child orchestration completed.</summary>
+    public static P.HistoryEvent SubOrchestrationCompleted(int taskScheduledId, string? result, DateTimeOffset now) =>
+        New(now, e => e.SubOrchestrationInstanceCompleted = new P.SubOrchestrationInstanceCompletedEvent { TaskScheduledId = taskScheduledId, Result = result });
+
+    /// <summary>A child orchestration failed or was terminated.</summary>
+    public static P.HistoryEvent SubOrchestrationFailed(int taskScheduledId, P.TaskFailureDetails failure, DateTimeOffset now) =>
+        New(now, e => e.SubOrchestrationInstanceFailed = new P.SubOrchestrationInstanceFailedEvent { TaskScheduledId = taskScheduledId, FailureDetails = failure });
+
+    /// <summary>A terminate request (as a message) or the record of a termination (in history).</summary>
+    public static P.HistoryEvent ExecutionTerminated(string? reason, bool recurse, DateTimeOffset now) =>
+        New(now, e => e.ExecutionTerminated = new P.ExecutionTerminatedEvent { Input = reason, Recurse = recurse });
+
+    /// <summary>A suspend request.</summary>
+    public static P.HistoryEvent ExecutionSuspended(string? reason, DateTimeOffset now) =>
+        New(now, e => e.ExecutionSuspended = new P.ExecutionSuspendedEvent { Input = reason });
+
+    /// <summary>A resume request.</summary>
+    public static P.HistoryEvent ExecutionResumed(string? reason, DateTimeOffset now) =>
+        New(now, e => e.ExecutionResumed = new P.ExecutionResumedEvent { Input = reason });
+
+    /// <summary>The end of an execution.</summary>
+    public static P.HistoryEvent ExecutionCompleted(P.OrchestrationStatus status, string? result, P.TaskFailureDetails? failure, DateTimeOffset now) =>
+        New(now, e => e.ExecutionCompleted = new P.ExecutionCompletedEvent { OrchestrationStatus = status, Result = result, FailureDetails = failure });
+
+    /// <summary>A scheduling event with its task id.</summary>
+    public static P.HistoryEvent WithId(int eventId, DateTimeOffset now, Action<P.HistoryEvent> set)
+    {
+        ArgumentNullException.ThrowIfNull(set);
+        var e = New(now, set);
+        e.EventId = eventId;
+        return e;
+    }
+
+    /// <summary>Failure details for an exception, keeping the typed error data of <see cref="DurableAgentsException"/>.</summary>
+    public static P.TaskFailureDetails Failure(Exception exception)
+    {
+        ArgumentNullException.ThrowIfNull(exception);
+        var details = new P.TaskFailureDetails
+        {
+            ErrorType = exception is DurableAgentsException dae ? dae.ErrorType : exception.GetType().FullName ?? exception.GetType().Name,
+            ErrorMessage = exception.Message,
+            StackTrace = exception.StackTrace,
+            IsNonRetriable = exception is DurableAgentsException { NonRetryable: true },
+            InnerFailure = exception.InnerException is { } inner ? Failure(inner) : null,
+        };
+        foreach (var (key, value) in TaskFailureDetailsExtensions.PropertiesOf(exception))
+        {
+            details.Properties[key] = ToValue(value);
+        }
+
+        return details;
+    }
+
+    /// <summary>Failure details made by the engine itself (an unknown orchestrator, a termination).</summary>
+    public static P.TaskFailureDetails Failure(string errorType, string message, bool nonRetriable = true) =>
+        Failure(new DurableAgentsException(message, errorType, nonRetriable));
+
+    /// <summary>The SDK's failure details for a protocol one.</summary>
+    public static Microsoft.DurableTask.TaskFailureDetails? ToSdk(this P.TaskFailureDetails? failure) =>
+        failure is null
+            ? null
+            : new Microsoft.DurableTask.TaskFailureDetails(
+                failure.ErrorType,
+                failure.ErrorMessage,
+                failure.StackTrace,
+                failure.InnerFailure.ToSdk(),
+                failure.Properties.Count == 0 ? null : failure.Properties.ToDictionary(p => p.Key, p => FromValue(p.Value)));
+
+    private static Value ToValue(object? value) => value switch
+    {
+        null => Value.ForNull(),
+        bool b => Value.ForBool(b),
+        string s => Value.ForString(s),
+        double d => Value.ForNumber(d),
+        int i => Value.ForNumber(i),
+        long l => Value.ForNumber(l),
+        _ => Value.ForString(Convert.ToString(value, CultureInfo.InvariantCulture) ?? string.Empty),
+    };
+
+    private static object? FromValue(Value value) => value.KindCase switch
+    {
+        Value.KindOneofCase.BoolValue => value.BoolValue,
+        Value.KindOneofCase.StringValue => value.StringValue,
+        Value.KindOneofCase.NumberValue => value.NumberValue,
+        _ => null,
+    };
+
+    private static P.HistoryEvent New(DateTimeOffset now, Action<P.HistoryEvent> set)
+    {
+        var e = new P.HistoryEvent { EventId = -1, Timestamp = Timestamp.FromDateTimeOffset(now) };
+        set(e);
+        return e;
+    }
 }
 
-/// <summary>Where a sub-orchestration reports back to.</summary>
-public sealed record ParentInstanceInfo(string Name, string InstanceId, string ExecutionId, int TaskScheduledId);
+/// <summary>
+/// The canonical protobuf JSON of history events and failure details, as stored.
+/// WARNING: this is the persisted form of every history; it must stay readable by later versions.
+/// </summary>
+public static class HistoryJson
+{
+    private static readonly JsonFormatter Formatter = new(JsonFormatter.Settings.Default.WithFormatDefaultValues(false));
+    private static readonly JsonParser Parser = new(JsonParser.Settings.Default.WithIgnoreUnknownFields(true));
 
-/// <summary>The first event of every execution.</summary>
-public sealed record ExecutionStartedEvent(string Name, string? Version, string? Input, ParentInstanceInfo? Parent) : HistoryEvent;
+    /// <summary>Serializes a history event.</summary>
+    public static string Serialize(P.HistoryEvent e) => Formatter.Format(e);
 
-/// <summary>Marks the start of an episode; its timestamp is the orchestration's CurrentUtcDateTime.</summary>
-public sealed record OrchestratorStartedEvent : HistoryEvent;
+    /// <summary>Deserializes a history event.</summary>
+    public static P.HistoryEvent Deserialize(string json) => Parser.Parse<P.HistoryEvent>(json);
 
-/// <summary>An activity was scheduled (EventId is the task id).</summary>
-public sealed record TaskScheduledEvent(string Name, string? Input) : HistoryEvent;
+    /// <summary>Serializes failure details; null stays null.</summary>
+    public static string? SerializeFailure(P.TaskFailureDetails? failure) => failure is null ? null : Formatter.Format(failure);
 
-/// <summary>An activity returned.</summary>
-public sealed record TaskCompletedEvent(int TaskScheduledId, string? Result) : HistoryEvent;
+    /// <summary>Deserializes failure details; null stays null.</summary>
+    public static P.TaskFailureDetails? DeserializeFailure(string? json) => json is null ? null : Parser.Parse<P.TaskFailureDetails>(json);
 
-/// <summary>An activity threw.</summary>
-public sealed record TaskFailedEvent(int TaskScheduledId, TaskFailureDetails FailureDetails) : HistoryEvent;
-
-/// <summary>A durable timer was created (EventId is the timer id).</summary>
-public sealed record TimerCreatedEvent(DateTimeOffset FireAt) : HistoryEvent;
-
-/// <summary>A durable timer fired.</summary>
-public sealed record TimerFiredEvent(int TimerId, DateTimeOffset FireAt) : HistoryEvent;
-
-/// <summary>An external event arrived.</summary>
-public sealed record EventRaisedEvent(string Name, string? Input) : HistoryEvent;
-
-/// <summary>This orchestration sent an event to another instance (EventId is the task id).</summary>
-public sealed record EventSentEvent(string InstanceId, string Name, string? Input) : HistoryEvent;
-
-/// <summary>A child orchestration was started (EventId is the task id).</summary>
-public sealed record SubOrchestrationInstanceCreatedEvent(string Name, string InstanceId, string? Version, string? Input) : HistoryEvent;
-
-/// <summary>A child orchestration completed.</summary>
-public sealed record SubOrchestrationInstanceCompletedEvent(int TaskScheduledId, string? Result) : HistoryEvent;
-
-/// <summary>A child orchestration failed or was terminated.</summary>
-public sealed record SubOrchestrationInstanceFailedEvent(int TaskScheduledId, TaskFailureDetails FailureDetails) : HistoryEvent;
-
-/// <summary>The execution completed with an output.</summary>
-public sealed record ExecutionCompletedEvent(string? Result) : HistoryEvent;
-
-/// <summary>The execution failed.</summary>
-public sealed record ExecutionFailedEvent(TaskFailureDetails FailureDetails) : HistoryEvent;
-
-/// <summary>The execution was terminated (also the terminate request message).</summary>
-public sealed record ExecutionTerminatedEvent(string? Reason) : HistoryEvent;
-
-/// <summary>The execution restarted itself with a new input.</summary>
-public sealed record ContinueAsNewEvent(string? Input) : HistoryEvent;
-
-/// <summary>The execution was suspended (also the suspend request message).</summary>
-public sealed record ExecutionSuspendedEvent(string? Reason) : HistoryEvent;
-
-/// <summary>The execution was resumed (also the resume request message).</summary>
-public sealed record ExecutionResumedEvent(string? Reason) : HistoryEvent;
+    /// <summary>The event's Durable Task type name, e.g. <c>TaskScheduled</c>.</summary>
+    public static string TypeName(this P.HistoryEvent e)
+    {
+        ArgumentNullException.ThrowIfNull(e);
+        return e.EventTypeCase.ToString();
+    }
+}

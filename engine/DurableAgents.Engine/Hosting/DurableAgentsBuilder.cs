@@ -1,70 +1,35 @@
-using System.Diagnostics.CodeAnalysis;
-using DurableAgents.Engine.Hosting;
+using Microsoft.DurableTask;
+using Microsoft.DurableTask.Worker;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace DurableAgents.Engine;
 
-/// <summary>Registers orchestrators, activities and a store. Returned by <c>services.AddDurableAgents(...)</c>.</summary>
+/// <summary>
+/// Returned by <c>services.AddDurableAgents(...)</c>: the SDK's worker builder (register
+/// orchestrators and activities on it as with any Durable Task worker) and the service collection
+/// for the store extensions (<c>UseSqlite</c>, <c>UsePostgres</c>, <c>UseRedis</c>).
+/// </summary>
 public sealed class DurableAgentsBuilder
 {
-    internal DurableAgentsBuilder(IServiceCollection services, TaskRegistry registry)
+    internal DurableAgentsBuilder(IServiceCollection services, IDurableTaskWorkerBuilder worker)
     {
         Services = services;
-        Registry = registry;
+        Worker = worker;
     }
 
     /// <summary>The service collection, for store extensions.</summary>
     public IServiceCollection Services { get; }
 
-    internal TaskRegistry Registry { get; }
+    /// <summary>The Durable Task SDK's worker builder this backend runs.</summary>
+    public IDurableTaskWorkerBuilder Worker { get; }
 
-    /// <summary>Registers an orchestrator class under its type name (or <paramref name="name"/>).</summary>
-    public DurableAgentsBuilder AddOrchestrator<[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicParameterlessConstructor)] T>(string? name = null)
-        where T : class, ITaskOrchestrator, new()
+    /// <summary>
+    /// Registers orchestrators and activities in the SDK's <see cref="DurableTaskRegistry"/>, e.g.
+    /// <c>b.AddTasks(r => r.AddOrchestrator&lt;ContentPipeline&gt;().AddActivity&lt;CallModel&gt;())</c>.
+    /// </summary>
+    public DurableAgentsBuilder AddTasks(Action<DurableTaskRegistry> configure)
     {
-        // Orchestrators get no dependency injection: replayed code must not reach services.
-        Registry.AddOrchestrator(name ?? typeof(T).Name, static () => new T());
+        Worker.AddTasks(configure);
         return this;
-    }
-
-    /// <summary>Registers an orchestrator written as a function.</summary>
-    public DurableAgentsBuilder AddOrchestratorFunc<TInput, TOutput>(string name, Func<TaskOrchestrationContext, TInput, Task<TOutput>> implementation)
-    {
-        ArgumentNullException.ThrowIfNull(implementation);
-        Registry.AddOrchestrator(name, () => new FuncOrchestrator<TInput, TOutput>(implementation));
-        return this;
-    }
-
-    /// <summary>Registers an activity class under its type name (or <paramref name="name"/>); it is created per invocation with constructor injection in a fresh scope.</summary>
-    public DurableAgentsBuilder AddActivity<[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicConstructors)] T>(string? name = null)
-        where T : class, ITaskActivity
-    {
-        Registry.AddActivity(name ?? typeof(T).Name, static sp => TaskRegistry.Activate(typeof(T), sp));
-        return this;
-    }
-
-    /// <summary>Registers an activity written as a function.</summary>
-    public DurableAgentsBuilder AddActivityFunc<TInput, TOutput>(string name, Func<TaskActivityContext, TInput, CancellationToken, Task<TOutput>> implementation)
-    {
-        ArgumentNullException.ThrowIfNull(implementation);
-        Registry.AddActivity(name, _ => new FuncActivity<TInput, TOutput>(implementation));
-        return this;
-    }
-
-    /// <summary>Registers an activity written as a synchronous function.</summary>
-    public DurableAgentsBuilder AddActivityFunc<TInput, TOutput>(string name, Func<TaskActivityContext, TInput, TOutput> implementation)
-    {
-        ArgumentNullException.ThrowIfNull(implementation);
-        return AddActivityFunc<TInput, TOutput>(name, (ctx, input, _) => Task.FromResult(implementation(ctx, input)));
-    }
-
-    private sealed class FuncOrchestrator<TInput, TOutput>(Func<TaskOrchestrationContext, TInput, Task<TOutput>> f) : TaskOrchestrator<TInput, TOutput>
-    {
-        public override Task<TOutput> RunAsync(TaskOrchestrationContext context, TInput input) => f(context, input);
-    }
-
-    private sealed class FuncActivity<TInput, TOutput>(Func<TaskActivityContext, TInput, CancellationToken, Task<TOutput>> f) : TaskActivity<TInput, TOutput>
-    {
-        public override Task<TOutput> RunAsync(TaskActivityContext context, TInput input, CancellationToken cancellationToken) => f(context, input, cancellationToken);
     }
 }

@@ -43,10 +43,14 @@ public sealed class DurableAgentsOptions
     [Range(typeof(TimeSpan), "00:00:00.001", "00:01:00")]
     public TimeSpan MaxPollInterval { get; set; } = TimeSpan.FromSeconds(1);
 
-    /// <summary>Orchestrators kept suspended in memory between episodes (LRU).</summary>
-    /// <value>The default value is 1,000.</value>
-    [Range(0, 1_000_000)]
-    public int SessionCacheSize { get; set; } = 1000;
+    /// <summary>
+    /// How long the SDK runner keeps an idle orchestration in memory between episodes (extended
+    /// sessions), so the next episode sends new events only instead of replaying the history.
+    /// Zero turns sessions off: every episode replays from the start.
+    /// </summary>
+    /// <value>The default value is 30 seconds.</value>
+    [Range(typeof(TimeSpan), "00:00:00", "01:00:00")]
+    public TimeSpan ExtendedSessionIdleTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>Whether this host runs workers; a client-only host sets false.</summary>
     /// <value>The default value is true.</value>

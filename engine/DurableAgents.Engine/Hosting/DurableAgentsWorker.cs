@@ -2,29 +2,35 @@ using System.Threading.Channels;
 using DurableAgents.Engine.History;
 using DurableAgents.Engine.Runtime;
 using DurableAgents.Engine.Storage;
+using Microsoft.DurableTask;
+using Microsoft.DurableTask.Worker;
+using Microsoft.DurableTask.Worker.Hosting;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using P = Microsoft.DurableTask.Protobuf;
 
 namespace DurableAgents.Engine.Hosting;
 
 /// <summary>
-/// Leases episodes and activities from the store and runs them. Shutdown stops taking work and
-/// waits for in-flight items; activities still running when the host's shutdown timeout expires
-/// are cancelled and abandoned (their lease released), never recorded as failed.
+/// The DurableAgents backend's worker, a <see cref="DurableTaskWorker"/> of the Durable Task SDK
+/// (built by <c>services.AddDurableTaskWorker(b => b.UseDurableAgents())</c>, which hands it the
+/// SDK's task factory for the registered orchestrators and activities). It leases episodes and
+/// activities from the store and runs them: orchestrations on the SDK's runner, activities through
+/// the factory with the SDK's data converter. Shutdown stops taking work and waits for in-flight
+/// items; activities still running when the host's shutdown timeout expires are cancelled and
+/// abandoned (their lease released), never recorded as failed.
 /// </summary>
-public sealed class DurableAgentsWorker : BackgroundService
+public sealed class DurableAgentsWorker : DurableTaskWorker
 {
     private readonly IOrchestrationStore _store;
-    private readonly TaskRegistry _registry;
+    private readonly Microsoft.DurableTask.DataConverter _converter;
     private readonly IServiceScopeFactory _scopes;
     private readonly WorkSignal _signal;
     private readonly TimeProvider _time;
     private readonly DurableAgentsOptions _options;
     private readonly ILogger _logger;
     private readonly EpisodeRunner _episodes;
-    private readonly SessionCache _cache;
     // Most items leased in one store round trip.
     private const int MaxLeaseBatch = 32;
 
@@ -40,27 +46,31 @@ public sealed class DurableAgentsWorker : BackgroundService
     private readonly Channel<PendingCompletion> _completions = Channel.CreateUnbounded<PendingCompletion>(new UnboundedChannelOptions { SingleReader = true });
     private int _inFlight;
 
-    /// <summary>Created by DI.</summary>
+    /// <summary>Created by the SDK's worker builder (<see cref="IDurableTaskWorkerBuilder.Build"/>).</summary>
     public DurableAgentsWorker(
+        string? name,
+        IDurableTaskFactory factory,
         IOrchestrationStore store,
-        TaskRegistry registry,
+        IServiceProvider services,
         IServiceScopeFactory scopes,
         WorkSignal signal,
         TimeProvider time,
         IOptions<DurableAgentsOptions> options,
+        IOptionsMonitor<DurableTaskWorkerOptions> workerOptions,
         ILoggerFactory loggerFactory)
+        : base(name, factory)
     {
         ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(workerOptions);
         ArgumentNullException.ThrowIfNull(loggerFactory);
         _store = store;
-        _registry = registry;
+        _converter = workerOptions.Get(Name).DataConverter;
         _scopes = scopes;
         _signal = signal;
         _time = time;
         _options = options.Value;
         _logger = loggerFactory.CreateLogger<DurableAgentsWorker>();
-        _cache = new SessionCache(_options.SessionCacheSize);
-        _episodes = new EpisodeRunner(store, registry, _cache, time, loggerFactory, _options.MaxPayloadBytes);
+        _episodes = new EpisodeRunner(store, factory, services, time, loggerFactory, _options);
         _workerId = _options.WorkerId ?? $"{Environment.MachineName}:{Environment.ProcessId}:{Guid.NewGuid().ToString("N")[..6]}";
         _activitySlots = new SemaphoreSlim(_options.MaxConcurrentActivities, _options.MaxConcurrentActivities);
     }
@@ -91,6 +101,7 @@ public sealed class DurableAgentsWorker : BackgroundService
     /// <inheritdoc />
     public override void Dispose()
     {
+        _episodes.Dispose();
         _hardStop.Dispose();
         _activitySlots.Dispose();
         base.Dispose();
@@ -99,6 +110,11 @@ public sealed class DurableAgentsWorker : BackgroundService
     /// <inheritdoc />
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        if (!_options.EnableWorker)
+        {
+            return; // a client-only host
+        }
+
         _logger.WorkerStarted(_workerId, _options.MaxConcurrentOrchestrations, _options.MaxConcurrentActivities);
         using var orchestrationSlots = new SemaphoreSlim(_options.MaxConcurrentOrchestrations, _options.MaxConcurrentOrchestrations);
         var flusher = FlushCompletionsAsync();
@@ -304,10 +320,22 @@ public sealed class DurableAgentsWorker : BackgroundService
                 commit = commit.WithActivityClaim(new ActivityClaim(_workerId, _options.ActivityLease, claimedSlots));
             }
 
-            var claimed = await _store.CommitOrchestrationAsync(item, commit, _time.GetUtcNow(), ct).ConfigureAwait(false);
-            if (result.SessionToCache is { } session)
+            IReadOnlyList<ActivityWorkItem> claimed;
+            try
             {
-                _cache.Put(session);
+                claimed = await _store.CommitOrchestrationAsync(item, commit, _time.GetUtcNow(), ct).ConfigureAwait(false);
+            }
+            catch
+            {
+                // The SDK's session moved ahead of what the store holds: replay from history next time.
+                _episodes.Forget(item.InstanceId);
+                throw;
+            }
+
+            result.Committed?.Invoke();
+            if (commit.Instance is { } changed && changed.Status != item.Status)
+            {
+                _signal.InstanceChanged(item.InstanceId);
             }
 
             foreach (var activity in claimed)
@@ -403,7 +431,7 @@ public sealed class DurableAgentsWorker : BackgroundService
             _options.ActivityLease / 3,
             _options.ActivityLease / 3);
 
-        HistoryEvent result;
+        P.HistoryEvent result;
         string outcome;
         try
         {
@@ -414,7 +442,7 @@ public sealed class DurableAgentsWorker : BackgroundService
                 throw new PayloadTooLargeException($"result of activity '{task.Name}'", size, _options.MaxPayloadBytes);
             }
 
-            result = new TaskCompletedEvent(task.TaskId, output) { Timestamp = _time.GetUtcNow() };
+            result = Events.TaskCompleted(task.TaskId, output, _time.GetUtcNow());
             outcome = "completed";
         }
         catch (OperationCanceledException) when (activityCts.IsCancellationRequested)
@@ -429,14 +457,14 @@ public sealed class DurableAgentsWorker : BackgroundService
         catch (Exception ex)
 #pragma warning restore CA1031
         {
-            result = new TaskFailedEvent(task.TaskId, TaskFailureDetails.FromException(ex)) { Timestamp = _time.GetUtcNow() };
+            result = Events.TaskFailed(task.TaskId, Events.Failure(ex), _time.GetUtcNow());
             outcome = "failed";
         }
 
         span?.SetTag(DurableAgentsTelemetry.OutcomeAttribute, outcome);
         if (outcome == "failed")
         {
-            span?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, ((TaskFailedEvent)result).FailureDetails.ErrorType);
+            span?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, result.TaskFailed.FailureDetails.ErrorType);
         }
 
         var tags = new[]
@@ -508,13 +536,36 @@ public sealed class DurableAgentsWorker : BackgroundService
         var scope = _scopes.CreateAsyncScope();
         await using (scope.ConfigureAwait(false))
         {
-            var activity = _registry.CreateActivity(task.Name, scope.ServiceProvider);
-            var input = DataConverter.Deserialize(task.Input, activity.InputType, $"input of activity '{task.Name}'");
-            var context = new ActivityContext(task);
-            var output = await activity.RunAsync(context, input, cancellationToken).ConfigureAwait(false);
-            return DataConverter.Serialize(output);
+            var name = new TaskName(task.Name);
+            if (!Factory.TryCreateActivity(name, scope.ServiceProvider, out var activity))
+            {
+                throw new TaskNotRegisteredException("activity", task.Name, []);
+            }
+
+            object? input;
+            try
+            {
+                input = _converter.Deserialize(UnwrapInput(task.Input), activity.InputType);
+            }
+            catch (System.Text.Json.JsonException ex)
+            {
+                throw new DurableAgentsException($"The input of activity '{task.Name}' could not be read as {activity.InputType.Name}: {ex.Message}", ErrorTypes.SerializationFailed, nonRetryable: true, innerException: ex);
+            }
+
+            var context = new DurableAgentsActivityContext(name, new ActivityInvocation(task.InstanceId, task.ExecutionId, task.TaskId, item.DequeueCount, cancellationToken), task.Version);
+            var output = await activity.RunAsync(context, input).ConfigureAwait(false);
+            return _converter.Serialize(output);
         }
     }
+
+    /// <summary>
+    /// The SDK schedules an activity's input as a one-element JSON array (the Functions
+    /// activity-trigger convention); the activity gets the element. As the SDK's own activity shim does.
+    /// </summary>
+    private static string? UnwrapInput(string? input) =>
+        input is { Length: >= 2 } && input[0] == '[' && input[^1] == ']'
+            ? (input.Length == 2 ? null : input[1..^1])
+            : input;
 
     private async Task RenewAsync(ActivityWorkItem item, CancellationTokenSource leaseLost)
     {
@@ -547,17 +598,6 @@ public sealed class DurableAgentsWorker : BackgroundService
 #pragma warning restore CA1031
         {
         }
-    }
-
-    private sealed class ActivityContext(ActivityTaskRequest task) : TaskActivityContext
-    {
-        public override string Name => task.Name;
-
-        public override string InstanceId => task.InstanceId;
-
-        public override int TaskId => task.TaskId;
-
-        public override string IdempotencyKey => $"{task.InstanceId}:{task.ExecutionId}:{task.TaskId}";
     }
 
     private sealed record PendingCompletion(ActivityCompletion Completion)

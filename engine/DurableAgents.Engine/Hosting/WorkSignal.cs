@@ -11,6 +11,7 @@ public sealed class WorkSignal
     private readonly Lock _gate = new();
     private TaskCompletionSource _orchestrations = NewSource();
     private TaskCompletionSource _activities = NewSource();
+    private readonly Dictionary<string, InstanceWaiter> _instances = new(StringComparer.Ordinal);
     private Action<WorkKind>? _broadcaster;
 
     /// <summary>Sets the cross-host broadcaster (one per host). It must not block or throw.</summary>
@@ -71,6 +72,53 @@ public sealed class WorkSignal
         }
     }
 
+    /// <summary>
+    /// A task that completes at the next change of the instance's status (a commit of this host, or
+    /// a notification of another host's). Take it before reading the instance; hand it back with
+    /// <see cref="ReleaseInstanceChange"/> when done waiting.
+    /// </summary>
+    public Task NextInstanceChange(string instanceId)
+    {
+        lock (_gate)
+        {
+            if (!_instances.TryGetValue(instanceId, out var waiter))
+            {
+                waiter = new InstanceWaiter();
+                _instances[instanceId] = waiter;
+            }
+
+            waiter.Count++;
+            return waiter.Source.Task;
+        }
+    }
+
+    /// <summary>Stops waiting on a task from <see cref="NextInstanceChange"/>.</summary>
+    public void ReleaseInstanceChange(string instanceId, Task change)
+    {
+        lock (_gate)
+        {
+            if (_instances.TryGetValue(instanceId, out var waiter) && waiter.Source.Task == change && --waiter.Count == 0)
+            {
+                _instances.Remove(instanceId);
+            }
+        }
+    }
+
+    /// <summary>The instance's status changed: wake its local waiters.</summary>
+    public void InstanceChanged(string instanceId)
+    {
+        InstanceWaiter? waiter;
+        lock (_gate)
+        {
+            if (!_instances.Remove(instanceId, out waiter))
+            {
+                return;
+            }
+        }
+
+        waiter.Source.TrySetResult();
+    }
+
     private TaskCompletionSource Swap(ref TaskCompletionSource field)
     {
         lock (_gate)
@@ -82,6 +130,13 @@ public sealed class WorkSignal
     }
 
     private static TaskCompletionSource NewSource() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    private sealed class InstanceWaiter
+    {
+        public TaskCompletionSource Source { get; } = NewSource();
+
+        public int Count { get; set; }
+    }
 }
 
 /// <summary>The kind of work a notification announces.</summary>

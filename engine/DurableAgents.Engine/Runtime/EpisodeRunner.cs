@@ -1,43 +1,65 @@
+using System.Collections.Concurrent;
 using DurableAgents.Engine.History;
 using DurableAgents.Engine.Hosting;
 using DurableAgents.Engine.Storage;
+using Google.Protobuf;
+using Google.Protobuf.WellKnownTypes;
+using Microsoft.DurableTask;
+using Microsoft.DurableTask.Client;
+using Microsoft.DurableTask.Worker;
+using Microsoft.DurableTask.Worker.Grpc;
 using Microsoft.Extensions.Logging;
+using P = Microsoft.DurableTask.Protobuf;
 
 namespace DurableAgents.Engine.Runtime;
 
 /// <summary>
-/// Runs one episode for a leased instance: resume the cached session or replay history, apply the
-/// new messages, and commit the result in one fenced transaction.
+/// Runs one episode for a leased instance on the Durable Task SDK's own runner
+/// (<see cref="GrpcOrchestrationRunner.LoadAndRun(string, ITaskOrchestrator, ExtendedSessionsCache, IServiceProvider)"/>,
+/// the entry the Functions isolated worker uses): it builds the protocol's
+/// <see cref="P.OrchestratorRequest"/> (past events only when the session cache cannot be trusted),
+/// and turns the <see cref="P.OrchestratorResponse"/> actions into one fenced commit.
 /// </summary>
-internal sealed class EpisodeRunner
+internal sealed class EpisodeRunner : IDisposable
 {
     private readonly IOrchestrationStore _store;
-    private readonly TaskRegistry _registry;
-    private readonly SessionCache _cache;
+    private readonly IDurableTaskFactory _factory;
+    private readonly IServiceProvider _services;
     private readonly TimeProvider _time;
-    private readonly ILoggerFactory _loggerFactory;
     private readonly ILogger _logger;
-    private readonly long _maxPayloadBytes;
+    private readonly DurableAgentsOptions _options;
+    private readonly ExtendedSessionsCache _sessions = new();
 
-    public EpisodeRunner(IOrchestrationStore store, TaskRegistry registry, SessionCache cache, TimeProvider time, ILoggerFactory loggerFactory, long maxPayloadBytes)
-    {
-        _store = store;
-        _registry = registry;
-        _cache = cache;
-        _time = time;
-        _loggerFactory = loggerFactory;
-        _logger = loggerFactory.CreateLogger("DurableAgents.Engine.Orchestrations");
-        _maxPayloadBytes = maxPayloadBytes;
-    }
+    // What the SDK's session cache holds for an instance: the execution and history length it was
+    // left at by a commit of ours. A work item with anything else (another host ran the instance,
+    // a commit failed) is sent with its full history, which replaces the cached state.
+    private readonly ConcurrentDictionary<string, (string ExecutionId, int HistoryLength)> _cached = new(StringComparer.Ordinal);
 
     private long _cacheHits;
     private long _cacheMisses;
 
-    /// <summary>Episodes that resumed a cached session.</summary>
+    public EpisodeRunner(IOrchestrationStore store, IDurableTaskFactory factory, IServiceProvider services, TimeProvider time, ILoggerFactory loggerFactory, DurableAgentsOptions options)
+    {
+        _store = store;
+        _factory = factory;
+        _services = services;
+        _time = time;
+        _logger = loggerFactory.CreateLogger("DurableAgents.Engine.Orchestrations");
+        _options = options;
+    }
+
+    /// <summary>Episodes that continued a cached session (new events only).</summary>
     public long CacheHits => Interlocked.Read(ref _cacheHits);
 
     /// <summary>Episodes that replayed history.</summary>
     public long CacheMisses => Interlocked.Read(ref _cacheMisses);
+
+    private bool Sessions => _options.ExtendedSessionIdleTimeout > TimeSpan.Zero;
+
+    public void Dispose() => _sessions.Dispose();
+
+    /// <summary>Forgets the cached state of an instance (its commit failed).</summary>
+    public void Forget(string instanceId) => _cached.TryRemove(instanceId, out _);
 
     public async Task<EpisodeResult> RunAsync(OrchestrationWorkItem item, CancellationToken cancellationToken)
     {
@@ -48,55 +70,61 @@ internal sealed class EpisodeRunner
             return new EpisodeResult(new OrchestrationCommit { ConsumedMessageIds = item.Messages.Select(m => m.Id).ToList() }, null, null);
         }
 
-        var terminate = item.Messages.FirstOrDefault(m => m.Event is ExecutionTerminatedEvent);
+        var terminate = item.Messages.FirstOrDefault(m => m.Event.EventTypeCase == P.HistoryEvent.EventTypeOneofCase.ExecutionTerminated);
         if (terminate is not null)
         {
-            return new EpisodeResult(await TerminateAsync(item, (ExecutionTerminatedEvent)terminate.Event, now, cancellationToken).ConfigureAwait(false), null, null);
+            Forget(item.InstanceId);
+            return new EpisodeResult(await TerminateAsync(item, terminate.Event.ExecutionTerminated, now, cancellationToken).ConfigureAwait(false), null, null);
         }
 
-        var session = _cache.Take(item.InstanceId, item.ExecutionId, item.HistoryLength);
-        var cacheResult = "hit";
-        if (session is null)
+        if (!_factory.TryCreateOrchestrator(new TaskName(item.Name), _services, out var orchestrator))
         {
-            cacheResult = "miss";
-            Interlocked.Increment(ref _cacheMisses);
-            ITaskOrchestrator orchestrator;
-            try
-            {
-                orchestrator = _registry.CreateOrchestrator(item.Name);
-            }
-            catch (TaskNotRegisteredException ex)
-            {
-                return new EpisodeResult(FailWithoutRunning(item, ex, now), null, null);
-            }
-
-            session = new OrchestrationSession(item.InstanceId, item.ExecutionId, item.Name, orchestrator, _maxPayloadBytes, _loggerFactory);
-            if (item.HistoryLength > 0)
-            {
-                var history = await _store.GetHistoryAsync(item.InstanceId, cancellationToken).ConfigureAwait(false);
-                session.Replay(history);
-            }
-        }
-        else
-        {
-            Interlocked.Increment(ref _cacheHits);
+            Forget(item.InstanceId);
+            return new EpisodeResult(
+                await FailWithoutRunningAsync(item, Events.Failure(ErrorTypes.OrchestratorNotFound, $"No orchestrator named '{item.Name}' is registered on this worker."), now, cancellationToken).ConfigureAwait(false),
+                null,
+                null);
         }
 
-        var output = session.RunEpisode(item.Messages, now);
-        var update = session.Finish(output, now);
-        session.HistoryLength = output.ContinueAsNew is null ? item.HistoryLength + output.NewEvents.Count : 0;
-        var commit = new OrchestrationCommit
-        {
-            NewEvents = output.NewEvents,
-            ConsumedMessageIds = output.Consumed,
-            NewActivities = output.NewActivities,
-            NewMessages = output.NewMessages,
-            NewInstances = output.NewInstances,
-            Instance = update,
-            ContinueAsNew = output.ContinueAsNew,
-        };
+        // Messages addressed to an earlier execution (a timer or result from before ContinueAsNew) are dropped.
+        var current = item.Messages.Where(m => m.ExecutionId is null || m.ExecutionId == item.ExecutionId).ToList();
+        // ExecutionStarted comes first whatever the inbox order (events carried over by
+        // ContinueAsNew, or raised right after a start, can share its visible time).
+        var newEvents = new List<P.HistoryEvent>(current.Count + 1) { Events.OrchestratorStarted(now) };
+        newEvents.AddRange(current.Select(m => m.Event).OrderBy(e => e.EventTypeCase == P.HistoryEvent.EventTypeOneofCase.ExecutionStarted ? 0 : 1));
 
-        _logger.EpisodeCompleted(item.InstanceId, item.Name, item.Messages.Count, output.NewEvents.Count, update.Status, cacheResult);
+        var cached = Sessions
+            && _cached.TryGetValue(item.InstanceId, out var mark)
+            && mark.ExecutionId == item.ExecutionId
+            && mark.HistoryLength == item.HistoryLength;
+        IReadOnlyList<P.HistoryEvent> past = cached || item.HistoryLength == 0
+            ? []
+            : await _store.GetHistoryAsync(item.InstanceId, cancellationToken).ConfigureAwait(false);
+        var response = Run(item, past, newEvents, includeState: !cached, orchestrator);
+        if (response.RequiresHistory)
+        {
+            // The SDK's cache no longer has the session (idle timeout, memory pressure): replay.
+            cached = false;
+            past = await _store.GetHistoryAsync(item.InstanceId, cancellationToken).ConfigureAwait(false);
+            response = Run(item, past, newEvents, includeState: true, orchestrator);
+        }
+
+        Interlocked.Increment(ref cached ? ref _cacheHits : ref _cacheMisses);
+        // A sub-orchestration that finishes reports to its parent, named in its ExecutionStarted.
+        P.ParentInstanceInfo? parent = null;
+        if (item.ParentInstanceId is not null && response.Actions.Any(a => a.OrchestratorActionTypeCase == P.OrchestratorAction.OrchestratorActionTypeOneofCase.CompleteOrchestration))
+        {
+            var first = newEvents.Concat(past).FirstOrDefault(e => e.EventTypeCase == P.HistoryEvent.EventTypeOneofCase.ExecutionStarted)
+                ?? (await _store.GetHistoryAsync(item.InstanceId, cancellationToken).ConfigureAwait(false)).FirstOrDefault(e => e.EventTypeCase == P.HistoryEvent.EventTypeOneofCase.ExecutionStarted);
+            parent = first?.ExecutionStarted.ParentInstance;
+        }
+
+        var plan = new EpisodePlan(item, now, _options.MaxPayloadBytes, parent);
+        plan.Apply(newEvents, current, response);
+        var commit = plan.ToCommit(item.Messages.Select(m => m.Id).ToList());
+        var update = commit.Instance!;
+
+        _logger.EpisodeCompleted(item.InstanceId, item.Name, item.Messages.Count, commit.NewEvents.Count, update.Status, cached ? "hit" : "miss");
         if (update.Status.IsTerminal())
         {
             if (update.Failure is { } f)
@@ -109,25 +137,59 @@ internal sealed class EpisodeRunner
             }
         }
 
-        var toCache = output.ContinueAsNew is null && !update.Status.IsTerminal() ? session : null;
-        return new EpisodeResult(commit, toCache, output.EarliestTimer);
+        Action? committed = null;
+        if (Sessions && commit.ContinueAsNew is null && !update.Status.IsTerminal())
+        {
+            var after = (item.ExecutionId, item.HistoryLength + commit.NewEvents.Count);
+            committed = () => _cached[item.InstanceId] = after;
+        }
+        else
+        {
+            Forget(item.InstanceId);
+        }
+
+        return new EpisodeResult(commit, committed, plan.EarliestTimer);
     }
 
-    private OrchestrationCommit FailWithoutRunning(OrchestrationWorkItem item, Exception ex, DateTimeOffset now)
+    private P.OrchestratorResponse Run(OrchestrationWorkItem item, IReadOnlyList<P.HistoryEvent> past, List<P.HistoryEvent> newEvents, bool includeState, ITaskOrchestrator orchestrator)
     {
-        var failure = TaskFailureDetails.FromException(ex);
-        var events = new List<HistoryEvent> { new OrchestratorStartedEvent { Timestamp = now } };
-        var messages = new List<OrchestrationMessage>();
-        var started = item.Messages.Select(m => m.Event).OfType<ExecutionStartedEvent>().FirstOrDefault();
+        var request = new P.OrchestratorRequest { InstanceId = item.InstanceId, ExecutionId = item.ExecutionId };
+        request.PastEvents.AddRange(past);
+        request.NewEvents.AddRange(newEvents);
+        if (Sessions)
+        {
+            request.Properties["IsExtendedSession"] = Value.ForBool(true);
+            request.Properties["ExtendedSessionIdleTimeoutInSeconds"] = Value.ForNumber(_options.ExtendedSessionIdleTimeout.TotalSeconds);
+            request.Properties["IncludeState"] = Value.ForBool(includeState);
+        }
+
+        var encoded = GrpcOrchestrationRunner.LoadAndRun(
+            Convert.ToBase64String(request.ToByteArray()),
+            orchestrator,
+            Sessions ? _sessions : null,
+            _services);
+        return P.OrchestratorResponse.Parser.ParseFrom(Convert.FromBase64String(encoded));
+    }
+
+    private async Task<OrchestrationCommit> FailWithoutRunningAsync(OrchestrationWorkItem item, P.TaskFailureDetails failure, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var events = new List<P.HistoryEvent> { Events.OrchestratorStarted(now) };
+        var started = item.Messages.Select(m => m.Event).FirstOrDefault(e => e.EventTypeCase == P.HistoryEvent.EventTypeOneofCase.ExecutionStarted);
         if (started is not null)
         {
             events.Add(started);
         }
-
-        events.Add(new ExecutionFailedEvent(failure) { Timestamp = now });
-        if (started?.Parent is { } p)
+        else if (item.HistoryLength > 0)
         {
-            messages.Add(new OrchestrationMessage(0, p.InstanceId, p.ExecutionId, new SubOrchestrationInstanceFailedEvent(p.TaskScheduledId, failure) { Timestamp = now }, now));
+            started = (await _store.GetHistoryAsync(item.InstanceId, cancellationToken).ConfigureAwait(false))
+                .FirstOrDefault(e => e.EventTypeCase == P.HistoryEvent.EventTypeOneofCase.ExecutionStarted);
+        }
+
+        events.Add(Events.ExecutionCompleted(P.OrchestrationStatus.Failed, null, failure, now));
+        var messages = new List<OrchestrationMessage>();
+        if (started?.ExecutionStarted.ParentInstance is { } p)
+        {
+            messages.Add(new OrchestrationMessage(0, p.OrchestrationInstance.InstanceId, p.OrchestrationInstance.ExecutionId, Events.SubOrchestrationFailed(p.TaskScheduledId, failure, now), now));
         }
 
         _logger.OrchestrationFailed(item.InstanceId, item.Name, failure.ErrorType, failure.ErrorMessage);
@@ -140,50 +202,56 @@ internal sealed class EpisodeRunner
         };
     }
 
-    private async Task<OrchestrationCommit> TerminateAsync(OrchestrationWorkItem item, ExecutionTerminatedEvent terminate, DateTimeOffset now, CancellationToken cancellationToken)
+    private async Task<OrchestrationCommit> TerminateAsync(OrchestrationWorkItem item, P.ExecutionTerminatedEvent terminate, DateTimeOffset now, CancellationToken cancellationToken)
     {
         // Terminating needs no orchestrator code: the children still running and the parent come
         // from history, so even an instance whose code no longer replays can be stopped.
-        _cache.Take(item.InstanceId, item.ExecutionId, item.HistoryLength);
         var history = item.HistoryLength > 0
             ? await _store.GetHistoryAsync(item.InstanceId, cancellationToken).ConfigureAwait(false)
             : [];
         var all = history.Concat(item.Messages.Where(m => m.ExecutionId is null || m.ExecutionId == item.ExecutionId).Select(m => m.Event)).ToList();
-        var parent = all.OfType<ExecutionStartedEvent>().FirstOrDefault()?.Parent;
+        var started = all.FirstOrDefault(e => e.EventTypeCase == P.HistoryEvent.EventTypeOneofCase.ExecutionStarted);
+        var parent = started?.ExecutionStarted.ParentInstance;
         var children = new Dictionary<int, string>();
         foreach (var e in history)
         {
-            switch (e)
+            switch (e.EventTypeCase)
             {
-                case SubOrchestrationInstanceCreatedEvent c:
-                    children[c.EventId] = c.InstanceId;
+                case P.HistoryEvent.EventTypeOneofCase.SubOrchestrationInstanceCreated:
+                    children[e.EventId] = e.SubOrchestrationInstanceCreated.InstanceId;
                     break;
-                case SubOrchestrationInstanceCompletedEvent c:
-                    children.Remove(c.TaskScheduledId);
+                case P.HistoryEvent.EventTypeOneofCase.SubOrchestrationInstanceCompleted:
+                    children.Remove(e.SubOrchestrationInstanceCompleted.TaskScheduledId);
                     break;
-                case SubOrchestrationInstanceFailedEvent c:
-                    children.Remove(c.TaskScheduledId);
+                case P.HistoryEvent.EventTypeOneofCase.SubOrchestrationInstanceFailed:
+                    children.Remove(e.SubOrchestrationInstanceFailed.TaskScheduledId);
                     break;
                 default:
                     break;
             }
         }
 
-        var ended = terminate with { Timestamp = now };
-        var events = new List<HistoryEvent> { new OrchestratorStartedEvent { Timestamp = now } };
-        if (item.HistoryLength == 0 && all.OfType<ExecutionStartedEvent>().FirstOrDefault() is { } started)
+        var events = new List<P.HistoryEvent> { Events.OrchestratorStarted(now) };
+        if (item.HistoryLength == 0 && started is not null)
         {
             events.Add(started);
         }
 
-        events.Add(ended);
-        var messages = children.Values
-            .Select(child => new OrchestrationMessage(0, child, null, new ExecutionTerminatedEvent($"Parent '{item.InstanceId}' was terminated: {terminate.Reason}") { Timestamp = now }, now))
-            .ToList();
+        events.Add(Events.ExecutionTerminated(terminate.Input, terminate.Recurse, now));
+        events.Add(Events.ExecutionCompleted(P.OrchestrationStatus.Terminated, terminate.Input, null, now));
+        var reason = terminate.Input is null ? "(no reason given)" : terminate.Input;
+
+        // Children are terminated too when the request says so (TerminateInstanceOptions.Recursive;
+        // the HTTP API asks for it by default).
+        var messages = terminate.Recurse
+            ? children.Values
+                .Select(child => new OrchestrationMessage(0, child, null, Events.ExecutionTerminated(DataConverter.Serialize($"Parent '{item.InstanceId}' was terminated: {reason}"), recurse: true, now), now))
+                .ToList()
+            : [];
         if (parent is not null)
         {
-            var failure = new TaskFailureDetails(ErrorTypes.Terminated, $"Sub-orchestration '{item.InstanceId}' was terminated: {terminate.Reason}", IsNonRetriable: true);
-            messages.Add(new OrchestrationMessage(0, parent.InstanceId, parent.ExecutionId, new SubOrchestrationInstanceFailedEvent(parent.TaskScheduledId, failure) { Timestamp = now }, now));
+            var failure = Events.Failure(ErrorTypes.Terminated, $"Sub-orchestration '{item.InstanceId}' was terminated: {reason}");
+            messages.Add(new OrchestrationMessage(0, parent.OrchestrationInstance.InstanceId, parent.OrchestrationInstance.ExecutionId, Events.SubOrchestrationFailed(parent.TaskScheduledId, failure, now), now));
         }
 
         _logger.OrchestrationTerminated(item.InstanceId, children.Count);
@@ -192,10 +260,10 @@ internal sealed class EpisodeRunner
             NewEvents = events,
             ConsumedMessageIds = item.Messages.Select(m => m.Id).ToList(),
             NewMessages = messages,
-            Instance = new InstanceUpdate(OrchestrationRuntimeStatus.Terminated, DataConverter.Serialize(terminate.Reason), null, null),
+            Instance = new InstanceUpdate(OrchestrationRuntimeStatus.Terminated, terminate.Input, null, null),
         };
     }
 }
 
-/// <summary>What an episode produced: the commit, the session to cache once it succeeds, and the earliest new timer.</summary>
-internal sealed record EpisodeResult(OrchestrationCommit Commit, OrchestrationSession? SessionToCache, DateTimeOffset? EarliestTimer);
+/// <summary>What an episode produced: the commit, what to remember once it lands, and the earliest new timer.</summary>
+internal sealed record EpisodeResult(OrchestrationCommit Commit, Action? Committed, DateTimeOffset? EarliestTimer);

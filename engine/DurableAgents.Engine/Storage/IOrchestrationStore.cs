@@ -1,4 +1,6 @@
 using DurableAgents.Engine.History;
+using Microsoft.DurableTask.Client;
+using P = Microsoft.DurableTask.Protobuf;
 
 namespace DurableAgents.Engine.Storage;
 
@@ -27,7 +29,7 @@ public interface IOrchestrationStore
     Task<IReadOnlyList<OrchestrationWorkItem>> TryLockOrchestrationsAsync(string owner, TimeSpan leaseDuration, DateTimeOffset now, int maxCount, CancellationToken cancellationToken = default);
 
     /// <summary>The current execution's full history, in order.</summary>
-    Task<IReadOnlyList<HistoryEvent>> GetHistoryAsync(string instanceId, CancellationToken cancellationToken = default);
+    Task<IReadOnlyList<P.HistoryEvent>> GetHistoryAsync(string instanceId, CancellationToken cancellationToken = default);
 
     /// <summary>
     /// Commits an episode and releases the lease, in one transaction. When the commit asks to claim
@@ -73,11 +75,15 @@ public interface IOrchestrationStore
     /// </summary>
     /// <exception cref="OrchestrationNotFoundException">No such instance.</exception>
     /// <exception cref="OrchestrationStateException">The instance is finished (or the operation does not fit its state).</exception>
-    Task SendClientMessageAsync(string instanceId, HistoryEvent message, DateTimeOffset now, CancellationToken cancellationToken = default);
+    Task SendClientMessageAsync(string instanceId, P.HistoryEvent message, DateTimeOffset now, CancellationToken cancellationToken = default);
 
-    /// <summary>Deletes a finished instance with its history and messages; false when it does not exist.</summary>
-    /// <exception cref="OrchestrationStateException">The instance is not finished.</exception>
-    Task<bool> PurgeInstanceAsync(string instanceId, CancellationToken cancellationToken = default);
+    /// <summary>
+    /// Deletes a finished instance with its history and messages (and, when <paramref name="recursive"/>,
+    /// its sub-orchestrations at any depth, which must be finished too); returns how many instances
+    /// were deleted (0 when it does not exist).
+    /// </summary>
+    /// <exception cref="OrchestrationStateException">The instance, or one of its descendants, is not finished; nothing was deleted.</exception>
+    Task<int> PurgeInstanceAsync(string instanceId, bool recursive, CancellationToken cancellationToken = default);
 
     /// <summary>Deletes finished instances matching the filter; returns how many.</summary>
     Task<int> PurgeInstancesAsync(PurgeFilter filter, CancellationToken cancellationToken = default);
@@ -106,7 +112,7 @@ public static class OrchestrationStoreExtensions
 
     /// <summary>Completes one activity.</summary>
     /// <exception cref="LeaseLostException">Another worker owns the task now; nothing was written.</exception>
-    public static async Task CompleteActivityAsync(this IOrchestrationStore store, ActivityWorkItem workItem, HistoryEvent result, DateTimeOffset now, CancellationToken cancellationToken = default)
+    public static async Task CompleteActivityAsync(this IOrchestrationStore store, ActivityWorkItem workItem, P.HistoryEvent result, DateTimeOffset now, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(store);
         ArgumentNullException.ThrowIfNull(workItem);

@@ -1,4 +1,6 @@
 using DurableAgents.Engine.History;
+using Microsoft.DurableTask.Client;
+using P = Microsoft.DurableTask.Protobuf;
 
 namespace DurableAgents.Engine.Storage;
 
@@ -10,10 +12,12 @@ public sealed record NewInstance(
     string? Version,
     string? Input,
     DateTimeOffset StartAt,
-    ParentInstanceInfo? Parent = null)
+    P.ParentInstanceInfo? Parent = null,
+    IReadOnlyDictionary<string, string>? Tags = null)
 {
     /// <summary>The ExecutionStarted message this instance begins with.</summary>
-    public ExecutionStartedEvent ToStartedEvent(DateTimeOffset now) => new(Name, Version, Input, Parent) { Timestamp = now };
+    public P.HistoryEvent ToStartedEvent(DateTimeOffset now) =>
+        Events.ExecutionStarted(InstanceId, ExecutionId, Name, Version, Input, Parent, StartAt > now ? StartAt : null, Tags, now);
 }
 
 /// <summary>A message in an orchestration inbox.</summary>
@@ -22,7 +26,7 @@ public sealed record NewInstance(
 /// <param name="ExecutionId">The target execution; null for messages that follow the instance across ContinueAsNew (external events).</param>
 /// <param name="Event">The payload.</param>
 /// <param name="VisibleAt">When it may be processed (future for timers and delayed starts).</param>
-public sealed record OrchestrationMessage(long Id, string InstanceId, string? ExecutionId, HistoryEvent Event, DateTimeOffset VisibleAt);
+public sealed record OrchestrationMessage(long Id, string InstanceId, string? ExecutionId, P.HistoryEvent Event, DateTimeOffset VisibleAt);
 
 /// <summary>A leased instance with its new messages.</summary>
 public sealed class OrchestrationWorkItem
@@ -38,6 +42,9 @@ public sealed class OrchestrationWorkItem
 
     /// <summary>The version tag.</summary>
     public string? Version { get; init; }
+
+    /// <summary>The parent instance, for sub-orchestrations.</summary>
+    public string? ParentInstanceId { get; init; }
 
     /// <summary>The status before this episode.</summary>
     public required OrchestrationRuntimeStatus Status { get; init; }
@@ -56,7 +63,7 @@ public sealed class OrchestrationWorkItem
 }
 
 /// <summary>An activity to enqueue.</summary>
-public sealed record ActivityTaskRequest(string InstanceId, string ExecutionId, int TaskId, string Name, string? Input);
+public sealed record ActivityTaskRequest(string InstanceId, string ExecutionId, int TaskId, string Name, string? Input, string? Version = null);
 
 /// <summary>A leased activity task.</summary>
 public sealed class ActivityWorkItem
@@ -78,20 +85,20 @@ public sealed class ActivityWorkItem
 }
 
 /// <summary>An activity's result, to be delivered in place of its leased task.</summary>
-public sealed record ActivityCompletion(ActivityWorkItem WorkItem, HistoryEvent Result);
+public sealed record ActivityCompletion(ActivityWorkItem WorkItem, P.HistoryEvent Result);
 
 /// <summary>The instance row as an episode leaves it.</summary>
 public sealed record InstanceUpdate(
     OrchestrationRuntimeStatus Status,
     string? Output,
     string? CustomStatus,
-    TaskFailureDetails? Failure);
+    P.TaskFailureDetails? Failure);
 
 /// <summary>Everything one episode writes, committed atomically.</summary>
 public sealed class OrchestrationCommit
 {
     /// <summary>Events appended to the current execution's history.</summary>
-    public IReadOnlyList<HistoryEvent> NewEvents { get; init; } = [];
+    public IReadOnlyList<P.HistoryEvent> NewEvents { get; init; } = [];
 
     /// <summary>Inbox message ids consumed by this episode (deleted).</summary>
     public IReadOnlyList<long> ConsumedMessageIds { get; init; } = [];
@@ -150,8 +157,12 @@ public sealed record InstanceRecord(
     string? Input,
     string? Output,
     string? CustomStatus,
-    TaskFailureDetails? Failure,
-    string? ParentInstanceId);
+    P.TaskFailureDetails? Failure,
+    string? ParentInstanceId)
+{
+    /// <summary>The tags given at start.</summary>
+    public IReadOnlyDictionary<string, string>? Tags { get; init; }
+}
 
 /// <summary>Filters for listing instances. Every filter is optional.</summary>
 public sealed record InstanceQuery

@@ -4,6 +4,7 @@ using DurableAgents.Activities.Contracts;
 using DurableAgents.Activities.Email;
 using DurableAgents.Engine.Client;
 using DurableAgents.Engine.Storage;
+using Microsoft.DurableTask.Client;
 
 namespace DurableAgents.Functions.Apis;
 

@@ -5,6 +5,8 @@ using DurableAgents.Engine.History;
 using DurableAgents.Engine.Storage;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
+using Microsoft.DurableTask;
+using Microsoft.DurableTask.Client;
 
 namespace DurableAgents.Functions.Apis;
 
@@ -39,29 +41,30 @@ internal static class ManagementApi
             return problem;
         }
 
-        var id = await client.ScheduleSerializedAsync(name, body, new StartOrchestrationOptions { InstanceId = instanceId }, cancellationToken).ConfigureAwait(false);
+        var id = await client.ScheduleNewOrchestrationInstanceAsync(name, body, new StartOrchestrationOptions(instanceId), cancellationToken).ConfigureAwait(false);
         var links = StartResponse.For(request, id);
         request.HttpContext.Response.Headers.RetryAfter = "1";
         return TypedResults.Accepted(links.StatusQueryGetUri, links);
     }
 
     private static async Task<Results<Ok<InstanceStatus>, Accepted<InstanceStatus>, ProblemHttpResult>> GetStatusAsync(
-        string instanceId, DurableTaskClient client, CancellationToken cancellationToken, bool showHistory = false, bool showInput = true)
+        string instanceId, DurableAgentsClient client, CancellationToken cancellationToken, bool showHistory = false, bool showInput = true)
     {
-        var m = await client.GetInstanceAsync(instanceId, getInputsAndOutputs: true, cancellationToken).ConfigureAwait(false);
-        if (m is null)
+        var record = await client.GetInstanceRecordAsync(instanceId, getInputsAndOutputs: true, cancellationToken).ConfigureAwait(false);
+        if (record is null)
         {
             return NotFound(instanceId);
         }
 
-        IReadOnlyList<HistoryEvent>? history = showHistory ? await client.GetOrchestrationHistoryAsync(instanceId, cancellationToken).ConfigureAwait(false) : null;
-        var status = InstanceStatus.From(m, showInput, history);
+        var history = showHistory ? await client.GetHistoryEventsAsync(instanceId, cancellationToken).ConfigureAwait(false) : null;
+        var m = client.ToMetadata(record);
+        var status = InstanceStatus.From(m, record.ParentInstanceId, showInput, history);
         return m.IsCompleted ? TypedResults.Ok(status) : TypedResults.Accepted((string?)null, status);
     }
 
     private static async Task<Results<Ok<List<InstanceStatus>>, ProblemHttpResult>> ListAsync(
         HttpContext http,
-        DurableTaskClient client,
+        DurableAgentsClient client,
         CancellationToken cancellationToken,
         string? runtimeStatus = null,
         string? name = null,
@@ -83,9 +86,9 @@ internal static class ManagementApi
             statuses = [];
             foreach (var s in runtimeStatus.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
             {
-                if (!Enum.TryParse<OrchestrationRuntimeStatus>(s, ignoreCase: true, out var parsed) || !Enum.IsDefined(parsed))
+                if (!Enum.TryParse<OrchestrationRuntimeStatus>(s, ignoreCase: true, out var parsed) || !Statuses.Shown.Contains(parsed) || int.TryParse(s, out _))
                 {
-                    return BadRequest($"'{s}' is not a runtime status; use {string.Join(", ", Enum.GetNames<OrchestrationRuntimeStatus>())}.");
+                    return BadRequest($"'{s}' is not a runtime status; use {string.Join(", ", Statuses.Shown)}.");
                 }
 
                 statuses.Add(parsed);
@@ -93,7 +96,7 @@ internal static class ManagementApi
         }
 
         var token = continuationToken ?? http.Request.Headers["x-ms-continuation-token"].FirstOrDefault();
-        var page = await client.GetAllInstancesAsync(
+        var page = await client.QueryInstancesAsync(
             new InstanceQuery
             {
                 Statuses = statuses,
@@ -111,7 +114,7 @@ internal static class ManagementApi
             http.Response.Headers["x-ms-continuation-token"] = page.ContinuationToken;
         }
 
-        return TypedResults.Ok(page.Instances.Select(i => InstanceStatus.From(i, showInput, null)).ToList());
+        return TypedResults.Ok(page.Instances.Select(i => InstanceStatus.From(client.ToMetadata(i), i.ParentInstanceId, showInput, null)).ToList());
     }
 
     private static async Task<Results<Accepted, ProblemHttpResult>> RaiseEventAsync(
@@ -123,13 +126,14 @@ internal static class ManagementApi
             return problem;
         }
 
-        await client.RaiseSerializedEventAsync(instanceId, eventName, body, cancellationToken).ConfigureAwait(false);
+        await client.RaiseEventAsync(instanceId, eventName, body, cancellationToken).ConfigureAwait(false);
         return TypedResults.Accepted((string?)null);
     }
 
     private static async Task<Accepted> TerminateAsync(string instanceId, DurableTaskClient client, CancellationToken cancellationToken, string? reason = null)
     {
-        await client.TerminateInstanceAsync(instanceId, reason, cancellationToken).ConfigureAwait(false);
+        // Children too, as the route promises (the SDK's default is not recursive).
+        await client.TerminateInstanceAsync(instanceId, new TerminateInstanceOptions(reason, Recursive: true), cancellationToken).ConfigureAwait(false);
         return TypedResults.Accepted((string?)null);
     }
 
@@ -147,13 +151,14 @@ internal static class ManagementApi
 
     private static async Task<Results<Ok<PurgeResponse>, ProblemHttpResult>> PurgeAsync(string instanceId, DurableTaskClient client, CancellationToken cancellationToken)
     {
-        return await client.PurgeInstanceAsync(instanceId, cancellationToken).ConfigureAwait(false)
-            ? TypedResults.Ok(new PurgeResponse(1))
+        var result = await client.PurgeInstanceAsync(instanceId, new PurgeInstanceOptions(Recursive: true), cancellationToken).ConfigureAwait(false);
+        return result.PurgedInstanceCount > 0
+            ? TypedResults.Ok(new PurgeResponse(result.PurgedInstanceCount))
             : NotFound(instanceId);
     }
 
-    /// <summary>Reads an optional JSON body. A non-empty body must be declared application/json.</summary>
-    private static async Task<(string? Body, ProblemHttpResult? Problem)> ReadJsonBodyAsync(HttpRequest request, CancellationToken cancellationToken)
+    /// <summary>Reads an optional JSON body (passed on as parsed JSON). A non-empty body must be declared application/json and be valid JSON.</summary>
+    private static async Task<(System.Text.Json.JsonElement? Body, ProblemHttpResult? Problem)> ReadJsonBodyAsync(HttpRequest request, CancellationToken cancellationToken)
     {
         using var reader = new StreamReader(request.Body);
         var body = await reader.ReadToEndAsync(cancellationToken).ConfigureAwait(false);
@@ -170,7 +175,19 @@ internal static class ManagementApi
                 detail: $"The body must be JSON with Content-Type: application/json, not '{request.ContentType ?? "(none)"}'."));
         }
 
-        return (body, null);
+        try
+        {
+            using var document = System.Text.Json.JsonDocument.Parse(body);
+            return (document.RootElement.Clone(), null);
+        }
+        catch (System.Text.Json.JsonException ex)
+        {
+            return (null, TypedResults.Problem(
+                statusCode: StatusCodes.Status400BadRequest,
+                title: "Bad Request",
+                detail: $"The body is not valid JSON: {ex.Message}",
+                extensions: new Dictionary<string, object?> { ["errorType"] = "DurableAgents.InvalidJson" }));
+        }
     }
 
     internal static ProblemHttpResult NotFound(string instanceId) =>
@@ -178,6 +195,16 @@ internal static class ManagementApi
 
     private static ProblemHttpResult BadRequest(string detail) =>
         TypedResults.Problem(statusCode: StatusCodes.Status400BadRequest, title: "Bad Request", detail: detail);
+}
+
+/// <summary>The runtime statuses an instance on this backend can have, in display order.</summary>
+internal static class Statuses
+{
+    public static readonly OrchestrationRuntimeStatus[] Shown =
+    [
+        OrchestrationRuntimeStatus.Pending, OrchestrationRuntimeStatus.Running, OrchestrationRuntimeStatus.Suspended,
+        OrchestrationRuntimeStatus.Completed, OrchestrationRuntimeStatus.Failed, OrchestrationRuntimeStatus.Terminated,
+    ];
 }
 
 /// <summary>The 202 body of a start: where to poll and how to control the instance.</summary>
@@ -209,9 +236,9 @@ internal sealed record InstanceStatus(
     DateTimeOffset CreatedTime,
     DateTimeOffset LastUpdatedTime,
     string? ParentInstanceId,
-    IReadOnlyList<HistoryEvent>? HistoryEvents)
+    IReadOnlyList<System.Text.Json.JsonElement>? HistoryEvents)
 {
-    public static InstanceStatus From(OrchestrationMetadata m, bool showInput, IReadOnlyList<HistoryEvent>? history) => new(
+    public static InstanceStatus From(OrchestrationMetadata m, string? parentInstanceId, bool showInput, IReadOnlyList<Microsoft.DurableTask.Protobuf.HistoryEvent>? history) => new(
         m.Name,
         m.InstanceId,
         m.RuntimeStatus.ToString(),
@@ -221,8 +248,20 @@ internal sealed record InstanceStatus(
         m.FailureDetails,
         m.CreatedAt,
         m.LastUpdatedAt,
-        m.ParentInstanceId,
-        history);
+        parentInstanceId,
+        history?.Select(Event).ToList());
+
+    /// <summary>A history event as the protocol's canonical JSON, with its Durable Task type name in front (<c>"type": "TaskScheduled"</c>).</summary>
+    private static System.Text.Json.JsonElement Event(Microsoft.DurableTask.Protobuf.HistoryEvent e)
+    {
+        var node = new System.Text.Json.Nodes.JsonObject { ["type"] = e.TypeName() };
+        foreach (var (key, value) in System.Text.Json.Nodes.JsonNode.Parse(HistoryJson.Serialize(e))!.AsObject().ToList())
+        {
+            node[key] = value?.DeepClone();
+        }
+
+        return System.Text.Json.JsonSerializer.SerializeToElement(node);
+    }
 
     private static System.Text.Json.JsonElement? Json(string? json) =>
         json is null ? null : System.Text.Json.JsonDocument.Parse(json).RootElement.Clone();

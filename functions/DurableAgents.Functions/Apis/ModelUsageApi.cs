@@ -3,6 +3,7 @@ using DurableAgents.Activities.Contracts.Llm;
 using DurableAgents.Activities.Llm;
 using DurableAgents.Engine.Client;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.DurableTask.Client;
 
 namespace DurableAgents.Functions.Apis;
 

@@ -7,6 +7,8 @@ using DurableAgents.Engine.Hosting;
 using DurableAgents.Engine.Storage;
 using DurableAgents.Orchestrations;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.DurableTask;
+using Microsoft.DurableTask.Client;
 
 namespace DurableAgents.Functions.Apis;
 
@@ -35,9 +37,14 @@ internal static partial class ScheduleApi
     /// <summary>The live schedules with their next three occurrences.</summary>
     internal static async Task<List<ScheduleView>> ListSchedulesAsync(DurableTaskClient client, TimeProvider time, CancellationToken cancellationToken)
     {
-        var page = await client.GetAllInstancesAsync(new InstanceQuery { InstanceIdPrefix = "schedule:", Statuses = Live, PageSize = 1000, FetchInputsAndOutputs = true }, cancellationToken).ConfigureAwait(false);
+        var instances = new List<OrchestrationMetadata>();
+        await foreach (var i in client.GetAllInstancesAsync(new OrchestrationQuery { InstanceIdPrefix = "schedule:", Statuses = Live, PageSize = 1000, FetchInputsAndOutputs = true }).WithCancellation(cancellationToken).ConfigureAwait(false))
+        {
+            instances.Add(i);
+        }
+
         var now = time.GetUtcNow().UtcDateTime;
-        var views = page.Instances.Select(i =>
+        var views = instances.Select(i =>
         {
             var state = i.ReadInputAs<ScheduleState>()!;
             var def = state.Definition;
@@ -48,7 +55,7 @@ internal static partial class ScheduleApi
         return views;
     }
 
-    private static async Task<Results<Created<ScheduleDefinition>, ProblemHttpResult>> CreateAsync(ScheduleDefinition definition, DurableTaskClient client, TaskRegistry registry, CancellationToken cancellationToken)
+    private static async Task<Results<Created<ScheduleDefinition>, ProblemHttpResult>> CreateAsync(ScheduleDefinition definition, DurableTaskClient client, DurableAgentsClient registry, CancellationToken cancellationToken)
     {
         if (Validate(definition, registry) is { } problem)
         {
@@ -82,7 +89,7 @@ internal static partial class ScheduleApi
     }
 
     /// <summary>A problem for a definition that cannot run, or null.</summary>
-    public static ProblemHttpResult? Validate(ScheduleDefinition? d, TaskRegistry registry)
+    public static ProblemHttpResult? Validate(ScheduleDefinition? d, DurableAgentsClient registry)
     {
         if (d is null)
         {
@@ -133,7 +140,7 @@ internal sealed record ScheduleView(ScheduleDefinition Definition, bool Paused, 
 /// Puts the schedules from configuration in place (creates the ones that do not run yet). Runs at
 /// start and on every SchedulerHeartbeat timer invocation, so they come back after anything.
 /// </summary>
-internal sealed partial class ScheduleSync(IConfiguration configuration, DurableTaskClient client, TaskRegistry registry, ILogger<ScheduleSync> logger) : IHostedService
+internal sealed partial class ScheduleSync(IConfiguration configuration, DurableTaskClient client, DurableAgentsClient registry, ILogger<ScheduleSync> logger) : IHostedService
 {
     public Task StartAsync(CancellationToken cancellationToken) => SyncAsync(cancellationToken);
 

@@ -11,6 +11,7 @@ using DurableAgents.Functions.Apis;
 using DurableAgents.Functions.Hosting;
 using Microsoft.AspNetCore.Antiforgery;
 using static DurableAgents.Functions.Dashboard.Html;
+using Microsoft.DurableTask.Client;
 
 namespace DurableAgents.Functions.Dashboard;
 
@@ -45,7 +46,7 @@ internal static class DashboardEndpoints
     // ---- Instances -------------------------------------------------------------------------------
 
     private static async Task<IResult> InstancesAsync(
-        HttpContext http, DurableTaskClient client, CancellationToken cancellationToken,
+        HttpContext http, DurableAgentsClient client, CancellationToken cancellationToken,
         string? status = null, string? name = null, string? createdFrom = null, string? createdTo = null, string? prefix = null, string? pageSize = null, string? page = null, string? refresh = null)
     {
         // Numbers arrive as text: an empty form field must mean "default", not a binding failure.
@@ -96,7 +97,7 @@ internal static class DashboardEndpoints
             ContinuationToken = string.IsNullOrEmpty(page) ? null : page,
         };
         var counts = await client.CountInstancesAsync(query, cancellationToken).ConfigureAwait(false);
-        var result = await client.GetAllInstancesAsync(query, cancellationToken).ConfigureAwait(false);
+        var result = await client.QueryInstancesAsync(query, cancellationToken).ConfigureAwait(false);
 
         var sb = new StringBuilder();
         foreach (var p in problems)
@@ -108,14 +109,14 @@ internal static class DashboardEndpoints
             .Where(x => !string.IsNullOrEmpty(x.Item2)).Select(x => $"{x.Item1}={U(x.Item2)}"));
         sb.Append("<h2 id=\"counts\">Counts</h2><ul class=\"counts\" aria-labelledby=\"counts\">");
         sb.Append(CultureInfo.InvariantCulture, $"<li><a href=\"{E(Filter(null))}\">All <strong>{counts.Values.Sum()}</strong></a></li>");
-        foreach (var s in Enum.GetValues<OrchestrationRuntimeStatus>())
+        foreach (var s in Statuses.Shown)
         {
             sb.Append(CultureInfo.InvariantCulture, $"<li><a href=\"{E(Filter(s.ToString()))}\" data-status=\"{s}\">{s} <strong>{counts.GetValueOrDefault(s)}</strong></a></li>");
         }
 
         sb.Append("</ul><form class=\"filters\" method=\"get\" action=\"/dashboard\" aria-label=\"Filter instances\">");
         sb.Append("<div><label for=\"f-status\">Status</label><select id=\"f-status\" name=\"status\"><option value=\"\">Any</option>");
-        foreach (var s in Enum.GetNames<OrchestrationRuntimeStatus>())
+        foreach (var s in Statuses.Shown.Select(x => x.ToString()))
         {
             sb.Append(CultureInfo.InvariantCulture, $"<option{(string.Equals(s, status, StringComparison.OrdinalIgnoreCase) ? " selected" : string.Empty)}>{s}</option>");
         }
@@ -135,7 +136,7 @@ internal static class DashboardEndpoints
         sb.Append("<div class=\"scroll\"><table aria-label=\"Instances\"><thead><tr><th scope=\"col\">Instance</th><th scope=\"col\">Workflow</th><th scope=\"col\">Status</th><th scope=\"col\">Created</th><th scope=\"col\">Updated</th><th scope=\"col\">Custom status</th></tr></thead><tbody>");
         foreach (var i in result.Instances)
         {
-            sb.Append(CultureInfo.InvariantCulture, $"<tr><td><a href=\"/dashboard/instances/{U(i.InstanceId)}\">{E(i.InstanceId)}</a></td><td>{E(i.Name)}</td><td>{Badge(i.RuntimeStatus.ToString())}</td><td>{T(i.CreatedAt)}</td><td>{T(i.LastUpdatedAt)}</td><td class=\"muted\">{E(Short(i.SerializedCustomStatus, 80))}</td></tr>");
+            sb.Append(CultureInfo.InvariantCulture, $"<tr><td><a href=\"/dashboard/instances/{U(i.InstanceId)}\">{E(i.InstanceId)}</a></td><td>{E(i.Name)}</td><td>{Badge(i.Status.ToString())}</td><td>{T(i.CreatedAt)}</td><td>{T(i.LastUpdatedAt)}</td><td class=\"muted\">{E(Short(i.CustomStatus, 80))}</td></tr>");
         }
 
         if (result.Instances.Count == 0)
@@ -177,9 +178,10 @@ internal static class DashboardEndpoints
 
     // ---- Instance detail -------------------------------------------------------------------------
 
-    private static async Task<IResult> DetailAsync(string instanceId, HttpContext http, DurableTaskClient client, CancellationToken cancellationToken)
+    private static async Task<IResult> DetailAsync(string instanceId, HttpContext http, DurableAgentsClient client, CancellationToken cancellationToken)
     {
-        var m = await client.GetInstanceAsync(instanceId, true, cancellationToken).ConfigureAwait(false);
+        var record = await client.GetInstanceRecordAsync(instanceId, true, cancellationToken).ConfigureAwait(false);
+        var m = record is null ? null : client.ToMetadata(record);
         if (m is null)
         {
             return Page(http, "Not found", $"<p>No instance <code>{E(instanceId)}</code>. <a href=\"/dashboard\">All instances</a></p>", "Instances", status: StatusCodes.Status404NotFound);
@@ -192,7 +194,7 @@ internal static class DashboardEndpoints
         sb.Append("<dl class=\"summary\">");
         sb.Append(CultureInfo.InvariantCulture, $"<dt>Workflow</dt><dd>{E(m.Name)}</dd><dt>Status</dt><dd>{Badge(m.RuntimeStatus.ToString())}</dd>");
         sb.Append(CultureInfo.InvariantCulture, $"<dt>Created</dt><dd>{T(m.CreatedAt)}</dd><dt>Updated</dt><dd>{T(m.LastUpdatedAt)}</dd>");
-        if (m.ParentInstanceId is { } parent)
+        if (record!.ParentInstanceId is { } parent)
         {
             sb.Append(CultureInfo.InvariantCulture, $"<dt>Parent</dt><dd><a href=\"/dashboard/instances/{U(parent)}\">{E(parent)}</a></dd>");
         }
@@ -385,7 +387,7 @@ internal static class DashboardEndpoints
             switch (action)
             {
                 case "terminate":
-                    await client.TerminateInstanceAsync(instanceId, reason, cancellationToken).ConfigureAwait(false);
+                    await client.TerminateInstanceAsync(instanceId, new TerminateInstanceOptions(reason, Recursive: true), cancellationToken).ConfigureAwait(false);
                     return Done(http, back, "Termination requested.");
                 case "suspend":
                     await client.SuspendInstanceAsync(instanceId, reason, cancellationToken).ConfigureAwait(false);
@@ -394,8 +396,8 @@ internal static class DashboardEndpoints
                     await client.ResumeInstanceAsync(instanceId, reason, cancellationToken).ConfigureAwait(false);
                     return Done(http, back, "Resume requested.");
                 case "purge":
-                    var purged = await client.PurgeInstanceAsync(instanceId, cancellationToken).ConfigureAwait(false);
-                    return purged ? Done(http, "/dashboard", $"Purged {instanceId}.") : Failed(http, back, $"No instance {instanceId} to purge.");
+                    var purged = await client.PurgeInstanceAsync(instanceId, new PurgeInstanceOptions(Recursive: true), cancellationToken).ConfigureAwait(false);
+                    return purged.PurgedInstanceCount > 0 ? Done(http, "/dashboard", $"Purged {instanceId}.") : Failed(http, back, $"No instance {instanceId} to purge.");
                 case "restart":
                     var m = await client.GetInstanceAsync(instanceId, true, cancellationToken).ConfigureAwait(false);
                     if (m is null)
@@ -410,7 +412,7 @@ internal static class DashboardEndpoints
                         input = doc.RootElement.Clone();
                     }
 
-                    var id = await client.ScheduleNewOrchestrationInstanceAsync(m.Name, input, cancellationToken: cancellationToken).ConfigureAwait(false);
+                    var id = await client.ScheduleNewOrchestrationInstanceAsync(m.Name, input, cancellation: cancellationToken).ConfigureAwait(false);
                     return Done(http, $"/dashboard/instances/{U(id)}", $"Restarted as {id}.");
                 case "raise":
                     var name = form["eventName"].ToString().Trim();

@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using DurableAgents.Activities.Contracts;
-using DurableAgents.Engine.History;
+using DurableTask.Core.History;
 
 namespace DurableAgents.Functions.Dashboard;
 
@@ -33,7 +33,7 @@ internal sealed class InstanceView
     public PendingApproval? Approval { get; private set; }
 
     /// <summary>Reads a history (one execution).</summary>
-    public static InstanceView From(IReadOnlyList<HistoryEvent> history, bool running)
+    public static InstanceView From(IEnumerable<HistoryEvent> history, bool running)
     {
         ArgumentNullException.ThrowIfNull(history);
         var view = new InstanceView();
@@ -52,48 +52,48 @@ internal sealed class InstanceView
                     scheduled[t.EventId] = t;
                     var key = t.Name + "\n" + t.Input;
                     open[t.EventId] = view.Spans.Count;
-                    view.Spans.Add(new Span("activity", t.Name, t.Timestamp, null, "running", failures.GetValueOrDefault(key) + 1, null));
-                    if (t.Name == ActivityNames.SendApprovalRequest && Read(t.Input) is { } req)
+                    view.Spans.Add(new Span("activity", t.Name ?? "?", At(t), null, "running", failures.GetValueOrDefault(key) + 1, null));
+                    if (t.Name == ActivityNames.SendApprovalRequest && ReadInput(t.Input) is { } req)
                     {
                         approvalEvent = Str(req, "eventName") ?? approvalEvent;
                         approvers.AddRange(Arr(req, "approvers").Select(a => a.GetString() ?? string.Empty).Where(a => a.Length > 0));
                     }
-                    else if (t.Name == ActivityNames.CallTool && Read(t.Input) is { } inv && Obj(inv, "call") is { } call)
+                    else if (t.Name == ActivityNames.CallTool && ReadInput(t.Input) is { } inv && Obj(inv, "call") is { } call)
                     {
                         toolsByTask[t.EventId] = (Str(call, "name") ?? "?", Str(call, "argumentsJson") ?? "{}");
                     }
 
                     break;
                 case TaskCompletedEvent c when open.Remove(c.TaskScheduledId, out var i):
-                    Close(view, i, c.Timestamp, "completed");
-                    Completed(view, scheduled[c.TaskScheduledId], c.Result, null, c.Timestamp, ref lastTurn, toolsByTask);
+                    Close(view, i, At(c), "completed");
+                    Completed(view, scheduled[c.TaskScheduledId], c.Result, null, At(c), ref lastTurn, toolsByTask);
                     break;
                 case TaskFailedEvent f when open.Remove(f.TaskScheduledId, out var i):
-                    Close(view, i, f.Timestamp, "failed: " + f.FailureDetails.ErrorType);
+                    Close(view, i, At(f), "failed: " + (f.FailureDetails?.ErrorType ?? f.Reason));
                     var failedKey = view.Spans[i].Name + "\n" + scheduled[f.TaskScheduledId].Input;
                     failures[failedKey] = failures.GetValueOrDefault(failedKey) + 1;
-                    Completed(view, scheduled[f.TaskScheduledId], null, f.FailureDetails.ErrorMessage, f.Timestamp, ref lastTurn, toolsByTask);
+                    Completed(view, scheduled[f.TaskScheduledId], null, (f.FailureDetails?.ErrorMessage ?? f.Reason), At(f), ref lastTurn, toolsByTask);
                     break;
                 case TimerCreatedEvent tc:
                     open[tc.EventId] = view.Spans.Count;
-                    view.Spans.Add(new Span("timer", "timer until " + Html.T(tc.FireAt), tc.Timestamp, null, "waiting", 1, null));
+                    view.Spans.Add(new Span("timer", "timer until " + Html.T(new DateTimeOffset(DateTime.SpecifyKind(tc.FireAt, DateTimeKind.Utc))), At(tc), null, "waiting", 1, null));
                     break;
                 case TimerFiredEvent tf when open.Remove(tf.TimerId, out var i):
-                    Close(view, i, tf.Timestamp, "fired");
+                    Close(view, i, At(tf), "fired");
                     break;
                 case SubOrchestrationInstanceCreatedEvent so:
                     open[so.EventId] = view.Spans.Count;
-                    view.Spans.Add(new Span("sub-orchestration", so.Name, so.Timestamp, null, "running", 1, so.InstanceId));
+                    view.Spans.Add(new Span("sub-orchestration", so.Name ?? "?", At(so), null, "running", 1, so.InstanceId));
                     view.Children.Add(so.InstanceId);
                     break;
                 case SubOrchestrationInstanceCompletedEvent sc when open.Remove(sc.TaskScheduledId, out var i):
-                    Close(view, i, sc.Timestamp, "completed");
+                    Close(view, i, At(sc), "completed");
                     break;
                 case SubOrchestrationInstanceFailedEvent sf when open.Remove(sf.TaskScheduledId, out var i):
-                    Close(view, i, sf.Timestamp, "failed: " + sf.FailureDetails.ErrorType);
+                    Close(view, i, At(sf), "failed: " + (sf.FailureDetails?.ErrorType ?? sf.Reason));
                     break;
                 case EventRaisedEvent er:
-                    view.Spans.Add(new Span("event", "event " + er.Name, er.Timestamp, er.Timestamp, "received", 1, null));
+                    view.Spans.Add(new Span("event", "event " + er.Name, At(er), At(er), "received", 1, null));
                     break;
             }
         }
@@ -106,6 +106,8 @@ internal sealed class InstanceView
         return view;
     }
 
+    private static DateTimeOffset At(HistoryEvent e) => new(DateTime.SpecifyKind(e.Timestamp, DateTimeKind.Utc));
+
     private static void Close(InstanceView view, int index, DateTimeOffset end, string outcome) =>
         view.Spans[index] = view.Spans[index] with { End = end, Outcome = outcome };
 
@@ -113,10 +115,10 @@ internal sealed class InstanceView
         InstanceView view, TaskScheduledEvent t, string? result, string? error, DateTimeOffset end, ref LlmTurnView? lastTurn,
         Dictionary<int, (string Tool, string Args)> toolsByTask)
     {
-        var duration = end - t.Timestamp;
+        var duration = end - At(t);
         if (t.Name is ActivityNames.CallModel or ActivityNames.AgentTurn)
         {
-            var input = Read(t.Input);
+            var input = ReadInput(t.Input);
             var output = Read(result);
             var response = t.Name == ActivityNames.AgentTurn && output is { } o ? Obj(o, "response") : output;
             var usage = response is { } r ? Obj(r, "usage") : null;
@@ -145,6 +147,10 @@ internal sealed class InstanceView
             }
         }
     }
+
+    /// <summary>An activity's scheduled input: the SDK sends it as a one-element JSON array.</summary>
+    private static JsonElement? ReadInput(string? json) =>
+        json is { Length: > 2 } && json[0] == '[' && json[^1] == ']' ? Read(json[1..^1]) : Read(json);
 
     private static JsonElement? Read(string? json)
     {

@@ -70,24 +70,12 @@ internal static class EngineHostingExtensions
                 b.UseRedisNotifications(redis, config["DurableAgents:Postgres:TaskHub"] ?? "default");
             }
 
-            b.AddOrchestrator<HelloCities>()
-                .AddOrchestrator<DraftAndApprove>()
+            b.AddTasks(r => r
+                .AddWorkflows()
+                .AddAgentActivities()
                 .AddActivity<SayHello>()
                 .AddActivity<DraftText>()
-                .AddAgentActivities()
-                .AddOrchestrator<ResearchBrief>()
-                .AddOrchestrator<AgentChat>()
-                .AddOrchestrator<ContentPipeline>()
-                .AddOrchestrator<MultiPerspectiveAnalysis>()
-                .AddOrchestrator<DraftReviewLoop>()
-                .AddOrchestrator<ApprovalGate>()
-                .AddOrchestrator<SeoAudit>()
-                .AddOrchestrator<WeeklyContent>()
-                .AddOrchestrator<SupervisorAgent>()
-                .AddOrchestrator<WorkerTask>()
-                .AddOrchestrator<GroupChat>()
-                .AddOrchestrator<ScheduleRunner>()
-                .AddActivity<DurableAgents.Activities.Schedules.StartScheduledRun>();
+                .AddActivity<DurableAgents.Activities.Schedules.StartScheduledRun>());
         });
         builder.Services.AddSingleton<Apis.ScheduleSync>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<Apis.ScheduleSync>());

@@ -1,3 +1,4 @@
+using DurableTask.Core.History;
 using System.Text.Json;
 using DurableAgents.Activities.Agents;
 using DurableAgents.Activities.Contracts.Agents;
@@ -6,6 +7,7 @@ using DurableAgents.Engine.Client;
 using DurableAgents.Orchestrations;
 using Microsoft.Extensions.DependencyInjection;
 using NUnit.Framework;
+using Microsoft.DurableTask.Client;
 
 namespace DurableAgents.Activities.Tests.Agents;
 
@@ -46,7 +48,7 @@ public sealed class AgentLoopTests
         Assert.That(found, Does.Contain(mine.Id).And.Contain("\"version\":1").And.Contain("Lisbon"));
         Assert.That(found, Does.Not.Contain("Berlin"), "another scope's facts are never returned");
         var history = await host.Client.GetOrchestrationHistoryAsync("mem-chat");
-        Assert.That(history.OfType<DurableAgents.Engine.History.TaskCompletedEvent>().Any(e => e.Result?.Contains(mine.Id, StringComparison.Ordinal) == true), Is.True, "what was read is recorded in history");
+        Assert.That(history.OfType<DurableTask.Core.History.TaskCompletedEvent>().Any(e => e.Result?.Contains(mine.Id, StringComparison.Ordinal) == true), Is.True, "what was read is recorded in history");
     }
 
     [Test]

@@ -8,6 +8,7 @@ using DurableAgents.Orchestrations;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using NUnit.Framework;
+using Microsoft.DurableTask.Client;
 
 namespace DurableAgents.Activities.Tests.Agents;
 

@@ -3,6 +3,8 @@ using DurableAgents.Activities.Contracts.Llm;
 using DurableAgents.Activities.Llm;
 using DurableAgents.Activities.Tests.Support;
 using NUnit.Framework;
+using Microsoft.DurableTask;
+using Microsoft.DurableTask.Client;
 
 namespace DurableAgents.Activities.Tests.Llm;
 
@@ -19,7 +21,7 @@ public sealed class ModelCallTests
         Cache = ModelCacheMode.None,
     };
 
-    private static TaskFailureDetails ActivityFailure(Engine.Client.OrchestrationMetadata done)
+    private static TaskFailureDetails ActivityFailure(OrchestrationMetadata done)
     {
         Assert.That(done.RuntimeStatus, Is.EqualTo(OrchestrationRuntimeStatus.Failed));
         return done.FailureDetails!.InnerFailure ?? done.FailureDetails;

@@ -286,8 +286,8 @@ public sealed class ModelFeatureTests
         Assert.That(server.ChatRequests[0].Headers["Authorization"], Is.EqualTo("Bearer " + key), "the key was really used");
         var everything = string.Join("\n", host.Logs.Entries.Select(e => e.Message))
             + unauthorized.FailureDetails + failed.FailureDetails
-            + string.Join("\n", (await host.Client.GetOrchestrationHistoryAsync("sec-1")).Select(e => Engine.DataConverter.SerializeEvent(e)))
-            + string.Join("\n", (await host.Client.GetOrchestrationHistoryAsync("sec-2")).Select(e => Engine.DataConverter.SerializeEvent(e)));
+            + string.Join("\n", (await host.Backend.GetHistoryEventsAsync("sec-1")).Select(Engine.History.HistoryJson.Serialize))
+            + string.Join("\n", (await host.Backend.GetHistoryEventsAsync("sec-2")).Select(Engine.History.HistoryJson.Serialize));
         Assert.That(everything, Does.Not.Contain("SUPERSECRET"));
         Assert.That(string.Join("\n", host.Logs.Entries.Select(e => e.Message)), Does.Not.Contain("secret prompt text"), "prompts are not logged by default");
         Assert.That(host.Logs.Entries.Any(e => e.Id.Id == 1301), "calls are logged, without content");

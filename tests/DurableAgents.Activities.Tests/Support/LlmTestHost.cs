@@ -6,6 +6,8 @@ using DurableAgents.Engine.Testing;
 using DurableAgents.Orchestrations;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.DurableTask;
+using Microsoft.DurableTask.Client;
 
 namespace DurableAgents.Activities.Tests.Support;
 
@@ -28,6 +30,9 @@ public sealed class LlmTestHost : IAsyncDisposable
     public CapturingLoggerProvider Logs { get; }
 
     public DurableTaskClient Client => _host.Client;
+
+    /// <summary>The backend client (protocol history, counts).</summary>
+    public DurableAgentsClient Backend => _host.Backend;
 
     public IServiceProvider Services => _host.Services;
 
@@ -93,18 +98,8 @@ public sealed class LlmTestHost : IAsyncDisposable
         var logs = new CapturingLoggerProvider();
         var host = await DurableAgentsTestHost.StartAsync(
             b => b.AddAgentActivities()
-                .AddOrchestrator<Ask>()
-                .AddOrchestrator<ResearchBrief>()
-                .AddOrchestrator<AgentChat>()
-                .AddOrchestrator<ContentPipeline>()
-                .AddOrchestrator<MultiPerspectiveAnalysis>()
-                .AddOrchestrator<DraftReviewLoop>()
-                .AddOrchestrator<ApprovalGate>()
-                .AddOrchestrator<SeoAudit>()
-                .AddOrchestrator<WeeklyContent>()
-                .AddOrchestrator<SupervisorAgent>()
-                .AddOrchestrator<WorkerTask>()
-                .AddOrchestrator<GroupChat>(),
+                .AddWorkflows()
+                .AddOrchestrator<Ask>(),
             services: s =>
             {
                 s.AddSingleton<IConfiguration>(configuration);

@@ -1,4 +1,4 @@
-using DurableAgents;
+using Microsoft.DurableTask;
 
 namespace BadOrchestration;
 

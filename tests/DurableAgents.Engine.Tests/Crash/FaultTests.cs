@@ -7,6 +7,8 @@ using DurableAgents.Engine.Testing;
 using DurableAgents.Engine.Tests.Support;
 using Microsoft.Extensions.Logging;
 using NUnit.Framework;
+using Microsoft.DurableTask;
+using Microsoft.DurableTask.Client;
 
 namespace DurableAgents.Engine.Tests.Crash;
 
@@ -19,7 +21,7 @@ public sealed class FaultTests
     private static string Env(string name) =>
         Environment.GetEnvironmentVariable(name) ?? throw new IgnoreException($"{name} is not set: run scripts/test.sh");
 
-    private static void Register(DurableAgentsBuilder b) => b
+    private static void Register(DurableTaskRegistry b) => b
         .AddOrchestratorFunc<int, int>("Five", async (ctx, n) =>
         {
             var sum = 0;
@@ -30,9 +32,9 @@ public sealed class FaultTests
 
             return sum;
         })
-        .AddActivityFunc<int, int>("Slow", async (_, i, ct) =>
+        .AddActivityFunc<int, int>("Slow", async (ctx, i) =>
         {
-            await Task.Delay(20, ct);
+            await Task.Delay(20, ctx.GetCancellationToken());
             return i;
         });
 
@@ -50,14 +52,14 @@ public sealed class FaultTests
     }
 
     /// <summary>Counts completed instances, riding out store errors while a server is down.</summary>
-    private static async Task WaitForCompletedAsync(DurableTaskClient client, int expected, int seconds)
+    private static async Task WaitForCompletedAsync(DurableAgentsClient client, int expected, int seconds)
     {
         var token = TestTimeout.Token(seconds);
         while (true)
         {
             try
             {
-                var done = await client.GetAllInstancesAsync(new InstanceQuery { Statuses = [OrchestrationRuntimeStatus.Completed], PageSize = 1000 }, token);
+                var done = await client.QueryInstancesAsync(new InstanceQuery { Statuses = [OrchestrationRuntimeStatus.Completed], PageSize = 1000 }, token);
                 if (done.Instances.Count >= expected)
                 {
                     return;
@@ -93,13 +95,13 @@ public sealed class FaultTests
                 await host.Client.ScheduleNewOrchestrationInstanceAsync("Five", i * 10, new StartOrchestrationOptions { InstanceId = $"r-{i:D2}" });
             }
 
-            await WaitForCompletedAsync(host.Client, 5, 60);
+            await WaitForCompletedAsync(host.Backend, 5, 60);
             await RunShellAsync(pgCtl, "restart", "-m", "fast");
-            await WaitForCompletedAsync(host.Client, 40, 120);
+            await WaitForCompletedAsync(host.Backend, 40, 120);
 
-            var all = (await host.Client.GetAllInstancesAsync(new InstanceQuery { PageSize = 100, FetchInputsAndOutputs = true })).Instances;
-            Assert.That(all.Select(i => i.RuntimeStatus).Distinct(), Is.EqualTo(new[] { OrchestrationRuntimeStatus.Completed }));
-            Assert.That(all.Single(i => i.InstanceId == "r-03").ReadOutputAs<int>(), Is.EqualTo(150 + 10));
+            var all = (await host.Backend.QueryInstancesAsync(new InstanceQuery { PageSize = 100, FetchInputsAndOutputs = true })).Instances;
+            Assert.That(all.Select(i => i.Status).Distinct(), Is.EqualTo(new[] { OrchestrationRuntimeStatus.Completed }));
+            Assert.That(all.Single(i => i.InstanceId == "r-03").Output, Is.EqualTo((150 + 10).ToString(System.Globalization.CultureInfo.InvariantCulture)));
         }
         finally
         {
@@ -128,7 +130,7 @@ public sealed class FaultTests
         {
             // The worker polls only every 60 s: finishing sooner proves the Redis wake-up arrived.
             await using var worker = await DurableAgentsTestHost.StartAsync(
-                b => Register(b.UseRedisNotifications(redis, hub)),
+                b => b.UseRedisNotifications(redis, hub).AddTasks(Register),
                 o =>
                 {
                     o.MinPollInterval = TimeSpan.FromSeconds(60);
@@ -136,7 +138,7 @@ public sealed class FaultTests
                 },
                 storeFactory: factory);
             await using var client = await DurableAgentsTestHost.StartAsync(
-                b => Register(b.UseRedisNotifications(redis, hub)),
+                b => b.UseRedisNotifications(redis, hub).AddTasks(Register),
                 o => o.EnableWorker = false,
                 storeFactory: factory);
             await Task.Delay(200); // let the worker's first poll find nothing and go to sleep
@@ -162,14 +164,14 @@ public sealed class FaultTests
         var logs = new CapturingLoggerProvider();
         try
         {
-            await using var a = await DurableAgentsTestHost.StartAsync(b => Register(b.UseRedisNotifications(redis, "k")), o => o.MaxPollInterval = TimeSpan.FromMilliseconds(200), storeFactory: factory, loggerProvider: logs);
-            await using var b = await DurableAgentsTestHost.StartAsync(b => Register(b.UseRedisNotifications(redis, "k")), o => o.MaxPollInterval = TimeSpan.FromMilliseconds(200), storeFactory: factory);
+            await using var a = await DurableAgentsTestHost.StartAsync(b => b.UseRedisNotifications(redis, "k").AddTasks(Register), o => o.MaxPollInterval = TimeSpan.FromMilliseconds(200), storeFactory: factory, loggerProvider: logs);
+            await using var b = await DurableAgentsTestHost.StartAsync(b => b.UseRedisNotifications(redis, "k").AddTasks(Register), o => o.MaxPollInterval = TimeSpan.FromMilliseconds(200), storeFactory: factory);
             for (var i = 0; i < 30; i++)
             {
                 await a.Client.ScheduleNewOrchestrationInstanceAsync("Five", i);
             }
 
-            await WaitForCompletedAsync(a.Client, 3, 60);
+            await WaitForCompletedAsync(a.Backend, 3, 60);
             await RunShellAsync(stop);
             var token = TestTimeout.Token(30);
             while (!logs.Entries.Any(e => e.Id.Id == 1200))
@@ -183,7 +185,7 @@ public sealed class FaultTests
                 await b.Client.ScheduleNewOrchestrationInstanceAsync("Five", 100 + i);
             }
 
-            await WaitForCompletedAsync(a.Client, 50, 120);
+            await WaitForCompletedAsync(a.Backend, 50, 120);
 
             Assert.That(logs.Entries.Where(e => e.Level >= LogLevel.Error).Select(e => e.Message), Is.Empty, "a Redis outage is not an error");
         }

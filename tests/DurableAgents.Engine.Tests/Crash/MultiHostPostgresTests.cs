@@ -4,6 +4,8 @@ using DurableAgents.Engine.Storage;
 using DurableAgents.Engine.Testing;
 using DurableAgents.Engine.Tests.Support;
 using NUnit.Framework;
+using Microsoft.DurableTask;
+using Microsoft.DurableTask.Client;
 
 namespace DurableAgents.Engine.Tests.Crash;
 
@@ -34,7 +36,7 @@ public sealed class MultiHostPostgresTests
         {
             // This process is a client only: the three worker processes do all the work.
             await using var client = await DurableAgentsTestHost.StartAsync(
-                b => b.AddOrchestratorFunc<int, int>("Sequential", (_, _) => throw new NotSupportedException("runs in the worker processes")),
+                b => b.AddOrchestratorFunc<int, int>("Sequential", int (_, _) => throw new NotSupportedException("runs in the worker processes")),
                 o => o.EnableWorker = false,
                 storeFactory: _ => new PostgresOrchestrationStore(cs, hub));
             for (var i = 0; i < 3; i++)
@@ -60,16 +62,16 @@ public sealed class MultiHostPostgresTests
             await victim.WaitForExitAsync(token);
             var beforeKill = ReadLines(side);
 
-            while ((await client.Client.GetAllInstancesAsync(new InstanceQuery { Statuses = [OrchestrationRuntimeStatus.Completed], PageSize = 1000 }, token)).Instances.Count < Workflows)
+            while ((await client.Backend.QueryInstancesAsync(new InstanceQuery { Statuses = [OrchestrationRuntimeStatus.Completed], PageSize = 1000 }, token)).Instances.Count < Workflows)
             {
                 Assert.That(hosts.Skip(1).All(h => !h.HasExited), Is.True, "a surviving host died");
                 await Task.Delay(100, token);
             }
 
-            var all = (await client.Client.GetAllInstancesAsync(new InstanceQuery { PageSize = 1000, FetchInputsAndOutputs = true })).Instances;
+            var all = (await client.Backend.QueryInstancesAsync(new InstanceQuery { PageSize = 1000, FetchInputsAndOutputs = true })).Instances;
             Assert.That(all, Has.Count.EqualTo(Workflows));
-            Assert.That(all.Where(i => i.RuntimeStatus != OrchestrationRuntimeStatus.Completed), Is.Empty, "no instance is left Running");
-            Assert.That(all.Select(i => i.ReadOutputAs<int>()).Distinct(), Is.EqualTo(new[] { Enumerable.Range(1, Steps).Sum() }));
+            Assert.That(all.Where(i => i.Status != OrchestrationRuntimeStatus.Completed), Is.Empty, "no instance is left Running");
+            Assert.That(all.Select(i => int.Parse(i.Output!, System.Globalization.CultureInfo.InvariantCulture)).Distinct(), Is.EqualTo(new[] { Enumerable.Range(1, Steps).Sum() }));
 
             var lines = ReadLines(side);
             var victimPid = victim.Id.ToString(System.Globalization.CultureInfo.InvariantCulture);

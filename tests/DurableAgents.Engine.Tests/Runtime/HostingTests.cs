@@ -1,10 +1,11 @@
-using DurableAgents.Engine.History;
+using DurableTask.Core.History;
 using DurableAgents.Engine.Hosting;
 using DurableAgents.Engine.Testing;
 using DurableAgents.Engine.Tests.Support;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using NUnit.Framework;
+using Microsoft.DurableTask;
 
 namespace DurableAgents.Engine.Tests.Runtime;
 
@@ -27,7 +28,7 @@ public sealed class HostingTests
         return factory;
     }
 
-    private static void Register(DurableAgentsBuilder b) => b
+    private static void Register(DurableTaskRegistry b) => b
         .AddOrchestratorFunc<object?, string>("Gated", (ctx, _) => ctx.CallActivityAsync<string>(nameof(CountingGateActivity)))
         .AddActivity<CountingGateActivity>();
 
@@ -84,7 +85,7 @@ public sealed class HostingTests
         var store = NewStore();
         var logs1 = new CapturingLoggerProvider();
         var logs2 = new CapturingLoggerProvider();
-        static void Logging(DurableAgentsBuilder b) => b
+        static void Logging(DurableTaskRegistry b) => b
             .AddOrchestratorFunc<object?, string>("Logged", async (ctx, _) =>
             {
                 var log = ctx.CreateReplaySafeLogger("Workflow.Logged");
@@ -167,10 +168,10 @@ public sealed class HostingTests
                     return await ctx.CallActivityAsync<string>("Works");
                 })
                 .AddActivityFunc<object?, string>("Works", (_, _) => "ok")
-                .AddActivityFunc<object?, string>("Breaks", (_, _) => throw new InvalidOperationException("nope")),
+                .AddActivityFunc<object?, string>("Breaks", string (_, _) => throw new InvalidOperationException("nope")),
             storeFactory: NewStore());
 
-        var id = await host.Client.ScheduleNewOrchestrationInstanceAsync("Traced", null, new Client.StartOrchestrationOptions { InstanceId = "traced-1" });
+        var id = await host.Client.ScheduleNewOrchestrationInstanceAsync("Traced", null, new StartOrchestrationOptions { InstanceId = "traced-1" });
         await host.Client.WaitForInstanceCompletionAsync(id, false, TestTimeout.Token());
 
         var mine = spans.Where(s => (string?)s.GetTagItem(DurableAgentsTelemetry.InstanceIdAttribute) == "traced-1").ToList();
@@ -203,8 +204,9 @@ public sealed class CountingGate
 
 public sealed class CountingGateActivity(CountingGate gate) : TaskActivity<object?, string>
 {
-    public override async Task<string> RunAsync(TaskActivityContext context, object? input, CancellationToken cancellationToken)
+    public override async Task<string> RunAsync(TaskActivityContext context, object? input)
     {
+        var cancellationToken = context.GetCancellationToken();
         var run = gate.Enter();
         await gate.Open.Task.WaitAsync(cancellationToken);
         return $"run {run}";

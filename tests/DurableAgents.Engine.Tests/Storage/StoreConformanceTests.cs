@@ -2,6 +2,8 @@ using DurableAgents.Engine.History;
 using DurableAgents.Engine.Storage;
 using DurableAgents.Engine.Tests.Support;
 using NUnit.Framework;
+using P = Microsoft.DurableTask.Protobuf;
+using Microsoft.DurableTask.Client;
 
 namespace DurableAgents.Engine.Tests.Storage;
 
@@ -41,9 +43,9 @@ public sealed class StoreConformanceTests
         return item!;
     }
 
-    private static OrchestrationCommit RunningCommit(params HistoryEvent[] events) => RunningCommit([], [], events);
+    private static OrchestrationCommit RunningCommit(params P.HistoryEvent[] events) => RunningCommit([], [], events);
 
-    private static OrchestrationCommit RunningCommit(IReadOnlyList<long> consumed, IReadOnlyList<ActivityTaskRequest> activities, params HistoryEvent[] events) => new()
+    private static OrchestrationCommit RunningCommit(IReadOnlyList<long> consumed, IReadOnlyList<ActivityTaskRequest> activities, params P.HistoryEvent[] events) => new()
     {
         NewEvents = events,
         ConsumedMessageIds = consumed,
@@ -70,7 +72,7 @@ public sealed class StoreConformanceTests
 
         Assert.That(b, Is.Not.Null);
         Assert.That(b!.LockOwner, Is.Not.EqualTo(a.LockOwner));
-        Assert.That(b.Messages.Select(m => m.Event), Has.One.InstanceOf<ExecutionStartedEvent>());
+        Assert.That(b.Messages.Select(m => m.Event.EventTypeCase), Has.One.EqualTo(P.HistoryEvent.EventTypeOneofCase.ExecutionStarted));
     }
 
     [Test]
@@ -81,7 +83,7 @@ public sealed class StoreConformanceTests
 
         var commit = new OrchestrationCommit
         {
-            NewEvents = [new OrchestratorStartedEvent { Timestamp = T0 }, new TaskScheduledEvent("Act", null) { EventId = 0 }],
+            NewEvents = [Events.OrchestratorStarted(T0), Events.WithId(0, T0, e => e.TaskScheduled = new P.TaskScheduledEvent { Name = "Act" })],
             ConsumedMessageIds = a.Messages.Select(m => m.Id).ToList(),
             NewActivities = [new ActivityTaskRequest("i1", "e1", 0, "Act", null)],
             Instance = new InstanceUpdate(OrchestrationRuntimeStatus.Running, null, "\"a\"", null),
@@ -104,7 +106,7 @@ public sealed class StoreConformanceTests
     {
         var a = await CreateAndLockAsync("i1", lease: TimeSpan.FromSeconds(10));
 
-        await Assert.ThrowsAsync<LeaseLostException>(() => _store.CommitOrchestrationAsync(a, RunningCommit(new OrchestratorStartedEvent()), T0.AddSeconds(11)));
+        await Assert.ThrowsAsync<LeaseLostException>(() => _store.CommitOrchestrationAsync(a, RunningCommit(Events.OrchestratorStarted(T0)), T0.AddSeconds(11)));
         Assert.That(await _store.GetHistoryAsync("i1"), Is.Empty);
     }
 
@@ -112,9 +114,9 @@ public sealed class StoreConformanceTests
     public async Task Commit_Twice_SecondIsFencedOff()
     {
         var a = await CreateAndLockAsync("i1");
-        await _store.CommitOrchestrationAsync(a, RunningCommit(new OrchestratorStartedEvent()), T0.AddSeconds(1));
+        await _store.CommitOrchestrationAsync(a, RunningCommit(Events.OrchestratorStarted(T0)), T0.AddSeconds(1));
 
-        await Assert.ThrowsAsync<LeaseLostException>(() => _store.CommitOrchestrationAsync(a, RunningCommit(new OrchestratorStartedEvent()), T0.AddSeconds(2)));
+        await Assert.ThrowsAsync<LeaseLostException>(() => _store.CommitOrchestrationAsync(a, RunningCommit(Events.OrchestratorStarted(T0)), T0.AddSeconds(2)));
         Assert.That(await _store.GetHistoryAsync("i1"), Has.Count.EqualTo(1));
     }
 
@@ -126,7 +128,7 @@ public sealed class StoreConformanceTests
             a,
             new OrchestrationCommit
             {
-                NewEvents = [new OrchestratorStartedEvent { Timestamp = T0 }, new TaskScheduledEvent("Act", null) { EventId = 0 }],
+                NewEvents = [Events.OrchestratorStarted(T0), Events.WithId(0, T0, e => e.TaskScheduled = new P.TaskScheduledEvent { Name = "Act" })],
                 ConsumedMessageIds = a.Messages.Select(m => m.Id).ToList(),
                 NewActivities = [new ActivityTaskRequest("i1", "e1", 0, "Act", null)],
                 Instance = new InstanceUpdate(OrchestrationRuntimeStatus.Running, null, null, null),
@@ -138,11 +140,11 @@ public sealed class StoreConformanceTests
         var second = await _store.TryLockActivityAsync("W2", TimeSpan.FromSeconds(5), T0.AddSeconds(6));
         Assert.That(second!.DequeueCount, Is.EqualTo(2));
 
-        await Assert.ThrowsAsync<LeaseLostException>(() => _store.CompleteActivityAsync(first!, new TaskCompletedEvent(0, "\"first\""), T0.AddSeconds(7)));
-        await _store.CompleteActivityAsync(second, new TaskCompletedEvent(0, "\"second\""), T0.AddSeconds(7));
+        await Assert.ThrowsAsync<LeaseLostException>(() => _store.CompleteActivityAsync(first!, Events.TaskCompleted(0, "\"first\"", T0), T0.AddSeconds(7)));
+        await _store.CompleteActivityAsync(second, Events.TaskCompleted(0, "\"second\"", T0), T0.AddSeconds(7));
 
         var next = await _store.TryLockOrchestrationAsync("A", TimeSpan.FromSeconds(10), T0.AddSeconds(8));
-        Assert.That(next!.Messages.Select(m => m.Event).OfType<TaskCompletedEvent>().Select(e => e.Result), Is.EqualTo(new[] { "\"second\"" }));
+        Assert.That(next!.Messages.Select(m => m.Event).Where(e => e.TaskCompleted is not null).Select(e => e.TaskCompleted.Result), Is.EqualTo(new[] { "\"second\"" }));
     }
 
     [Test]
@@ -151,7 +153,7 @@ public sealed class StoreConformanceTests
         var a = await CreateAndLockAsync("i1");
         await _store.CommitOrchestrationAsync(
             a,
-            RunningCommit([], [new ActivityTaskRequest("i1", "e1", 0, "Act", null)], new OrchestratorStartedEvent()),
+            RunningCommit([], [new ActivityTaskRequest("i1", "e1", 0, "Act", null)], Events.OrchestratorStarted(T0)),
             T0);
         var w1 = await _store.TryLockActivityAsync("W1", TimeSpan.FromSeconds(5), T0);
 
@@ -171,16 +173,16 @@ public sealed class StoreConformanceTests
             a,
             new OrchestrationCommit
             {
-                NewEvents = [new OrchestratorStartedEvent { Timestamp = T0 }],
+                NewEvents = [Events.OrchestratorStarted(T0)],
                 ConsumedMessageIds = a.Messages.Select(m => m.Id).ToList(),
-                NewMessages = [new OrchestrationMessage(0, "i1", "e1", new TimerFiredEvent(0, fireAt), fireAt)],
+                NewMessages = [new OrchestrationMessage(0, "i1", "e1", Events.TimerFired(0, Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(fireAt), fireAt), fireAt)],
                 Instance = new InstanceUpdate(OrchestrationRuntimeStatus.Running, null, null, null),
             },
             T0);
 
         Assert.That(await _store.TryLockOrchestrationAsync("A", TimeSpan.FromSeconds(10), T0.AddMinutes(4)), Is.Null);
         var item = await _store.TryLockOrchestrationAsync("A", TimeSpan.FromSeconds(10), T0.AddMinutes(5));
-        Assert.That(item!.Messages.Single().Event, Is.InstanceOf<TimerFiredEvent>());
+        Assert.That(item!.Messages.Single().Event.EventTypeCase, Is.EqualTo(P.HistoryEvent.EventTypeOneofCase.TimerFired));
     }
 
     [Test]
@@ -191,9 +193,9 @@ public sealed class StoreConformanceTests
             a,
             new OrchestrationCommit
             {
-                NewEvents = [new OrchestratorStartedEvent { Timestamp = T0 }],
+                NewEvents = [Events.OrchestratorStarted(T0)],
                 ConsumedMessageIds = a.Messages.Select(m => m.Id).ToList(),
-                NewMessages = [new OrchestrationMessage(0, "ghost", null, new EventRaisedEvent("hi", null), T0)],
+                NewMessages = [new OrchestrationMessage(0, "ghost", null, Events.EventRaised("hi", null, T0), T0)],
                 Instance = new InstanceUpdate(OrchestrationRuntimeStatus.Running, null, null, null),
             },
             T0);
@@ -209,37 +211,37 @@ public sealed class StoreConformanceTests
             a,
             new OrchestrationCommit
             {
-                NewEvents = [new OrchestratorStartedEvent { Timestamp = T0 }],
+                NewEvents = [Events.OrchestratorStarted(T0)],
                 ConsumedMessageIds = a.Messages.Select(m => m.Id).ToList(),
                 Instance = new InstanceUpdate(OrchestrationRuntimeStatus.Suspended, null, null, null),
             },
             T0);
-        await _store.SendClientMessageAsync("i1", new EventRaisedEvent("e", null), T0);
+        await _store.SendClientMessageAsync("i1", Events.EventRaised("e", null, T0), T0);
         Assert.That(await _store.TryLockOrchestrationAsync("A", TimeSpan.FromSeconds(10), T0.AddSeconds(1)), Is.Null);
 
-        await _store.SendClientMessageAsync("i1", new ExecutionResumedEvent(null), T0.AddSeconds(1));
+        await _store.SendClientMessageAsync("i1", Events.ExecutionResumed(null, T0), T0.AddSeconds(1));
         var item = await _store.TryLockOrchestrationAsync("A", TimeSpan.FromSeconds(10), T0.AddSeconds(2));
 
-        Assert.That(item!.Messages.Select(m => m.Event), Has.All.InstanceOf<ExecutionResumedEvent>());
+        Assert.That(item!.Messages.Select(m => m.Event.EventTypeCase), Has.All.EqualTo(P.HistoryEvent.EventTypeOneofCase.ExecutionResumed));
     }
 
     [Test]
     public async Task ContinueAsNew_ClearsHistory_AndReplacesExecution()
     {
         var a = await CreateAndLockAsync("i1");
-        await _store.CommitOrchestrationAsync(a, RunningCommit(a.Messages.Select(m => m.Id).ToList(), [], new OrchestratorStartedEvent(), new TaskScheduledEvent("x", null) { EventId = 0 }), T0);
+        await _store.CommitOrchestrationAsync(a, RunningCommit(a.Messages.Select(m => m.Id).ToList(), [], Events.OrchestratorStarted(T0), Events.WithId(0, T0, e => e.TaskScheduled = new P.TaskScheduledEvent { Name = "x" })), T0);
         var b = await _store.TryLockOrchestrationAsync("A", TimeSpan.FromSeconds(10), T0);
         Assert.That(b, Is.Null, "no messages left");
-        await _store.SendClientMessageAsync("i1", new EventRaisedEvent("go", null), T0);
+        await _store.SendClientMessageAsync("i1", Events.EventRaised("go", null, T0), T0);
         b = await _store.TryLockOrchestrationAsync("A", TimeSpan.FromSeconds(10), T0);
 
         await _store.CommitOrchestrationAsync(
             b!,
             new OrchestrationCommit
             {
-                NewEvents = [new OrchestratorStartedEvent(), new ContinueAsNewEvent("2")],
+                NewEvents = [Events.OrchestratorStarted(T0), Events.ExecutionCompleted(P.OrchestrationStatus.ContinuedAsNew, "2", null, T0)],
                 ConsumedMessageIds = b!.Messages.Select(m => m.Id).ToList(),
-                NewMessages = [new OrchestrationMessage(0, "i1", "e2", new ExecutionStartedEvent("Flow", null, "2", null), T0)],
+                NewMessages = [new OrchestrationMessage(0, "i1", "e2", Events.ExecutionStarted("i1", "e2", "Flow", null, "2", null, null, null, T0), T0)],
                 Instance = new InstanceUpdate(OrchestrationRuntimeStatus.Running, null, null, null),
                 ContinueAsNew = new ContinueAsNewRequest("e2", "2"),
             },
@@ -259,7 +261,7 @@ public sealed class StoreConformanceTests
     {
         var a = await CreateAndLockAsync("i1");
         var activities = Enumerable.Range(0, 3).Select(i => new ActivityTaskRequest("i1", "e1", i, "Act", $"{i}")).ToList();
-        var commit = RunningCommit(a.Messages.Select(m => m.Id).ToList(), activities, new OrchestratorStartedEvent())
+        var commit = RunningCommit(a.Messages.Select(m => m.Id).ToList(), activities, Events.OrchestratorStarted(T0))
             .WithActivityClaim(new ActivityClaim("W1", TimeSpan.FromSeconds(30), 2));
 
         var claimed = await _store.CommitOrchestrationAsync(a, commit, T0);
@@ -270,16 +272,16 @@ public sealed class StoreConformanceTests
         var others = await _store.TryLockActivitiesAsync("W2", TimeSpan.FromSeconds(30), T0.AddSeconds(1), 10);
         Assert.That(others.Select(o => o.Task.TaskId), Is.EqualTo(new[] { 2 }), "claimed tasks are not offered to others while leased");
 
-        await _store.CompleteActivityAsync(claimed[0], new TaskCompletedEvent(claimed[0].Task.TaskId, "\"ok\""), T0.AddSeconds(2));
+        await _store.CompleteActivityAsync(claimed[0], Events.TaskCompleted(claimed[0].Task.TaskId, "\"ok\"", T0), T0.AddSeconds(2));
         var next = await _store.TryLockOrchestrationAsync("A", TimeSpan.FromSeconds(10), T0.AddSeconds(3));
-        Assert.That(next!.Messages.Select(m => m.Event).OfType<TaskCompletedEvent>().Single().TaskScheduledId, Is.EqualTo(claimed[0].Task.TaskId));
+        Assert.That(next!.Messages.Select(m => m.Event).Single(e => e.TaskCompleted is not null).TaskCompleted.TaskScheduledId, Is.EqualTo(claimed[0].Task.TaskId));
     }
 
     [Test]
     public async Task Commit_ClaimingActivities_WhenFencedOff_ClaimsNothing()
     {
         var a = await CreateAndLockAsync("i1", lease: TimeSpan.FromSeconds(10));
-        var commit = RunningCommit([], [new ActivityTaskRequest("i1", "e1", 0, "Act", null)], new OrchestratorStartedEvent())
+        var commit = RunningCommit([], [new ActivityTaskRequest("i1", "e1", 0, "Act", null)], Events.OrchestratorStarted(T0))
             .WithActivityClaim(new ActivityClaim("W1", TimeSpan.FromSeconds(30), 1));
 
         await Assert.ThrowsAsync<LeaseLostException>(() => _store.CommitOrchestrationAsync(a, commit, T0.AddSeconds(11)));

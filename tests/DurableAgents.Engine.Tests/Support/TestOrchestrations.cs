@@ -1,3 +1,4 @@
+using Microsoft.DurableTask;
 namespace DurableAgents.Engine.Tests.Support;
 
 /// <summary>Orchestrators shared by tests and by the checked-in histories.</summary>

@@ -1,3 +1,4 @@
+using DurableTask.Core.History;
 using System.Collections.Concurrent;
 using System.Net;
 using DurableAgents.Activities.Contracts;
@@ -13,6 +14,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using NUnit.Framework;
+using Microsoft.DurableTask;
 
 namespace DurableAgents.Orchestrations.Tests.Workflows;
 
@@ -151,8 +153,8 @@ public sealed class ApprovalAndScheduledWorkflowTests
         Assert.That(fetched.Values, Is.All.EqualTo(1), "each page fetched once");
         Assert.That(maxInFlight, Is.LessThanOrEqualTo(5), "page fetches in flight never exceed MaxInFlight");
         var history = await host.Client.GetOrchestrationHistoryAsync("seo-1"); // the last execution's
-        var scheduled = history.Select((e, i) => (e, i)).Where(x => x.e is Engine.History.TaskScheduledEvent).Select(x => x.i).ToList();
-        var firstDone = history.Select((e, i) => (e, i)).First(x => x.e is Engine.History.TaskCompletedEvent).i;
+        var scheduled = history.Select((e, i) => (e, i)).Where(x => x.e is DurableTask.Core.History.TaskScheduledEvent).Select(x => x.i).ToList();
+        var firstDone = history.Select((e, i) => (e, i)).First(x => x.e is DurableTask.Core.History.TaskCompletedEvent).i;
         Assert.That(scheduled.Count(i => i < firstDone), Is.EqualTo(5), "the window opens with exactly MaxInFlight pages");
         Assert.That(server.MaxConcurrentChats, Is.LessThanOrEqualTo(5), "model audits in flight never exceed MaxInFlight");
         Assert.That(server.ChatRequests, Has.Count.EqualTo(199));
@@ -186,7 +188,7 @@ public sealed class ApprovalAndScheduledWorkflowTests
         await using var host = await WorkflowKit.StartAsync(server, new Dictionary<string, string?> { ["DurableAgents:Publishing:WebhookUrl"] = hook });
 
         var request = new WeeklyContentRequest([new BacklogItem("old idea", 1), new BacklogItem("durable agents", 9), new BacklogItem("llm budgets", 7)], ["founder@x.io"], TopicsPerRun: 2, ApprovalDeadlineMinutes: 60);
-        var id = await host.Client.ScheduleNewOrchestrationInstanceAsync(nameof(WeeklyContent), request, new Engine.Client.StartOrchestrationOptions { InstanceId = "weekly-1" });
+        var id = await host.Client.ScheduleNewOrchestrationInstanceAsync(nameof(WeeklyContent), request, new StartOrchestrationOptions { InstanceId = "weekly-1" });
         await WorkflowKit.WaitForStatusAsync(host.Client, "weekly-1-approval-0", "\"awaiting\":\"approval\"");
         await WorkflowKit.WaitForStatusAsync(host.Client, "weekly-1-approval-1", "\"awaiting\":\"approval\"");
         await host.Client.RaiseEventAsync("weekly-1-approval-0", ApprovalGate.EventName, Decide("approve", "founder@x.io"));

@@ -1,7 +1,9 @@
+using DurableTask.Core.History;
 using DurableAgents.Activities.Contracts;
 using DurableAgents.Activities.Tests.Support;
 using DurableAgents.Engine;
 using NUnit.Framework;
+using Microsoft.DurableTask.Client;
 
 namespace DurableAgents.Orchestrations.Tests.Workflows;
 
@@ -88,8 +90,8 @@ public sealed class ContentWorkflowTests
         Assert.That(await WorkflowKit.ScheduledAsync(host.Client, "mpa-1"), Is.EqualTo(Enumerable.Repeat(ActivityNames.CallModel, 5)), "four analysts fanned out, then the aggregator");
         Assert.That(result.Usage.ModelCalls, Is.EqualTo(4), "three analysts and the aggregator answered");
         var history = await host.Client.GetOrchestrationHistoryAsync("mpa-1");
-        var scheduled = history.Select((e, i) => (e, i)).Where(x => x.e is Engine.History.TaskScheduledEvent).Select(x => x.i).ToList();
-        var firstDone = history.Select((e, i) => (e, i)).First(x => x.e is Engine.History.TaskCompletedEvent or Engine.History.TaskFailedEvent).i;
+        var scheduled = history.Select((e, i) => (e, i)).Where(x => x.e is DurableTask.Core.History.TaskScheduledEvent).Select(x => x.i).ToList();
+        var firstDone = history.Select((e, i) => (e, i)).First(x => x.e is DurableTask.Core.History.TaskCompletedEvent or DurableTask.Core.History.TaskFailedEvent).i;
         Assert.That(scheduled[3], Is.LessThan(firstDone), "all four analysts were scheduled before any answered: a fan-out");
     }
 

@@ -8,6 +8,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using NUnit.Framework;
+using Microsoft.DurableTask;
 
 namespace DurableAgents.Orchestrations.Tests.Workflows;
 
@@ -35,7 +36,7 @@ public sealed class SimulatorWorkflowTests
         var supervisor = WorkflowKit.Output<SupervisorResult>(await host.RunAsync(nameof(SupervisorAgent), new SupervisorRequest("an overview")));
         var chat = WorkflowKit.Output<GroupChatResult>(await host.RunAsync(nameof(GroupChat), new GroupChatRequest("pricing", Selection: SpeakerSelection.Model)));
 
-        var weekly = await host.Client.ScheduleNewOrchestrationInstanceAsync(nameof(WeeklyContent), new WeeklyContentRequest([new BacklogItem("durable agents")], ["founder@x.io"], TopicsPerRun: 1), new Engine.Client.StartOrchestrationOptions { InstanceId = "sim-weekly" });
+        var weekly = await host.Client.ScheduleNewOrchestrationInstanceAsync(nameof(WeeklyContent), new WeeklyContentRequest([new BacklogItem("durable agents")], ["founder@x.io"], TopicsPerRun: 1), new StartOrchestrationOptions { InstanceId = "sim-weekly" });
         await WorkflowKit.WaitForStatusAsync(host.Client, "sim-weekly-approval-0", "\"awaiting\":\"approval\"");
         await host.Client.RaiseEventAsync("sim-weekly-approval-0", ApprovalGate.EventName, new ApprovalDecision("approve", "founder@x.io", DateTimeOffset.UtcNow));
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));

@@ -2,6 +2,7 @@ using DurableAgents.Activities.Contracts.Agents;
 using DurableAgents.Activities.Tests.Support;
 using DurableAgents.Engine;
 using NUnit.Framework;
+using Microsoft.DurableTask.Client;
 
 namespace DurableAgents.Orchestrations.Tests.Workflows;
 

@@ -1,8 +1,9 @@
+using DurableTask.Core.History;
 using DurableAgents.Activities.Tests.Support;
 using DurableAgents.Engine;
 using DurableAgents.Engine.Client;
-using DurableAgents.Engine.History;
 using NUnit.Framework;
+using Microsoft.DurableTask.Client;
 
 namespace DurableAgents.Orchestrations.Tests.Workflows;
 

@@ -1,7 +1,8 @@
 using System.Globalization;
 using System.Text;
-using System.Text.Json;
 using DurableAgents.Engine.History;
+using Microsoft.DurableTask.Client;
+using P = Microsoft.DurableTask.Protobuf;
 
 namespace DurableAgents.Engine.Storage.Relational;
 
@@ -15,18 +16,29 @@ public static class StoreRows
     public static OrchestrationRuntimeStatus ParseStatus(string status) => Enum.Parse<OrchestrationRuntimeStatus>(status);
 
     /// <summary>Serializes failure details for a column.</summary>
-    public static string? SerializeFailure(TaskFailureDetails? failure) =>
-        failure is null ? null : JsonSerializer.Serialize(failure, DataConverter.Options);
+    public static string? SerializeFailure(P.TaskFailureDetails? failure) => HistoryJson.SerializeFailure(failure);
+
+    /// <summary>Serializes instance tags for a column; none stays null.</summary>
+    public static string? SerializeTags(IReadOnlyDictionary<string, string>? tags) =>
+        tags is null || tags.Count == 0 ? null : System.Text.Json.JsonSerializer.Serialize(tags);
+
+    /// <summary>Deserializes instance tags.</summary>
+    public static IReadOnlyDictionary<string, string>? DeserializeTags(string? tags) =>
+        tags is null ? null : System.Text.Json.JsonSerializer.Deserialize<Dictionary<string, string>>(tags);
 
     /// <summary>What a client message tried to do, for error messages.</summary>
-    public static string OperationName(HistoryEvent message) => message switch
+    public static string OperationName(P.HistoryEvent message)
     {
-        EventRaisedEvent e => $"raise event '{e.Name}' to",
-        ExecutionTerminatedEvent => "terminate",
-        ExecutionSuspendedEvent => "suspend",
-        ExecutionResumedEvent => "resume",
-        _ => "send a message to",
-    };
+        ArgumentNullException.ThrowIfNull(message);
+        return message.EventTypeCase switch
+        {
+            P.HistoryEvent.EventTypeOneofCase.EventRaised => $"raise event '{message.EventRaised.Name}' to",
+            P.HistoryEvent.EventTypeOneofCase.ExecutionTerminated => "terminate",
+            P.HistoryEvent.EventTypeOneofCase.ExecutionSuspended => "suspend",
+            P.HistoryEvent.EventTypeOneofCase.ExecutionResumed => "resume",
+            _ => "send a message to",
+        };
+    }
 
 #pragma warning disable IDE1006, CA1707 // column-named rows materialized by Dapper
 
@@ -34,7 +46,7 @@ public static class StoreRows
     public sealed record InstanceRow(
         string instance_id, string execution_id, string name, string? version, string status, string? input, string? output,
         string? custom_status, string? failure, long created_at, long last_updated_at, long? completed_at, string? parent_instance_id,
-        long history_length, string? lock_owner, long? lock_expires_at)
+        long history_length, string? lock_owner, long? lock_expires_at, string? tags)
     {
         /// <summary>The row as a record.</summary>
         public InstanceRecord ToRecord(bool includePayloads) => new(
@@ -49,8 +61,11 @@ public static class StoreRows
             includePayloads ? input : null,
             includePayloads ? output : null,
             custom_status,
-            failure is null ? null : JsonSerializer.Deserialize<TaskFailureDetails>(failure, DataConverter.Options),
-            parent_instance_id);
+            HistoryJson.DeserializeFailure(failure),
+            parent_instance_id)
+        {
+            Tags = DeserializeTags(tags),
+        };
 
         /// <summary>The row as a work item leased with <paramref name="token"/>.</summary>
         public OrchestrationWorkItem ToWorkItem(IReadOnlyList<OrchestrationMessage> messages, string token, DateTimeOffset expires) => new()
@@ -59,6 +74,7 @@ public static class StoreRows
             ExecutionId = execution_id,
             Name = name,
             Version = version,
+            ParentInstanceId = parent_instance_id,
             Status = ParseStatus(status),
             HistoryLength = (int)history_length,
             Messages = messages,
@@ -72,7 +88,7 @@ public static class StoreRows
     {
         /// <summary>The row as a message.</summary>
         public OrchestrationMessage ToMessage() =>
-            new(id, instance_id, execution_id, DataConverter.DeserializeEvent(data), DateTimeOffset.FromUnixTimeMilliseconds(visible_at));
+            new(id, instance_id, execution_id, HistoryJson.Deserialize(data), DateTimeOffset.FromUnixTimeMilliseconds(visible_at));
     }
 
     /// <summary>An activities row.</summary>
