@@ -83,6 +83,10 @@ internal sealed partial class PostgresNotificationListener : BackgroundService
         {
             _signal.WakeActivities();
         }
+        else if (e.Payload.StartsWith(PostgresOrchestrationStore.InstanceChangedPrefix, StringComparison.Ordinal))
+        {
+            _signal.InstanceChanged(e.Payload[PostgresOrchestrationStore.InstanceChangedPrefix.Length..]);
+        }
         else
         {
             _signal.WakeOrchestrations();

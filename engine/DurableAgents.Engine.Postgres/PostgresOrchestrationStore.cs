@@ -65,6 +65,9 @@ public sealed partial class PostgresOrchestrationStore : IOrchestrationStore, ID
         NotificationChannel = _schema;
     }
 
+    /// <summary>The notification payload prefix for "this instance's status changed" (followed by the instance id).</summary>
+    public const string InstanceChangedPrefix = "i:";
+
     /// <summary>The LISTEN/NOTIFY channel on which commits that create work are announced ("o" orchestration, "a" activity).</summary>
     public string NotificationChannel { get; }
 
@@ -313,6 +316,12 @@ public sealed partial class PostgresOrchestrationStore : IOrchestrationStore, ID
                         Text(can?.NewExecutionId),
                         Text(can?.Input));
                 batch.BatchCommands.Add(fence);
+                if (u is not null && u.Status != workItem.Status)
+                {
+                    // Clients waiting on this instance on other hosts (WaitForInstanceCompletionAsync) wake at once.
+                    batch.BatchCommands.Add(Command("SELECT pg_notify($1, $2)", NotificationChannel, InstanceChangedPrefix + workItem.InstanceId));
+                }
+
                 if (can is not null)
                 {
                     batch.BatchCommands.Add(Command($"DELETE FROM {_schema}.history WHERE instance_id = $1", workItem.InstanceId));

@@ -252,7 +252,7 @@ public sealed class DurableAgentsClient : DurableTaskClient
 
         // Woken by the commits of this host and by the store's notifications of other hosts'
         // commits; the slow poll only bounds the wait when no notification path reaches us.
-        var fallback = TimeSpan.FromMilliseconds(50);
+        var fallback = TimeSpan.FromMilliseconds(Math.Min(50, _options.WaitPollInterval.TotalMilliseconds));
         while (true)
         {
             var changed = _signal.NextInstanceChange(instanceId);
@@ -265,14 +265,14 @@ public sealed class DurableAgentsClient : DurableTaskClient
                     return m;
                 }
 
-                await WorkSignal.WaitAsync(changed, fallback, cancellation).ConfigureAwait(false);
+                await WorkSignal.WaitAsync(changed, fallback, _time, cancellation).ConfigureAwait(false);
             }
             finally
             {
                 _signal.ReleaseInstanceChange(instanceId, changed);
             }
 
-            fallback = TimeSpan.FromMilliseconds(Math.Min(fallback.TotalMilliseconds * 2, 2000));
+            fallback = TimeSpan.FromMilliseconds(Math.Min(fallback.TotalMilliseconds * 2, _options.WaitPollInterval.TotalMilliseconds));
         }
     }
 

@@ -52,6 +52,15 @@ public sealed class DurableAgentsOptions
     [Range(typeof(TimeSpan), "00:00:00", "01:00:00")]
     public TimeSpan ExtendedSessionIdleTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// The longest a client's <c>WaitForInstance*Async</c> goes without re-reading the instance. It is
+    /// woken at once by this host's commits and by the store's notifications of other hosts'
+    /// (PostgreSQL LISTEN/NOTIFY); this bounds the wait only when no notification reaches it.
+    /// </summary>
+    /// <value>The default value is 2 seconds.</value>
+    [Range(typeof(TimeSpan), "00:00:00.010", "01:00:00")]
+    public TimeSpan WaitPollInterval { get; set; } = TimeSpan.FromSeconds(2);
+
     /// <summary>Whether this host runs workers; a client-only host sets false.</summary>
     /// <value>The default value is true.</value>
     public bool EnableWorker { get; set; } = true;

@@ -59,12 +59,16 @@ public sealed class WorkSignal
     }
 
     /// <summary>Waits for a signal taken earlier, or the timeout.</summary>
-    public static async Task WaitAsync(Task signal, TimeSpan timeout, CancellationToken cancellationToken)
+    public static Task WaitAsync(Task signal, TimeSpan timeout, CancellationToken cancellationToken) =>
+        WaitAsync(signal, timeout, TimeProvider.System, cancellationToken);
+
+    /// <summary>Waits for a signal taken earlier, or the timeout on <paramref name="time"/>'s clock.</summary>
+    public static async Task WaitAsync(Task signal, TimeSpan timeout, TimeProvider time, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(signal);
         try
         {
-            await signal.WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
+            await signal.WaitAsync(timeout, time, cancellationToken).ConfigureAwait(false);
         }
         catch (TimeoutException)
         {
