@@ -197,18 +197,7 @@ public sealed partial class PostgresOrchestrationStore : IOrchestrationStore, ID
         // The id exists: dedupe, or replace a finished instance, under a row lock.
         await InTransactionAsync(async (c, tx) =>
         {
-            var existing = await StatusOfAsync(c, tx, instance.InstanceId, forUpdate: true, cancellationToken).ConfigureAwait(false);
-            if (existing is { } status)
-            {
-                if (dedupeStatuses.Contains(status) || !status.IsTerminal())
-                {
-                    throw new OrchestrationAlreadyExistsException(instance.InstanceId, status);
-                }
-
-                await DeleteInstanceRowsAsync(c, tx, instance.InstanceId, cancellationToken).ConfigureAwait(false);
-            }
-
-            await InsertInstanceAsync(c, tx, instance, now, cancellationToken).ConfigureAwait(false);
+            await RelationalRules.CreateInstanceAsync(new PostgresTransaction(this, c, tx), instance, dedupeStatuses, now, cancellationToken).ConfigureAwait(false);
             await NotifyAsync(c, tx, "o", cancellationToken).ConfigureAwait(false);
             return 0;
         }, cancellationToken).ConfigureAwait(false);
@@ -417,23 +406,7 @@ public sealed partial class PostgresOrchestrationStore : IOrchestrationStore, ID
                 }
 
                 var messages = commit.NewMessages.ToList();
-                foreach (var child in commit.NewInstances)
-                {
-                    var existing = await StatusOfAsync(c, tx, child.InstanceId, forUpdate: true, cancellationToken).ConfigureAwait(false);
-                    if (existing is { } s && !s.IsTerminal())
-                    {
-                        var failure = Events.Failure(ErrorTypes.InstanceAlreadyExists, $"Cannot start sub-orchestration '{child.Name}': instance id '{child.InstanceId}' is in use by a {s} instance.");
-                        messages.Add(new OrchestrationMessage(0, workItem.InstanceId, workItem.ExecutionId, Events.SubOrchestrationFailed(child.Parent!.TaskScheduledId, failure, now), now));
-                        continue;
-                    }
-
-                    if (existing is not null)
-                    {
-                        await DeleteInstanceRowsAsync(c, tx, child.InstanceId, cancellationToken).ConfigureAwait(false);
-                    }
-
-                    await InsertInstanceAsync(c, tx, child, now, cancellationToken).ConfigureAwait(false);
-                }
+                messages.AddRange(await RelationalRules.CreateChildrenAsync(new PostgresTransaction(this, c, tx), workItem, commit.NewInstances, now, cancellationToken).ConfigureAwait(false));
 
                 if (messages.Count > 0 || commit.NewInstances.Count > 0)
                 {
@@ -607,59 +580,15 @@ public sealed partial class PostgresOrchestrationStore : IOrchestrationStore, ID
         ArgumentNullException.ThrowIfNull(message);
         await InTransactionAsync(async (c, tx) =>
         {
-            var status = await StatusOfAsync(c, tx, instanceId, forUpdate: true, cancellationToken).ConfigureAwait(false)
-                ?? throw new OrchestrationNotFoundException(instanceId);
-            if (status.IsTerminal())
-            {
-                throw new OrchestrationStateException(instanceId, status, StoreRows.OperationName(message));
-            }
-
-            await InsertMessagesAsync(c, tx, [new OrchestrationMessage(0, instanceId, null, message, now)], notify: true, cancellationToken).ConfigureAwait(false);
+            await RelationalRules.SendClientMessageAsync(new PostgresTransaction(this, c, tx), instanceId, message, now, cancellationToken).ConfigureAwait(false);
+            await NotifyAsync(c, tx, "o", cancellationToken).ConfigureAwait(false);
             return 0;
         }, cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
     public Task<int> PurgeInstanceAsync(string instanceId, bool recursive, CancellationToken cancellationToken = default) =>
-        InTransactionAsync(async (c, tx) =>
-        {
-            var status = await StatusOfAsync(c, tx, instanceId, forUpdate: true, cancellationToken).ConfigureAwait(false);
-            if (status is null)
-            {
-                return 0;
-            }
-
-            var ids = new List<string> { instanceId };
-            if (recursive)
-            {
-                ids.AddRange((await c.QueryAsync<string>(new CommandDefinition(
-                    $"""
-                    WITH RECURSIVE tree(id) AS (
-                        SELECT instance_id FROM {_schema}.instances WHERE parent_instance_id = @instanceId
-                        UNION SELECT i.instance_id FROM {_schema}.instances i JOIN tree t ON i.parent_instance_id = t.id)
-                    SELECT id FROM tree
-                    """,
-                    new { instanceId },
-                    tx,
-                    cancellationToken: cancellationToken)).ConfigureAwait(false)).Where(id => id != instanceId));
-            }
-
-            foreach (var id in ids)
-            {
-                var s = id == instanceId ? status : await StatusOfAsync(c, tx, id, forUpdate: true, cancellationToken).ConfigureAwait(false);
-                if (s is { } found && !found.IsTerminal())
-                {
-                    throw new OrchestrationStateException(id, found, "purge");
-                }
-            }
-
-            foreach (var id in ids)
-            {
-                await DeleteInstanceRowsAsync(c, tx, id, cancellationToken).ConfigureAwait(false);
-            }
-
-            return ids.Count;
-        }, cancellationToken);
+        InTransactionAsync((c, tx) => RelationalRules.PurgeAsync(new PostgresTransaction(this, c, tx), instanceId, recursive, cancellationToken), cancellationToken);
 
     /// <inheritdoc />
     public Task<int> PurgeInstancesAsync(PurgeFilter filter, CancellationToken cancellationToken = default)
@@ -843,4 +772,32 @@ public sealed partial class PostgresOrchestrationStore : IOrchestrationStore, ID
 
     /// <summary>A possibly-null text parameter (a bare null has no type for PostgreSQL to infer).</summary>
     private sealed record TextValue(string? Value);
+
+    /// <summary>The relational primitives over one PostgreSQL transaction (rows read for a rule are locked FOR UPDATE).</summary>
+    private sealed class PostgresTransaction(PostgresOrchestrationStore store, NpgsqlConnection c, NpgsqlTransaction tx) : IRelationalTransaction
+    {
+        public Task<OrchestrationRuntimeStatus?> StatusOfAsync(string instanceId, CancellationToken cancellationToken) =>
+            store.StatusOfAsync(c, tx, instanceId, forUpdate: true, cancellationToken);
+
+        public Task DeleteInstanceAsync(string instanceId, CancellationToken cancellationToken) =>
+            store.DeleteInstanceRowsAsync(c, tx, instanceId, cancellationToken);
+
+        public Task InsertInstanceAsync(NewInstance instance, DateTimeOffset now, CancellationToken cancellationToken) =>
+            store.InsertInstanceAsync(c, tx, instance, now, cancellationToken);
+
+        public Task InsertMessagesAsync(IReadOnlyList<OrchestrationMessage> messages, CancellationToken cancellationToken) =>
+            store.InsertMessagesAsync(c, tx, messages, notify: false, cancellationToken);
+
+        public async Task<IReadOnlyList<string>> DescendantIdsAsync(string instanceId, CancellationToken cancellationToken) =>
+            (await c.QueryAsync<string>(new CommandDefinition(
+                $"""
+                WITH RECURSIVE tree(id) AS (
+                    SELECT instance_id FROM {store._schema}.instances WHERE parent_instance_id = @instanceId
+                    UNION SELECT i.instance_id FROM {store._schema}.instances i JOIN tree t ON i.parent_instance_id = t.id)
+                SELECT id FROM tree
+                """,
+                new { instanceId },
+                tx,
+                cancellationToken: cancellationToken)).ConfigureAwait(false)).ToList();
+    }
 }

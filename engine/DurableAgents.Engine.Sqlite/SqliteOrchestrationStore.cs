@@ -111,21 +111,7 @@ public sealed class SqliteOrchestrationStore : IOrchestrationStore, IDisposable
         ArgumentNullException.ThrowIfNull(dedupeStatuses);
         var c = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var connection = c.ConfigureAwait(false);
-        await WriteAsync(c, async tx =>
-        {
-            var existing = await StatusOfAsync(c, tx, instance.InstanceId, cancellationToken).ConfigureAwait(false);
-            if (existing is { } status)
-            {
-                if (dedupeStatuses.Contains(status) || !status.IsTerminal())
-                {
-                    throw new OrchestrationAlreadyExistsException(instance.InstanceId, status);
-                }
-
-                await DeleteInstanceRowsAsync(c, tx, instance.InstanceId, cancellationToken).ConfigureAwait(false);
-            }
-
-            await InsertInstanceAsync(c, tx, instance, now, cancellationToken).ConfigureAwait(false);
-        }, cancellationToken).ConfigureAwait(false);
+        await WriteAsync(c, tx => RelationalRules.CreateInstanceAsync(new SqliteTransaction(c, tx), instance, dedupeStatuses, now, cancellationToken), cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
@@ -295,22 +281,10 @@ public sealed class SqliteOrchestrationStore : IOrchestrationStore, IDisposable
                     cancellationToken: cancellationToken)).ConfigureAwait(false);
             }
 
-            foreach (var child in commit.NewInstances)
+            var collisions = await RelationalRules.CreateChildrenAsync(new SqliteTransaction(c, tx), workItem, commit.NewInstances, now, cancellationToken).ConfigureAwait(false);
+            foreach (var m in collisions)
             {
-                var existing = await StatusOfAsync(c, tx, child.InstanceId, cancellationToken).ConfigureAwait(false);
-                if (existing is { } s && !s.IsTerminal())
-                {
-                    var failure = Events.Failure(ErrorTypes.InstanceAlreadyExists, $"Cannot start sub-orchestration '{child.Name}': instance id '{child.InstanceId}' is in use by a {s} instance.");
-                    await InsertMessageAsync(c, tx, new OrchestrationMessage(0, workItem.InstanceId, workItem.ExecutionId, Events.SubOrchestrationFailed(child.Parent!.TaskScheduledId, failure, now), now), cancellationToken).ConfigureAwait(false);
-                    continue;
-                }
-
-                if (existing is not null)
-                {
-                    await DeleteInstanceRowsAsync(c, tx, child.InstanceId, cancellationToken).ConfigureAwait(false);
-                }
-
-                await InsertInstanceAsync(c, tx, child, now, cancellationToken).ConfigureAwait(false);
+                await InsertMessageAsync(c, tx, m, cancellationToken).ConfigureAwait(false);
             }
 
             foreach (var m in commit.NewMessages)
@@ -465,17 +439,7 @@ public sealed class SqliteOrchestrationStore : IOrchestrationStore, IDisposable
         ArgumentNullException.ThrowIfNull(message);
         var c = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var connection = c.ConfigureAwait(false);
-        await WriteAsync(c, async tx =>
-        {
-            var status = await StatusOfAsync(c, tx, instanceId, cancellationToken).ConfigureAwait(false)
-                ?? throw new OrchestrationNotFoundException(instanceId);
-            if (status.IsTerminal())
-            {
-                throw new OrchestrationStateException(instanceId, status, StoreRows.OperationName(message));
-            }
-
-            await InsertMessageAsync(c, tx, new OrchestrationMessage(0, instanceId, null, message, now), cancellationToken).ConfigureAwait(false);
-        }, cancellationToken).ConfigureAwait(false);
+        await WriteAsync(c, tx => RelationalRules.SendClientMessageAsync(new SqliteTransaction(c, tx), instanceId, message, now, cancellationToken), cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
@@ -483,45 +447,7 @@ public sealed class SqliteOrchestrationStore : IOrchestrationStore, IDisposable
     {
         var c = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var connection = c.ConfigureAwait(false);
-        return await WriteAsync(c, async tx =>
-        {
-            var status = await StatusOfAsync(c, tx, instanceId, cancellationToken).ConfigureAwait(false);
-            if (status is null)
-            {
-                return 0;
-            }
-
-            var ids = new List<string> { instanceId };
-            if (recursive)
-            {
-                ids.AddRange((await c.QueryAsync<string>(new CommandDefinition(
-                    """
-                    WITH RECURSIVE tree(id) AS (
-                        SELECT instance_id FROM instances WHERE parent_instance_id = @instanceId
-                        UNION SELECT i.instance_id FROM instances i JOIN tree t ON i.parent_instance_id = t.id)
-                    SELECT id FROM tree
-                    """,
-                    new { instanceId },
-                    tx,
-                    cancellationToken: cancellationToken)).ConfigureAwait(false)).Where(id => id != instanceId));
-            }
-
-            foreach (var id in ids)
-            {
-                var s = id == instanceId ? status : await StatusOfAsync(c, tx, id, cancellationToken).ConfigureAwait(false);
-                if (s is { } found && !found.IsTerminal())
-                {
-                    throw new OrchestrationStateException(id, found, "purge");
-                }
-            }
-
-            foreach (var id in ids)
-            {
-                await DeleteInstanceRowsAsync(c, tx, id, cancellationToken).ConfigureAwait(false);
-            }
-
-            return ids.Count;
-        }, cancellationToken).ConfigureAwait(false);
+        return await WriteAsync(c, tx => RelationalRules.PurgeAsync(new SqliteTransaction(c, tx), instanceId, recursive, cancellationToken), cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
@@ -676,4 +602,37 @@ public sealed class SqliteOrchestrationStore : IOrchestrationStore, IDisposable
     }
 
 
+
+    /// <summary>The relational primitives over one SQLite write transaction.</summary>
+    private sealed class SqliteTransaction(SqliteConnection c, DbTransaction tx) : IRelationalTransaction
+    {
+        public Task<OrchestrationRuntimeStatus?> StatusOfAsync(string instanceId, CancellationToken cancellationToken) =>
+            SqliteOrchestrationStore.StatusOfAsync(c, tx, instanceId, cancellationToken);
+
+        public Task DeleteInstanceAsync(string instanceId, CancellationToken cancellationToken) =>
+            DeleteInstanceRowsAsync(c, tx, instanceId, cancellationToken);
+
+        public Task InsertInstanceAsync(NewInstance instance, DateTimeOffset now, CancellationToken cancellationToken) =>
+            SqliteOrchestrationStore.InsertInstanceAsync(c, tx, instance, now, cancellationToken);
+
+        public async Task InsertMessagesAsync(IReadOnlyList<OrchestrationMessage> messages, CancellationToken cancellationToken)
+        {
+            foreach (var m in messages)
+            {
+                await InsertMessageAsync(c, tx, m, cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        public async Task<IReadOnlyList<string>> DescendantIdsAsync(string instanceId, CancellationToken cancellationToken) =>
+            (await c.QueryAsync<string>(new CommandDefinition(
+                """
+                WITH RECURSIVE tree(id) AS (
+                    SELECT instance_id FROM instances WHERE parent_instance_id = @instanceId
+                    UNION SELECT i.instance_id FROM instances i JOIN tree t ON i.parent_instance_id = t.id)
+                SELECT id FROM tree
+                """,
+                new { instanceId },
+                tx,
+                cancellationToken: cancellationToken)).ConfigureAwait(false)).ToList();
+    }
 }

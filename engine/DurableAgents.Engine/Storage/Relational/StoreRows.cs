@@ -10,7 +10,7 @@ namespace DurableAgents.Engine.Storage.Relational;
 /// Row shapes and helpers shared by the SQL stores (SQLite, PostgreSQL). Column names are the
 /// schema's; times are Unix milliseconds (UTC) in both stores, so rows map the same way.
 /// </summary>
-public static class StoreRows
+internal static class StoreRows
 {
     /// <summary>Parses a stored status.</summary>
     public static OrchestrationRuntimeStatus ParseStatus(string status) => Enum.Parse<OrchestrationRuntimeStatus>(status);
@@ -108,7 +108,7 @@ public static class StoreRows
 }
 
 /// <summary>The instance listing query, in SQL that SQLite and PostgreSQL both accept.</summary>
-public static class InstanceQuerySql
+internal static class InstanceQuerySql
 {
     /// <summary>Builds the SELECT (newest first, one row more than a page) and its parameters.</summary>
     /// <param name="query">The filters.</param>
@@ -202,7 +202,7 @@ public static class InstanceQuerySql
 }
 
 /// <summary>Opaque paging tokens: base64 of "createdAtMs|instanceId".</summary>
-public static class ContinuationToken
+internal static class ContinuationToken
 {
     /// <summary>Formats a token for the row after which the next page starts.</summary>
     public static string Format(long createdAt, string instanceId) =>

@@ -1,7 +1,7 @@
 namespace DurableAgents.Engine.Storage.Relational;
 
 /// <summary>The schema upgrade rules both SQL stores apply before running a script.</summary>
-public static class StoreSchema
+internal static class StoreSchema
 {
     /// <summary>The first schema whose histories are Durable Task protocol events.</summary>
     public static readonly Version ProtocolHistory = new(2, 0, 0);
