@@ -37,8 +37,9 @@ public sealed class ActivityDatabase : IDisposable
     {
         var taskHub = configuration["DurableAgents:Postgres:TaskHub"] ?? "default";
         var store = configuration["DurableAgents:Store"] ?? "Sqlite";
-        services.TryAddSingleton(_ => string.Equals(store, "Postgres", StringComparison.OrdinalIgnoreCase)
-            ? ForPostgres(NpgsqlDataSource.Create(configuration["DurableAgents:Postgres:ConnectionString"] ?? string.Empty), taskHub)
+        // On PostgreSQL: the process's one data source, registered by the engine's UsePostgres().
+        services.TryAddSingleton(sp => string.Equals(store, "Postgres", StringComparison.OrdinalIgnoreCase)
+            ? ForPostgres(sp.GetService<NpgsqlDataSource>() ?? NpgsqlDataSource.Create(configuration["DurableAgents:Postgres:ConnectionString"] ?? string.Empty), taskHub)
             : ForSqlite(configuration["DurableAgents:Sqlite:ConnectionString"] ?? "Data Source=.data/durableagents.db"));
     }
 

@@ -28,39 +28,43 @@ public sealed partial class PostgresOrchestrationStore : IOrchestrationStore, ID
     private readonly NpgsqlDataSource _dataSource;
     private readonly string _schema;
     private readonly string _where;
+    private readonly bool _ownsDataSource;
     private volatile bool _created;
 
-    /// <summary>Creates a store.</summary>
+    /// <summary>Creates a store that owns its data source (tests, tools); hosts use <c>b.UsePostgres()</c>.</summary>
     /// <param name="connectionString">An Npgsql connection string (DurableAgents:Postgres:ConnectionString).</param>
     /// <param name="taskHub">Partitions the tables: 1–40 of a–z, 0–9 and _. The default value is "default".</param>
     public PostgresOrchestrationStore(string connectionString, string taskHub = "default")
+        : this(PostgresDurableAgentsBuilderExtensions.CreateDataSource(new PostgresStoreOptions { ConnectionString = connectionString ?? string.Empty }), taskHub, ownsDataSource: true)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(connectionString);
+    }
+
+    /// <summary>Creates a store on the process's data source (not disposed with the store).</summary>
+    /// <param name="dataSource">The data source (one per process, from DI).</param>
+    /// <param name="taskHub">Partitions the tables: 1–40 of a–z, 0–9 and _. The default value is "default".</param>
+    public PostgresOrchestrationStore(NpgsqlDataSource dataSource, string taskHub = "default")
+        : this(dataSource, taskHub, ownsDataSource: false)
+    {
+    }
+
+    private PostgresOrchestrationStore(NpgsqlDataSource dataSource, string taskHub, bool ownsDataSource)
+    {
+        ArgumentNullException.ThrowIfNull(dataSource);
         if (!TaskHubPattern().IsMatch(taskHub))
         {
+            if (ownsDataSource)
+            {
+                dataSource.Dispose();
+            }
+
             throw new ArgumentException($"The task hub name '{taskHub}' must be 1-40 characters of a-z, 0-9 and _ (DurableAgents:Postgres:TaskHub).", nameof(taskHub));
         }
 
-        NpgsqlConnectionStringBuilder parsed;
-        try
-        {
-            parsed = new NpgsqlConnectionStringBuilder(connectionString);
-        }
-        catch (ArgumentException ex)
-        {
-            // The message of a parse error can quote the string: do not pass it on, it may hold a password.
-            throw new ArgumentException("DurableAgents:Postgres:ConnectionString is not a valid Npgsql connection string.", nameof(connectionString), ex.InnerException);
-        }
-
+        var parsed = new NpgsqlConnectionStringBuilder(dataSource.ConnectionString);
         _where = $"PostgreSQL at {parsed.Host ?? "(no host)"}:{parsed.Port}, database '{parsed.Database ?? parsed.Username}'";
-        if (!connectionString.Contains("Max Auto Prepare", StringComparison.OrdinalIgnoreCase))
-        {
-            // The store's statements are a fixed set per task hub: prepared once per connection,
-            // the server skips parsing and planning them on every call.
-            parsed.MaxAutoPrepare = 64;
-        }
-
-        _dataSource = NpgsqlDataSource.Create(parsed);
+        _dataSource = dataSource;
+        _ownsDataSource = ownsDataSource;
         _schema = "durableagents_" + taskHub;
         NotificationChannel = _schema;
     }
@@ -78,10 +82,16 @@ public sealed partial class PostgresOrchestrationStore : IOrchestrationStore, ID
     internal string Where => _where;
 
     /// <inheritdoc />
-    public void Dispose() => _dataSource.Dispose();
+    public void Dispose()
+    {
+        if (_ownsDataSource)
+        {
+            _dataSource.Dispose();
+        }
+    }
 
     /// <inheritdoc />
-    public ValueTask DisposeAsync() => _dataSource.DisposeAsync();
+    public ValueTask DisposeAsync() => _ownsDataSource ? _dataSource.DisposeAsync() : ValueTask.CompletedTask;
 
     /// <summary>Schema scripts embedded in this assembly, in version order.</summary>
     public static IReadOnlyList<(string Version, string Sql)> SchemaScripts()

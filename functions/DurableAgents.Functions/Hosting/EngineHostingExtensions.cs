@@ -54,12 +54,10 @@ internal static class EngineHostingExtensions
             switch (store.ToUpperInvariant())
             {
                 case "SQLITE":
-                    b.UseSqlite(Required(config, "DurableAgents:Sqlite:ConnectionString", "e.g. 'Data Source=.data/durableagents.db'"));
+                    b.UseSqlite(); // DurableAgents:Sqlite (SqliteStoreOptions), validated at start
                     break;
                 case "POSTGRES":
-                    b.UsePostgres(
-                        Required(config, "DurableAgents:Postgres:ConnectionString", "an Npgsql connection string"),
-                        config["DurableAgents:Postgres:TaskHub"] ?? "default");
+                    b.UsePostgres(); // DurableAgents:Postgres (PostgresStoreOptions), validated at start
                     break;
                 default:
                     throw new InvalidOperationException($"DurableAgents:Store is '{store}'; supported stores: Sqlite, Postgres.");
@@ -80,7 +78,4 @@ internal static class EngineHostingExtensions
         builder.Services.AddSingleton<Apis.ScheduleSync>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<Apis.ScheduleSync>());
     }
-
-    private static string Required(ConfigurationManager config, string key, string example) =>
-        config[key] is { Length: > 0 } value ? value : throw new InvalidOperationException($"{key} is empty; set it to {example}.");
 }
