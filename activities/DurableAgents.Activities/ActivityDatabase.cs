@@ -10,14 +10,18 @@ namespace DurableAgents.Activities;
 
 /// <summary>
 /// The engine's database as the activities' stores use it (the model ledger, conversations, long-term
-/// memory): the same SQLite file, or the task hub's PostgreSQL schema, one connection pool for all of them. Tables are created on first use (idempotent DDL; on PostgreSQL under an advisory lock so hosts
-/// starting together do not collide).
+/// memory): the same SQLite file, or the task hub's PostgreSQL schema, one connection pool for all
+/// of them. Their tables come from versioned scripts (<c>Scripts/{sqlite,postgres}/activities-x.y.z.sql</c>,
+/// never edited once released), applied in order at first use and recorded in
+/// <c>activity_schema_versions</c>; on PostgreSQL under an advisory lock, so hosts starting together
+/// do not collide.
 /// </summary>
 public sealed class ActivityDatabase : IDisposable
 {
     private readonly Func<DbConnection> _connect;
     private readonly SemaphoreSlim _gate = new(1, 1);
     private readonly HashSet<string> _created = new(StringComparer.Ordinal);
+    private volatile bool _schemaApplied;
 
     private ActivityDatabase(Func<DbConnection> connect, bool postgres, string prefix)
     {
@@ -53,7 +57,29 @@ public sealed class ActivityDatabase : IDisposable
         return new(dataSource.CreateConnection, postgres: true, prefix: $"durableagents_{taskHub}.");
     }
 
-    /// <summary>An open connection on which <paramref name="ddl"/> (keyed <paramref name="name"/>) has run once in this process.</summary>
+    /// <summary>The versioned scripts of the activity tables for this database kind, in version order.</summary>
+    public static IReadOnlyList<(string Version, string Sql)> SchemaScripts(bool postgres)
+    {
+        var assembly = typeof(ActivityDatabase).Assembly;
+        var prefix = (postgres ? "postgres" : "sqlite") + ".activities-";
+        return assembly.GetManifestResourceNames()
+            .Where(n => n.StartsWith(prefix, StringComparison.Ordinal) && n.EndsWith(".sql", StringComparison.Ordinal))
+            .Select(n => (Version: n[prefix.Length..^".sql".Length], Name: n))
+            .OrderBy(x => Version.Parse(x.Version))
+            .Select(x =>
+            {
+                using var stream = assembly.GetManifestResourceStream(x.Name)!;
+                using var reader = new StreamReader(stream);
+                return (x.Version, reader.ReadToEnd());
+            })
+            .ToList();
+    }
+
+    /// <summary>An open connection on which the versioned scripts have been applied.</summary>
+    public Task<DbConnection> OpenAsync(CancellationToken cancellationToken) =>
+        OpenAsync("schema", static (_, _) => Task.CompletedTask, cancellationToken);
+
+    /// <summary>An open connection on which the versioned scripts, then <paramref name="ddl"/> (keyed <paramref name="name"/>), have run once in this process.</summary>
     public async Task<DbConnection> OpenAsync(string name, Func<DbConnection, CancellationToken, Task> ddl, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(ddl);
@@ -61,6 +87,23 @@ public sealed class ActivityDatabase : IDisposable
         try
         {
             await c.OpenAsync(cancellationToken).ConfigureAwait(false);
+            if (!_schemaApplied)
+            {
+                await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+                try
+                {
+                    if (!_schemaApplied)
+                    {
+                        await ApplyScriptsAsync(c, cancellationToken).ConfigureAwait(false);
+                        _schemaApplied = true;
+                    }
+                }
+                finally
+                {
+                    _gate.Release();
+                }
+            }
+
             bool created;
             lock (_created)
             {
@@ -99,6 +142,37 @@ public sealed class ActivityDatabase : IDisposable
             await c.DisposeAsync().ConfigureAwait(false);
             throw;
         }
+    }
+
+    private async Task ApplyScriptsAsync(DbConnection c, CancellationToken cancellationToken)
+    {
+        var schema = Prefix.TrimEnd('.');
+        var tx = await c.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        await using var transaction = tx.ConfigureAwait(false);
+        if (IsPostgres)
+        {
+            await c.ExecuteAsync(new CommandDefinition($"SELECT pg_advisory_xact_lock(7007001); CREATE SCHEMA IF NOT EXISTS {schema};", transaction: tx, cancellationToken: cancellationToken)).ConfigureAwait(false);
+        }
+
+        await c.ExecuteAsync(new CommandDefinition(
+            $"CREATE TABLE IF NOT EXISTS {Prefix}activity_schema_versions (version text NOT NULL PRIMARY KEY, applied_at bigint NOT NULL);", transaction: tx, cancellationToken: cancellationToken)).ConfigureAwait(false);
+        var applied = (await c.QueryAsync<string>(new CommandDefinition($"SELECT version FROM {Prefix}activity_schema_versions", transaction: tx, cancellationToken: cancellationToken)).ConfigureAwait(false)).ToHashSet(StringComparer.Ordinal);
+        foreach (var (version, sql) in SchemaScripts(IsPostgres))
+        {
+            if (applied.Contains(version))
+            {
+                continue;
+            }
+
+            await c.ExecuteAsync(new CommandDefinition(sql.Replace("{schema}", schema, StringComparison.Ordinal), transaction: tx, cancellationToken: cancellationToken)).ConfigureAwait(false);
+            await c.ExecuteAsync(new CommandDefinition(
+                $"INSERT INTO {Prefix}activity_schema_versions (version, applied_at) VALUES (@version, @now)",
+                new { version, now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() },
+                tx,
+                cancellationToken: cancellationToken)).ConfigureAwait(false);
+        }
+
+        await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Runs <paramref name="sql"/> as the tables' creation: on PostgreSQL in a transaction holding the DDL advisory lock, after creating the schema.</summary>

@@ -81,13 +81,6 @@ public sealed class ConversationStore(ActivityDatabase database)
             $"SELECT CAST(COALESCE(SUM(LENGTH(body)), 0) AS bigint) FROM {database.Prefix}agent_messages", cancellationToken: cancellationToken)).ConfigureAwait(false);
     }
 
-    private Task<System.Data.Common.DbConnection> OpenAsync(CancellationToken cancellationToken) =>
-        database.OpenAsync("agent_messages", (c, ct) => database.CreateAsync(
-            c,
-            $"""
-            CREATE TABLE IF NOT EXISTS {database.Prefix}agent_messages (
-                hash text PRIMARY KEY, parent text NULL, position bigint NOT NULL, body text NOT NULL);
-            """,
-            ct),
-            cancellationToken);
+    // agent_messages comes from the versioned activity scripts (Scripts/*/activities-x.y.z.sql).
+    private Task<System.Data.Common.DbConnection> OpenAsync(CancellationToken cancellationToken) => database.OpenAsync(cancellationToken);
 }

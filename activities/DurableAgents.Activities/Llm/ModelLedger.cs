@@ -316,30 +316,8 @@ public sealed class RelationalModelLedger : IModelLedger, IDisposable
         return tx;
     }
 
-    private Task<DbConnection> OpenAsync(CancellationToken cancellationToken) =>
-        _database.OpenAsync("llm_ledger", CreateAsync, cancellationToken);
-
-    /// <summary>Creates the ledger's tables (idempotent DDL, once per process).</summary>
-    private Task CreateAsync(DbConnection c, CancellationToken cancellationToken)
-    {
-        var id = _database.IsPostgres ? "id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY" : "id INTEGER PRIMARY KEY AUTOINCREMENT";
-        return _database.CreateAsync(
-            c,
-            $"""
-            CREATE TABLE IF NOT EXISTS {Prefix}llm_attempts (
-                {id},
-                instance_id text NOT NULL, workflow text NOT NULL, task_key text NOT NULL, attempt bigint NOT NULL,
-                profile text NOT NULL, provider text NOT NULL, model text NOT NULL, outcome text NOT NULL,
-                input_tokens bigint NOT NULL, output_tokens bigint NOT NULL, latency_ms bigint NOT NULL,
-                cost_micros bigint NOT NULL, at_ms bigint NOT NULL,
-                UNIQUE (instance_id, task_key, attempt));
-            CREATE INDEX IF NOT EXISTS llm_attempts_workflow ON {Prefix}llm_attempts (workflow);
-            CREATE TABLE IF NOT EXISTS {Prefix}llm_reservations (
-                instance_id text NOT NULL, task_key text NOT NULL, tokens bigint NOT NULL, cost_micros bigint NOT NULL,
-                settled integer NOT NULL, PRIMARY KEY (instance_id, task_key));
-            """,
-            cancellationToken);
-    }
+    // The ledger's tables come from the versioned activity scripts (Scripts/*/activities-x.y.z.sql).
+    private Task<DbConnection> OpenAsync(CancellationToken cancellationToken) => _database.OpenAsync(cancellationToken);
 
     private sealed record AttemptRow(
         string InstanceId, string Workflow, string TaskKey, long Attempt, string Profile, string Provider, string Model,

@@ -1,0 +1,108 @@
+using System.Data.Common;
+using Dapper;
+using DurableAgents.Activities.Agents;
+using Microsoft.Data.Sqlite;
+using Npgsql;
+using NUnit.Framework;
+
+namespace DurableAgents.Activities.Tests;
+
+/// <summary>
+/// The activity tables (ledger, conversations) come from versioned scripts recorded in
+/// activity_schema_versions. A database whose tables an earlier, unversioned build created is
+/// adopted with its rows; a new one gets every script once.
+/// </summary>
+[TestFixture("sqlite")]
+[TestFixture("postgres")]
+public sealed class ActivitySchemaTests(string kind)
+{
+    private Func<DbConnection> _connect = null!;
+    private ActivityDatabase _database = null!;
+    private string _prefix = string.Empty;
+    private Action _cleanup = () => { };
+
+    [SetUp]
+    public void SetUp()
+    {
+        if (kind == "sqlite")
+        {
+            var dir = Directory.CreateTempSubdirectory("da-activity-schema").FullName;
+            var cs = $"Data Source={Path.Combine(dir, "a.db")}";
+            _connect = () => new SqliteConnection(cs);
+            _database = ActivityDatabase.ForSqlite(cs);
+            _cleanup = () =>
+            {
+                SqliteConnection.ClearAllPools();
+                Directory.Delete(dir, true);
+            };
+        }
+        else
+        {
+            var cs = Environment.GetEnvironmentVariable("DURABLEAGENTS_TEST_POSTGRES") ?? throw new IgnoreException("no PostgreSQL server: run scripts/test.sh");
+            var hub = "s" + Guid.NewGuid().ToString("N")[..10];
+            var dataSource = NpgsqlDataSource.Create(cs);
+            _connect = dataSource.CreateConnection;
+            _database = ActivityDatabase.ForPostgres(dataSource, hub);
+            _prefix = $"durableagents_{hub}.";
+            _cleanup = () =>
+            {
+                using (var c = dataSource.OpenConnection())
+                using (var drop = new NpgsqlCommand($"DROP SCHEMA IF EXISTS durableagents_{hub} CASCADE", c))
+                {
+                    drop.ExecuteNonQuery();
+                }
+
+                dataSource.Dispose();
+            };
+        }
+    }
+
+    [TearDown]
+    public void TearDown()
+    {
+        _database.Dispose();
+        _cleanup();
+    }
+
+    [Test]
+    public async Task Open_NewDatabase_AppliesEveryScriptOnce()
+    {
+        await using (await _database.OpenAsync(CancellationToken.None))
+        {
+        }
+
+        await using var c = await OpenRawAsync();
+        Assert.That(await c.QueryAsync<string>($"SELECT version FROM {_prefix}activity_schema_versions"), Is.EqualTo(ActivityDatabase.SchemaScripts(kind == "postgres").Select(s => s.Version)));
+        Assert.That(await c.ExecuteScalarAsync<long>($"SELECT COUNT(*) FROM {_prefix}llm_attempts"), Is.Zero);
+        Assert.That(await c.ExecuteScalarAsync<long>($"SELECT COUNT(*) FROM {_prefix}agent_messages"), Is.Zero);
+    }
+
+    [Test]
+    public async Task Open_TablesFromAnUnversionedBuild_AdoptedWithTheirRows()
+    {
+        await using (var c = await OpenRawAsync())
+        {
+            if (kind == "postgres")
+            {
+                await c.ExecuteAsync($"CREATE SCHEMA {_prefix.TrimEnd('.')}");
+            }
+
+            // What the unversioned build created at first use, with a conversation in it.
+            await c.ExecuteAsync(ActivityDatabase.SchemaScripts(kind == "postgres")[0].Sql.Replace("{schema}", _prefix.TrimEnd('.'), StringComparison.Ordinal));
+            await c.ExecuteAsync($"INSERT INTO {_prefix}agent_messages (hash, parent, position, body) VALUES ('h1', NULL, 0, '{{}}')");
+        }
+
+        var store = new ConversationStore(_database);
+        Assert.That(await store.StoredBytesAsync(CancellationToken.None), Is.EqualTo(2), "the earlier row is still there");
+
+        await using var check = await OpenRawAsync();
+        Assert.That(await check.QueryAsync<string>($"SELECT version FROM {_prefix}activity_schema_versions"), Is.EqualTo(new[] { "1.0.0" }));
+    }
+
+    private async Task<DbConnection> OpenRawAsync()
+    {
+        var c = _connect();
+        await c.OpenAsync();
+        return c;
+    }
+}
