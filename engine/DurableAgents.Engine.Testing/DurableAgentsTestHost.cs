@@ -99,6 +99,62 @@ public sealed class DurableAgentsTestHost : IAsyncDisposable
         return new DurableAgentsTestHost(host, temp);
     }
 
+    /// <summary>
+    /// Waits until <paramref name="condition"/> holds, re-checking it after every commit of the
+    /// instance by this host's worker: woken by the commit, never by sleeping.
+    /// </summary>
+    public async Task WaitUntilAsync(string instanceId, Func<Task<bool>> condition, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(condition);
+        var signal = Services.GetRequiredService<WorkSignal>();
+        while (true)
+        {
+            var changed = signal.NextInstanceChange(instanceId);
+            try
+            {
+                if (await condition().ConfigureAwait(false))
+                {
+                    return;
+                }
+
+                await changed.WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                signal.ReleaseInstanceChange(instanceId, changed);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Waits until the orchestration dispatcher has polled <paramref name="polls"/> more times and
+    /// found nothing due: "nothing happened" as an event, not as the end of a sleep.
+    /// </summary>
+    public async Task WaitForIdlePollsAsync(int polls, CancellationToken cancellationToken)
+    {
+        var signal = Services.GetRequiredService<WorkSignal>();
+        var target = Worker.EmptyOrchestrationPolls + polls;
+        while (Worker.EmptyOrchestrationPolls < target)
+        {
+            var idle = signal.NextInstanceChange(DurableAgentsWorker.IdlePollKey);
+            try
+            {
+                if (Worker.EmptyOrchestrationPolls >= target)
+                {
+                    return;
+                }
+
+                // A poll also happens when the clock or a notification wakes the dispatcher.
+                signal.WakeOrchestrations();
+                await idle.WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                signal.ReleaseInstanceChange(DurableAgentsWorker.IdlePollKey, idle);
+            }
+        }
+    }
+
     /// <summary>Stops the host; work still running after <paramref name="shutdownTimeout"/> is cancelled and abandoned.</summary>
     public async Task StopAsync(TimeSpan shutdownTimeout)
     {

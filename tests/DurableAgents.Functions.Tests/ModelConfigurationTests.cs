@@ -2,7 +2,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
-using DurableAgents.Activities.Tests.Support;
+using DurableAgents.Tests.Support;
 using NUnit.Framework;
 
 namespace DurableAgents.Functions.Tests;

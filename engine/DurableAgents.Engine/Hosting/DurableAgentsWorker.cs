@@ -75,6 +75,17 @@ public sealed class DurableAgentsWorker : DurableTaskWorker
         _activitySlots = new SemaphoreSlim(_options.MaxConcurrentActivities, _options.MaxConcurrentActivities);
     }
 
+    /// <summary>
+    /// The <see cref="WorkSignal.NextInstanceChange"/> key signalled each time the orchestration
+    /// dispatcher polled and found no visible work: "nothing was due" as an event tests can await.
+    /// </summary>
+    public const string IdlePollKey = "\u0000idle-orchestration-poll";
+
+    private long _emptyOrchestrationPolls;
+
+    /// <summary>Orchestration polls that found no visible work while no episode ran (a counter for "nothing was due").</summary>
+    public long EmptyOrchestrationPolls => Interlocked.Read(ref _emptyOrchestrationPolls);
+
     /// <summary>Episodes that resumed a cached orchestrator (no replay).</summary>
     public long CacheHits => _episodes.CacheHits;
 
@@ -199,6 +210,13 @@ public sealed class DurableAgentsWorker : DurableTaskWorker
 
             if (work.Count == 0)
             {
+                // Idle means nothing was due and no episode is still running (its commit could change that).
+                if (kind == "orchestration" && slots.CurrentCount == _options.MaxConcurrentOrchestrations)
+                {
+                    Interlocked.Increment(ref _emptyOrchestrationPolls);
+                    _signal.InstanceChanged(IdlePollKey);
+                }
+
                 try
                 {
                     await WorkSignal.WaitAsync(signal, delay, stoppingToken).ConfigureAwait(false);
@@ -333,10 +351,9 @@ public sealed class DurableAgentsWorker : DurableTaskWorker
             }
 
             result.Committed?.Invoke();
-            if (commit.Instance is { } changed && changed.Status != item.Status)
-            {
-                _signal.InstanceChanged(item.InstanceId);
-            }
+
+            // Every commit wakes the instance's local waiters (status waits, tests awaiting a step).
+            _signal.InstanceChanged(item.InstanceId);
 
             foreach (var activity in claimed)
             {

@@ -2,7 +2,7 @@ using DurableTask.Core.History;
 using System.Text.Json;
 using DurableAgents.Activities.Agents;
 using DurableAgents.Activities.Contracts.Agents;
-using DurableAgents.Activities.Tests.Support;
+using DurableAgents.Tests.Support;
 using DurableAgents.Engine.Client;
 using DurableAgents.Orchestrations;
 using Microsoft.Extensions.DependencyInjection;

@@ -3,7 +3,7 @@ using System.Text.RegularExpressions;
 using DurableAgents.Activities.Agents;
 using DurableAgents.Activities.Contracts.Agents;
 using DurableAgents.Activities.Llm;
-using DurableAgents.Activities.Tests.Support;
+using DurableAgents.Tests.Support;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;

@@ -2,7 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using DurableAgents.Activities.Agents;
 using DurableAgents.Activities.Contracts.Agents;
-using DurableAgents.Activities.Tests.Support;
+using DurableAgents.Tests.Support;
 using DurableAgents.Engine.Client;
 using DurableAgents.Orchestrations;
 using Microsoft.Extensions.DependencyInjection;

@@ -1,7 +1,7 @@
 using System.Text.Json;
 using DurableAgents.Activities.Contracts.Llm;
 using DurableAgents.Activities.Llm;
-using DurableAgents.Activities.Tests.Support;
+using DurableAgents.Tests.Support;
 using NUnit.Framework;
 using Microsoft.DurableTask;
 using Microsoft.DurableTask.Client;

@@ -3,7 +3,7 @@ using DurableAgents.Activities.Contracts;
 using DurableAgents.Activities.Contracts.Llm;
 using DurableAgents.Activities.Email;
 using DurableAgents.Activities.Llm;
-using DurableAgents.Activities.Tests.Support;
+using DurableAgents.Tests.Support;
 using DurableAgents.Orchestrations;
 using Microsoft.Extensions.DependencyInjection;
 using NUnit.Framework;

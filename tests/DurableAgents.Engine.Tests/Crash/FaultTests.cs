@@ -1,3 +1,4 @@
+using DurableAgents.Tests.Support;
 using System.Diagnostics;
 using DurableAgents.Engine.Client;
 using DurableAgents.Engine.Postgres;

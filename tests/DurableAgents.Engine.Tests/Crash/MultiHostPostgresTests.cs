@@ -1,3 +1,4 @@
+using DurableAgents.Tests.Support;
 using DurableAgents.Engine.Client;
 using DurableAgents.Engine.Postgres;
 using DurableAgents.Engine.Storage;

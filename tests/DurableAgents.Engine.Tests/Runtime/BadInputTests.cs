@@ -1,3 +1,4 @@
+using DurableAgents.Tests.Support;
 using DurableTask.Core.History;
 using DurableAgents.Engine.Client;
 using DurableAgents.Engine.Storage;

@@ -1,3 +1,4 @@
+using DurableAgents.Tests.Support;
 using DurableAgents.Engine.Testing;
 using DurableAgents.Engine.Tests.Support;
 using NUnit.Framework;

@@ -1,3 +1,4 @@
+using DurableAgents.Tests.Support;
 using DurableTask.Core.History;
 using DurableAgents.Engine.Hosting;
 using DurableAgents.Engine.Testing;
@@ -104,7 +105,7 @@ public sealed class HostingTests
         await using (var first = await DurableAgentsTestHost.StartAsync(Logging, storeFactory: store, loggerProvider: logs1))
         {
             id = await first.Client.ScheduleNewOrchestrationInstanceAsync("Logged");
-            await WaitForAsync(() => logs1.Entries.Any(e => e.Message == "waiting"));
+            await first.WaitUntilAsync(id, () => Task.FromResult(logs1.Entries.Any(e => e.Message == "waiting")), TestTimeout.Token(30));
         }
 
         await using var second = await DurableAgentsTestHost.StartAsync(Logging, storeFactory: store, loggerProvider: logs2);
@@ -132,15 +133,6 @@ public sealed class HostingTests
         Assert.That(logs.Entries.Where(e => e.Level >= LogLevel.Warning).Select(e => e.Message), Is.Empty);
         Assert.That(logs.Entries.Select(e => e.Message), Has.None.Contains("sk-top-secret-value"));
         Assert.That(logs.Entries.Select(e => e.Id.Id), Does.Contain(1011), "the finish is logged with its stable event id");
-    }
-
-    private static async Task WaitForAsync(Func<bool> condition)
-    {
-        var token = TestTimeout.Token(30);
-        while (!condition())
-        {
-            await Task.Delay(5, token);
-        }
     }
 
     [Test]

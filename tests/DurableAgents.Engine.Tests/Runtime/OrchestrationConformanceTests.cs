@@ -1,3 +1,4 @@
+using DurableAgents.Tests.Support;
 using DurableTask.Core.History;
 using System.Collections.Concurrent;
 using DurableAgents.Engine.Client;
@@ -152,9 +153,9 @@ public sealed class OrchestrationConformanceTests
             time: time);
 
         var id = await host.Client.ScheduleNewOrchestrationInstanceAsync("Sleeper");
-        await WaitUntilAsync(async () => (await host.Client.GetOrchestrationHistoryAsync(id)).OfType<TimerCreatedEvent>().Any());
+        await host.WaitUntilAsync(id, async () => (await host.Client.GetOrchestrationHistoryAsync(id)).OfType<TimerCreatedEvent>().Any(), TestTimeout.Token(30));
         time.Advance(TimeSpan.FromHours(2));
-        await Task.Delay(100); // give the dispatcher polls a chance; the timer must still not fire
+        await host.WaitForIdlePollsAsync(3, TestTimeout.Token()); // the dispatcher looked and found nothing due
         Assert.That((await host.Client.GetInstanceAsync(id))!.RuntimeStatus, Is.EqualTo(OrchestrationRuntimeStatus.Running));
 
         time.Advance(TimeSpan.FromHours(1));
@@ -198,7 +199,7 @@ public sealed class OrchestrationConformanceTests
                 return $"{await first}+{await second}";
             }));
         var id = await host.Client.ScheduleNewOrchestrationInstanceAsync("TwoWaiters");
-        await WaitUntilAsync(async () => (await host.Client.GetInstanceAsync(id))?.SerializedCustomStatus == "\"waiting\"");
+        await host.WaitUntilAsync(id, async () => (await host.Client.GetInstanceAsync(id))?.SerializedCustomStatus == "\"waiting\"", TestTimeout.Token(30));
 
         await host.Client.RaiseEventAsync(id, "vote", 1);
         await host.Client.RaiseEventAsync(id, "vote", 2);
@@ -226,7 +227,7 @@ public sealed class OrchestrationConformanceTests
             }),
             time: time);
         var id = await host.Client.ScheduleNewOrchestrationInstanceAsync("Approval");
-        await WaitUntilAsync(async () => (await host.Client.GetOrchestrationHistoryAsync(id)).OfType<TimerCreatedEvent>().Any());
+        await host.WaitUntilAsync(id, async () => (await host.Client.GetOrchestrationHistoryAsync(id)).OfType<TimerCreatedEvent>().Any(), TestTimeout.Token(30));
 
         time.Advance(TimeSpan.FromDays(2));
         var done = await host.Client.WaitForInstanceCompletionAsync(id, true, TestTimeout.Token());
@@ -248,10 +249,10 @@ public sealed class OrchestrationConformanceTests
             }),
             time: time);
         var id = await host.Client.ScheduleNewOrchestrationInstanceAsync("Approval");
-        await WaitUntilAsync(async () => (await host.Client.GetOrchestrationHistoryAsync(id)).OfType<TimerCreatedEvent>().Any());
+        await host.WaitUntilAsync(id, async () => (await host.Client.GetOrchestrationHistoryAsync(id)).OfType<TimerCreatedEvent>().Any(), TestTimeout.Token(30));
 
         await host.Client.RaiseEventAsync(id, "approval", "approved");
-        await WaitUntilAsync(async () => (await host.Client.GetOrchestrationHistoryAsync(id)).OfType<TimerCreatedEvent>().Count() == 2);
+        await host.WaitUntilAsync(id, async () => (await host.Client.GetOrchestrationHistoryAsync(id)).OfType<TimerCreatedEvent>().Count() == 2, TestTimeout.Token(30));
         time.Advance(TimeSpan.FromHours(3));
         var done = await host.Client.WaitForInstanceCompletionAsync(id, true, TestTimeout.Token());
 
@@ -434,7 +435,7 @@ public sealed class OrchestrationConformanceTests
             .AddOrchestratorFunc<object?, string>("Child", (ctx, _) => ctx.CallSubOrchestratorAsync<string>("Leaf", null, new SubOrchestrationOptions { InstanceId = "t-leaf" }))
             .AddOrchestratorFunc<object?, string>("Leaf", (ctx, _) => ctx.WaitForExternalEvent<string>("never")));
         var id = await host.Client.ScheduleNewOrchestrationInstanceAsync("Parent", null, new StartOrchestrationOptions { InstanceId = "t-parent" });
-        await WaitUntilAsync(async () => (await host.Client.GetInstanceAsync("t-leaf"))?.RuntimeStatus == OrchestrationRuntimeStatus.Running);
+        await host.WaitUntilAsync("t-leaf", async () => (await host.Client.GetInstanceAsync("t-leaf"))?.RuntimeStatus == OrchestrationRuntimeStatus.Running, TestTimeout.Token(30));
 
         await host.Client.TerminateInstanceAsync(id, new TerminateInstanceOptions("operator stopped it", Recursive: true));
 
@@ -473,12 +474,12 @@ public sealed class OrchestrationConformanceTests
                 return await ctx.WaitForExternalEvent<string>("go");
             }));
         var id = await host.Client.ScheduleNewOrchestrationInstanceAsync("Pausable");
-        await WaitUntilAsync(async () => (await host.Client.GetInstanceAsync(id))?.SerializedCustomStatus == "\"ready\"");
+        await host.WaitUntilAsync(id, async () => (await host.Client.GetInstanceAsync(id))?.SerializedCustomStatus == "\"ready\"", TestTimeout.Token(30));
 
         await host.Client.SuspendInstanceAsync(id, "maintenance");
-        await WaitUntilAsync(async () => (await host.Client.GetInstanceAsync(id))?.RuntimeStatus == OrchestrationRuntimeStatus.Suspended);
+        await host.WaitUntilAsync(id, async () => (await host.Client.GetInstanceAsync(id))?.RuntimeStatus == OrchestrationRuntimeStatus.Suspended, TestTimeout.Token(30));
         await host.Client.RaiseEventAsync(id, "go", "went");
-        await Task.Delay(100);
+        await host.WaitForIdlePollsAsync(3, TestTimeout.Token()); // polls found nothing due: the event waits
         Assert.That((await host.Client.GetInstanceAsync(id))!.RuntimeStatus, Is.EqualTo(OrchestrationRuntimeStatus.Suspended), "a suspended instance must not consume events");
 
         await host.Client.ResumeInstanceAsync(id, "done");
@@ -571,7 +572,7 @@ public sealed class OrchestrationConformanceTests
         await using var host = await StartAsync(b => b.AddOrchestratorFunc<int, int>("Echo", (_, n) => Task.FromResult(n)), time: time);
 
         var id = await host.Client.ScheduleNewOrchestrationInstanceAsync("Echo", 5, new StartOrchestrationOptions { StartAt = time.GetUtcNow().AddMinutes(30) });
-        await Task.Delay(100);
+        await host.WaitForIdlePollsAsync(3, TestTimeout.Token()); // polls found nothing due before StartAt
         Assert.That((await host.Client.GetInstanceAsync(id))!.RuntimeStatus, Is.EqualTo(OrchestrationRuntimeStatus.Pending));
 
         time.Advance(TimeSpan.FromMinutes(31));
@@ -662,7 +663,7 @@ public sealed class OrchestrationConformanceTests
         await using (var first = await DurableAgentsTestHost.StartAsync(Register, storeFactory: Shared))
         {
             id = await first.Client.ScheduleNewOrchestrationInstanceAsync("Steps", 40);
-            await WaitUntilAsync(async () => (await first.Client.GetOrchestrationHistoryAsync(id)).OfType<TaskCompletedEvent>().Count() == 21);
+            await first.WaitUntilAsync(id, async () => (await first.Client.GetOrchestrationHistoryAsync(id)).OfType<TaskCompletedEvent>().Count() == 21, TestTimeout.Token(30));
             Assert.That(first.Worker.CacheMisses, Is.LessThanOrEqualTo(1), "one miss at most: the first episode");
             Assert.That(first.Worker.CacheHits, Is.GreaterThanOrEqualTo(20));
         }
@@ -697,7 +698,7 @@ public sealed class OrchestrationConformanceTests
             storeFactory: Shared))
         {
             id = await v1.Client.ScheduleNewOrchestrationInstanceAsync("Flow");
-            await WaitUntilAsync(async () => (await v1.Client.GetOrchestrationHistoryAsync(id)).OfType<TaskCompletedEvent>().Any());
+            await v1.WaitUntilAsync(id, async () => (await v1.Client.GetOrchestrationHistoryAsync(id)).OfType<TaskCompletedEvent>().Any(), TestTimeout.Token(30));
         }
 
         await using var v2 = await DurableAgentsTestHost.StartAsync(
@@ -716,14 +717,6 @@ public sealed class OrchestrationConformanceTests
         Assert.That(done.FailureDetails.ErrorMessage, Does.Contain("Research"));
     }
 
-    private static async Task WaitUntilAsync(Func<Task<bool>> condition)
-    {
-        var token = TestTimeout.Token(30);
-        while (!await condition())
-        {
-            await Task.Delay(5, token);
-        }
-    }
 }
 
 /// <summary>A per-test gate: the activity signals that it is running and waits to be let go.</summary>

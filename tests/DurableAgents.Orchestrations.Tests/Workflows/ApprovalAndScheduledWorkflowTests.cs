@@ -4,7 +4,7 @@ using System.Net;
 using DurableAgents.Activities.Contracts;
 using DurableAgents.Activities.Contracts.Agents;
 using DurableAgents.Activities.Email;
-using DurableAgents.Activities.Tests.Support;
+using DurableAgents.Tests.Support;
 using DurableAgents.Engine;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;

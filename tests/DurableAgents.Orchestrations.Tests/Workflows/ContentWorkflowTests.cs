@@ -1,6 +1,6 @@
 using DurableTask.Core.History;
 using DurableAgents.Activities.Contracts;
-using DurableAgents.Activities.Tests.Support;
+using DurableAgents.Tests.Support;
 using DurableAgents.Engine;
 using NUnit.Framework;
 using Microsoft.DurableTask.Client;

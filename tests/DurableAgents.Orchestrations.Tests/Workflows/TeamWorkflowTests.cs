@@ -1,5 +1,5 @@
 using DurableAgents.Activities.Contracts.Agents;
-using DurableAgents.Activities.Tests.Support;
+using DurableAgents.Tests.Support;
 using DurableAgents.Engine;
 using NUnit.Framework;
 using Microsoft.DurableTask.Client;

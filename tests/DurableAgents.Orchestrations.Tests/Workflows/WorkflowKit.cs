@@ -1,5 +1,5 @@
 using DurableTask.Core.History;
-using DurableAgents.Activities.Tests.Support;
+using DurableAgents.Tests.Support;
 using DurableAgents.Engine;
 using DurableAgents.Engine.Client;
 using NUnit.Framework;

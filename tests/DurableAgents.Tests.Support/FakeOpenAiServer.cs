@@ -13,7 +13,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
-namespace DurableAgents.Activities.Tests.Support;
+namespace DurableAgents.Tests.Support;
 
 /// <summary>A request the fake provider received.</summary>
 public sealed record RecordedRequest(string Path, IReadOnlyDictionary<string, string> Headers, JsonNode Body, DateTimeOffset At)

@@ -9,7 +9,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.DurableTask;
 using Microsoft.DurableTask.Client;
 
-namespace DurableAgents.Activities.Tests.Support;
+namespace DurableAgents.Tests.Support;
 
 /// <summary>
 /// An in-process engine host with the real model services, configured like the app is (configuration

@@ -1,4 +1,4 @@
-namespace DurableAgents.Engine.Tests.Support;
+namespace DurableAgents.Tests.Support;
 
 /// <summary>Every wait in a test is bounded: a hang fails the test instead of stalling CI.</summary>
 public static class TestTimeout
