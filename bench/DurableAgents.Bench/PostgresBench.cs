@@ -32,6 +32,7 @@ internal static class PostgresBench
         figures["helloCities5Seconds"] = Math.Round(seconds, 2);
         figures["helloCities5OrchestrationsPerSecond"] = Math.Round(orchPerSec, 1);
         figures["helloCities5ActivitiesPerSecond"] = Math.Round(actPerSec, 1);
+        figures["activityRateToCommitRate1Client"] = Math.Round(actPerSec / commit1, 3);
         figures["activityRateToCommitRate8Clients"] = Math.Round(actPerSec / commit8, 3);
 
         var (p50, p95, runs) = await LatencyAsync(connectionString, 200);
@@ -39,8 +40,12 @@ internal static class PostgresBench
         figures["latencyP50Ms"] = Math.Round(p50, 1);
         figures["latencyP95Ms"] = Math.Round(p95, 1);
 
+        // Latency as a multiple of one single-row commit (1 client) on the same server, same run.
+        figures["latencyP50InSingleRowCommits"] = Math.Round(p50 * commit1 / 1000, 1);
+
         var fanOut = await FanOutAsync(connectionString, 1000);
         figures["fanOut1000Ms"] = Math.Round(fanOut);
+        figures["fanOut1000InSingleRowCommits"] = Math.Round(fanOut * commit1 / 1000, 1);
 
         Console.WriteLine(JsonSerializer.Serialize(new { scenario = "postgres", figures }));
         Console.WriteLine();

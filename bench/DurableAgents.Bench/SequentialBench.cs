@@ -21,14 +21,25 @@ internal static class SequentialBench
             results.Add(await RunOnceAsync(n, cache: true));
         }
 
-        foreach (var n in new[] { 100, 1000 })
+        foreach (var n in new[] { 100, 1000, 5000 })
         {
             results.Add(await RunOnceAsync(n, cache: false));
         }
 
         var cached = results.Where(r => r.Cache).ToDictionary(r => r.Steps);
+        var uncached = results.Where(r => !r.Cache).ToDictionary(r => r.Steps);
         var ratio = cached[5000].TotalMs / cached[1000].TotalMs;
-        Console.WriteLine(JsonSerializer.Serialize(new { scenario = "sequential-sqlite", results, ratio5000to1000 = Math.Round(ratio, 2) }));
+        var ratioOff = uncached[5000].TotalMs / uncached[1000].TotalMs;
+        var commits = await SqliteCommitsPerSecondAsync();
+        Console.WriteLine(JsonSerializer.Serialize(new
+        {
+            scenario = "sequential-sqlite",
+            results,
+            ratio5000to1000 = Math.Round(ratio, 2),
+            ratio5000to1000SessionsOff = Math.Round(ratioOff, 2),
+            sqliteSingleRowCommitsPerSecond = Math.Round(commits),
+            perStepInSingleRowCommits = Math.Round(cached[5000].PerStepMs * commits / 1000, 1),
+        }));
         Console.WriteLine();
         Console.WriteLine("| steps | session cache | total (ms) | per step (ms) | cache hits | cache misses |");
         Console.WriteLine("|---:|:---|---:|---:|---:|---:|");
@@ -38,7 +49,8 @@ internal static class SequentialBench
         }
 
         Console.WriteLine();
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"5,000-step time / 1,000-step time = {ratio:F2} (target <= 6; 5 means perfectly linear)"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"5,000-step time / 1,000-step time = {ratio:F2} with extended sessions (target <= 6; 5 means perfectly linear), {ratioOff:F2} with sessions off"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"single-row commits on the same SQLite file settings: {commits:F0}/s; one step costs {cached[5000].PerStepMs * commits / 1000:F1} of them"));
         return ratio <= 6 ? 0 : 1;
     }
 
@@ -72,6 +84,39 @@ internal static class SequentialBench
         }
 
         return new Row(steps, cache, sw.Elapsed.TotalMilliseconds, sw.Elapsed.TotalMilliseconds / steps, host.Worker.CacheHits, host.Worker.CacheMisses);
+    }
+
+    /// <summary>The yardstick: single-row INSERT commits per second on a SQLite file with the store's pragmas (WAL, synchronous=NORMAL).</summary>
+    private static async Task<double> SqliteCommitsPerSecondAsync()
+    {
+        var dir = Directory.CreateTempSubdirectory("da-bench-commit").FullName;
+        try
+        {
+            await using var c = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(dir, "c.db")}");
+            await c.OpenAsync();
+            await using (var setup = c.CreateCommand())
+            {
+                setup.CommandText = "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; CREATE TABLE t (id INTEGER PRIMARY KEY, v INTEGER NOT NULL);";
+                await setup.ExecuteNonQueryAsync();
+            }
+
+            await using var insert = c.CreateCommand();
+            insert.CommandText = "INSERT INTO t (v) VALUES (1)";
+            var sw = Stopwatch.StartNew();
+            long n = 0;
+            while (sw.Elapsed < TimeSpan.FromSeconds(2))
+            {
+                await insert.ExecuteNonQueryAsync(); // autocommit: one commit per row
+                n++;
+            }
+
+            return n / sw.Elapsed.TotalSeconds;
+        }
+        finally
+        {
+            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+            Directory.Delete(dir, true);
+        }
     }
 
     private sealed record Row(int Steps, bool Cache, double TotalMs, double PerStepMs, long CacheHits, long CacheMisses);

@@ -191,6 +191,16 @@ public sealed class DurableAgentsClient : DurableTaskClient
         WaitAsync(instanceId, getInputsAndOutputs, s => s.IsTerminal(), cancellation);
 
     /// <inheritdoc />
+    /// <exception cref="NotSupportedException">Always: durable entities are not supported by this backend yet.</exception>
+    public override Microsoft.DurableTask.Client.Entities.DurableEntityClient Entities =>
+        throw new NotSupportedException("Durable entities are not yet supported by the DurableAgents backend; use an orchestration (with events) or an activity over your own storage instead.");
+
+    /// <inheritdoc />
+    /// <exception cref="NotSupportedException">Always: rewinding failed instances is not supported by this backend yet.</exception>
+    public override Task RewindInstanceAsync(string instanceId, string reason, CancellationToken cancellation = default) =>
+        throw new NotSupportedException("RewindInstanceAsync is not yet supported by the DurableAgents backend; restart the instance instead (RestartAsync).");
+
+    /// <inheritdoc />
     public override ValueTask DisposeAsync() => ValueTask.CompletedTask;
 
     /// <summary>The orchestrator names this host registers (empty on a client-only host).</summary>

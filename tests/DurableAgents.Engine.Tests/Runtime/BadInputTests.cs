@@ -30,6 +30,11 @@ public sealed class BadInputTests
                 .AddOrchestratorFunc<int, int>("Echo", (_, n) => Task.FromResult(n))
                 .AddOrchestratorFunc<object?, string>("Forever", (ctx, _) => ctx.WaitForExternalEvent<string>("never"))
                 .AddOrchestratorFunc<object?, string>("CallsMissingActivity", (ctx, _) => ctx.CallActivityAsync<string>("NoSuchActivity"))
+                .AddOrchestratorFunc<object?, string>("SignalsEntity", async (ctx, _) =>
+                {
+                    await ctx.Entities.SignalEntityAsync(new Microsoft.DurableTask.Entities.EntityInstanceId("counter", "c1"), "add", 1);
+                    return "signalled";
+                })
                 .AddOrchestratorFunc<object?, string>("Throws", string (_, _) => throw new InvalidOperationException("orchestrator bug"))
                 .AddOrchestratorFunc<object?, string>("BigOutput", (_, _) => Task.FromResult(new string('x', 4096))),
             o => o.MaxPayloadBytes = 2048,
@@ -178,6 +183,26 @@ public sealed class BadInputTests
         Assert.That(done.RuntimeStatus, Is.EqualTo(OrchestrationRuntimeStatus.Failed));
         Assert.That(done.FailureDetails!.InnerFailure!.ErrorType, Is.EqualTo(ErrorTypes.ActivityNotFound));
         Assert.That(done.FailureDetails.InnerFailure.ErrorMessage, Does.Contain("NoSuchActivity"));
+    }
+
+    [Test]
+    public async Task Orchestrator_UsesAnEntity_FailsAtOnceNamingEntities()
+    {
+        var id = await _host.Client.ScheduleNewOrchestrationInstanceAsync("SignalsEntity");
+        var done = await _host.Client.WaitForInstanceCompletionAsync(id, false, TestTimeout.Token());
+
+        Assert.That(done.RuntimeStatus, Is.EqualTo(OrchestrationRuntimeStatus.Failed));
+        Assert.That(done.FailureDetails!.ToString(), Does.Contain("entit").IgnoreCase);
+        Assert.That((await _host.Client.GetOrchestrationHistoryAsync(id)).OfType<EventSentEvent>(), Is.Empty, "no entity message was sent");
+    }
+
+    [Test]
+    public async Task Client_EntitiesAndRewind_RefusedNamingWhatIsMissing()
+    {
+        var entities = Assert.Throws<NotSupportedException>(() => _ = _host.Client.Entities);
+        Assert.That(entities!.Message, Does.Contain("entities").And.Contain("DurableAgents"));
+        var rewind = await Assert.ThrowsAsync<NotSupportedException>(() => _host.Client.RewindInstanceAsync("any", "retry"));
+        Assert.That(rewind!.Message, Does.Contain("Rewind").And.Contain("RestartAsync"));
     }
 
     [Test]
