@@ -601,6 +601,16 @@ public sealed partial class PostgresOrchestrationStore : IOrchestrationStore, ID
         InTransactionAsync((c, tx) => RelationalRules.PurgeAsync(new PostgresTransaction(this, c, tx), instanceId, recursive, cancellationToken), cancellationToken);
 
     /// <inheritdoc />
+    public Task RewindInstanceAsync(RewindRequest request, DateTimeOffset now, CancellationToken cancellationToken = default) =>
+        InTransactionAsync(async (c, tx) =>
+        {
+            await RelationalRules.RewindAsync(new PostgresTransaction(this, c, tx), request, now, cancellationToken).ConfigureAwait(false);
+            await NotifyAsync(c, tx, "o", cancellationToken).ConfigureAwait(false);
+            await NotifyAsync(c, tx, "a", cancellationToken).ConfigureAwait(false);
+            return 0;
+        }, cancellationToken);
+
+    /// <inheritdoc />
     public Task<int> PurgeInstancesAsync(PurgeFilter filter, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(filter);
@@ -797,6 +807,36 @@ public sealed partial class PostgresOrchestrationStore : IOrchestrationStore, ID
 
         public Task InsertMessagesAsync(IReadOnlyList<OrchestrationMessage> messages, CancellationToken cancellationToken) =>
             store.InsertMessagesAsync(c, tx, messages, notify: false, cancellationToken);
+
+        public async Task<bool> ReopenFailedAsync(string instanceId, int expectedHistoryLength, int keepHistoryLength, DateTimeOffset now, CancellationToken cancellationToken)
+        {
+            var reopened = await c.ExecuteAsync(new CommandDefinition(
+                $"""
+                UPDATE {store._schema}.instances SET status = 'Running', output = NULL, failure = NULL, completed_at = NULL, last_updated_at = @now,
+                  history_length = @keep, lock_owner = NULL, lock_expires_at = NULL
+                WHERE instance_id = @instanceId AND status = 'Failed' AND history_length = @expected
+                """,
+                new { instanceId, keep = keepHistoryLength, expected = expectedHistoryLength, now = now.ToUnixTimeMilliseconds() },
+                tx,
+                cancellationToken: cancellationToken)).ConfigureAwait(false);
+            if (reopened != 1)
+            {
+                return false;
+            }
+
+            await c.ExecuteAsync(new CommandDefinition(
+                $"DELETE FROM {store._schema}.history WHERE instance_id = @instanceId AND seq >= @keep", new { instanceId, keep = keepHistoryLength }, tx, cancellationToken: cancellationToken)).ConfigureAwait(false);
+            return true;
+        }
+
+        public Task InsertActivitiesAsync(IReadOnlyList<ActivityTaskRequest> activities, DateTimeOffset now, CancellationToken cancellationToken) =>
+            activities.Count == 0
+                ? Task.CompletedTask
+                : c.ExecuteAsync(new CommandDefinition(
+                    $"INSERT INTO {store._schema}.activities (instance_id, execution_id, task_id, name, input, visible_at) VALUES (@InstanceId, @ExecutionId, @TaskId, @Name, @Input, @now)",
+                    activities.Select(a => new { a.InstanceId, a.ExecutionId, a.TaskId, a.Name, a.Input, now = now.ToUnixTimeMilliseconds() }),
+                    tx,
+                    cancellationToken: cancellationToken));
 
         public async Task<IReadOnlyList<string>> DescendantIdsAsync(string instanceId, CancellationToken cancellationToken) =>
             (await c.QueryAsync<string>(new CommandDefinition(

@@ -451,6 +451,15 @@ public sealed class SqliteOrchestrationStore : IOrchestrationStore, IDisposable
     }
 
     /// <inheritdoc />
+    public async Task RewindInstanceAsync(RewindRequest request, DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var c = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = c.ConfigureAwait(false);
+        await WriteAsync(c, tx => RelationalRules.RewindAsync(new SqliteTransaction(c, tx), request, now, cancellationToken), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
     public async Task<int> PurgeInstancesAsync(PurgeFilter filter, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(filter);
@@ -622,6 +631,36 @@ public sealed class SqliteOrchestrationStore : IOrchestrationStore, IDisposable
                 await InsertMessageAsync(c, tx, m, cancellationToken).ConfigureAwait(false);
             }
         }
+
+        public async Task<bool> ReopenFailedAsync(string instanceId, int expectedHistoryLength, int keepHistoryLength, DateTimeOffset now, CancellationToken cancellationToken)
+        {
+            var reopened = await c.ExecuteAsync(new CommandDefinition(
+                """
+                UPDATE instances SET status = 'Running', output = NULL, failure = NULL, completed_at = NULL, last_updated_at = @now,
+                  history_length = @keep, lock_owner = NULL, lock_expires_at = NULL
+                WHERE instance_id = @instanceId AND status = 'Failed' AND history_length = @expected
+                """,
+                new { instanceId, keep = keepHistoryLength, expected = expectedHistoryLength, now = now.ToUnixTimeMilliseconds() },
+                tx,
+                cancellationToken: cancellationToken)).ConfigureAwait(false);
+            if (reopened != 1)
+            {
+                return false;
+            }
+
+            await c.ExecuteAsync(new CommandDefinition(
+                "DELETE FROM history WHERE instance_id = @instanceId AND seq >= @keep", new { instanceId, keep = keepHistoryLength }, tx, cancellationToken: cancellationToken)).ConfigureAwait(false);
+            return true;
+        }
+
+        public Task InsertActivitiesAsync(IReadOnlyList<ActivityTaskRequest> activities, DateTimeOffset now, CancellationToken cancellationToken) =>
+            activities.Count == 0
+                ? Task.CompletedTask
+                : c.ExecuteAsync(new CommandDefinition(
+                    "INSERT INTO activities (instance_id, execution_id, task_id, name, input, visible_at) VALUES (@InstanceId, @ExecutionId, @TaskId, @Name, @Input, @now)",
+                    activities.Select(a => new { a.InstanceId, a.ExecutionId, a.TaskId, a.Name, a.Input, now = now.ToUnixTimeMilliseconds() }),
+                    tx,
+                    cancellationToken: cancellationToken));
 
         public async Task<IReadOnlyList<string>> DescendantIdsAsync(string instanceId, CancellationToken cancellationToken) =>
             (await c.QueryAsync<string>(new CommandDefinition(

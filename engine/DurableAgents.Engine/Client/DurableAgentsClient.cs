@@ -195,10 +195,31 @@ public sealed class DurableAgentsClient : DurableTaskClient
     public override Microsoft.DurableTask.Client.Entities.DurableEntityClient Entities =>
         throw new NotSupportedException("Durable entities are not yet supported by the DurableAgents backend; use an orchestration (with events) or an activity over your own storage instead.");
 
-    /// <inheritdoc />
-    /// <exception cref="NotSupportedException">Always: rewinding failed instances is not supported by this backend yet.</exception>
-    public override Task RewindInstanceAsync(string instanceId, string reason, CancellationToken cancellation = default) =>
-        throw new NotSupportedException("RewindInstanceAsync is not yet supported by the DurableAgents backend; restart the instance instead (RestartAsync).");
+    /// <summary>
+    /// Rewinds a Failed instance: the episode that failed it is taken out of its history, the
+    /// activities that failed in it run again, the sub-orchestrations that failed in it start again
+    /// (from their beginning, with the same instance id), and the rest of that episode's inputs are
+    /// delivered again, so the orchestration continues as if the failures had not happened yet.
+    /// Completed work is not repeated. A sub-orchestration is rewound through its root.
+    /// </summary>
+    /// <exception cref="OrchestrationNotFoundException">No such instance.</exception>
+    /// <exception cref="OrchestrationStateException">The instance is not Failed, or is a sub-orchestration; nothing was written.</exception>
+    public override async Task RewindInstanceAsync(string instanceId, string reason, CancellationToken cancellation = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(instanceId);
+        var record = await _store.GetInstanceAsync(instanceId, includePayloads: false, cancellation).ConfigureAwait(false)
+            ?? throw new OrchestrationNotFoundException(instanceId);
+        if (record.Status != OrchestrationRuntimeStatus.Failed || record.ParentInstanceId is not null)
+        {
+            throw new OrchestrationStateException(instanceId, record.Status, record.ParentInstanceId is null ? "rewind" : $"rewind a sub-orchestration (rewind its root '{record.ParentInstanceId}')");
+        }
+
+        var history = await _store.GetHistoryAsync(instanceId, cancellation).ConfigureAwait(false);
+        var request = Rewind.Plan(record, history, _time.GetUtcNow());
+        await _store.RewindInstanceAsync(request, _time.GetUtcNow(), cancellation).ConfigureAwait(false);
+        _signal.NotifyOrchestrations();
+        _signal.NotifyActivities();
+    }
 
     /// <inheritdoc />
     public override ValueTask DisposeAsync() => ValueTask.CompletedTask;

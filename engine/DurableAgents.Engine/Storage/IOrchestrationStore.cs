@@ -85,6 +85,11 @@ public interface IOrchestrationStore
     /// <exception cref="OrchestrationStateException">The instance, or one of its descendants, is not finished; nothing was deleted.</exception>
     Task<int> PurgeInstanceAsync(string instanceId, bool recursive, CancellationToken cancellationToken = default);
 
+    /// <summary>Rewinds a failed instance as <paramref name="request"/> says, in one transaction.</summary>
+    /// <exception cref="OrchestrationNotFoundException">No such instance.</exception>
+    /// <exception cref="OrchestrationStateException">The instance is not Failed, or changed since it was read; nothing was written.</exception>
+    Task RewindInstanceAsync(RewindRequest request, DateTimeOffset now, CancellationToken cancellationToken = default);
+
     /// <summary>Deletes finished instances matching the filter; returns how many.</summary>
     Task<int> PurgeInstancesAsync(PurgeFilter filter, CancellationToken cancellationToken = default);
 

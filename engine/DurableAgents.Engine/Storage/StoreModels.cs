@@ -197,3 +197,16 @@ public sealed record InstancePage(IReadOnlyList<InstanceRecord> Instances, strin
 
 /// <summary>Which finished instances to purge.</summary>
 public sealed record PurgeFilter(DateTimeOffset? CreatedFrom, DateTimeOffset? CreatedTo, IReadOnlyCollection<OrchestrationRuntimeStatus>? Statuses);
+
+/// <summary>
+/// A rewind of a failed instance: cut its history before the episode that failed it, deliver that
+/// episode's inputs again, re-run its failed activities and re-create its failed sub-orchestrations.
+/// </summary>
+public sealed record RewindRequest(
+    string InstanceId,
+    string ExecutionId,
+    int ExpectedHistoryLength,
+    int KeepHistoryLength,
+    IReadOnlyList<OrchestrationMessage> Messages,
+    IReadOnlyList<ActivityTaskRequest> Activities,
+    IReadOnlyList<NewInstance> Children);

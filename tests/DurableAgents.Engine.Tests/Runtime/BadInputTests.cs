@@ -197,12 +197,25 @@ public sealed class BadInputTests
     }
 
     [Test]
-    public async Task Client_EntitiesAndRewind_RefusedNamingWhatIsMissing()
+    public void Client_Entities_RefusedNamingWhatIsMissing()
     {
         var entities = Assert.Throws<NotSupportedException>(() => _ = _host.Client.Entities);
         Assert.That(entities!.Message, Does.Contain("entities").And.Contain("DurableAgents"));
-        var rewind = await Assert.ThrowsAsync<NotSupportedException>(() => _host.Client.RewindInstanceAsync("any", "retry"));
-        Assert.That(rewind!.Message, Does.Contain("Rewind").And.Contain("RestartAsync"));
+    }
+
+    [Test]
+    public async Task Rewind_CompletedOrUnknownInstance_ThrowsAndChangesNothing()
+    {
+        var id = await _host.Client.ScheduleNewOrchestrationInstanceAsync("Echo", 3);
+        await _host.Client.WaitForInstanceCompletionAsync(id, false, TestTimeout.Token());
+        var before = (await _host.Client.GetOrchestrationHistoryAsync(id)).Count;
+
+        var ex = await Assert.ThrowsAsync<OrchestrationStateException>(() => _host.Client.RewindInstanceAsync(id, "retry"));
+        await Assert.ThrowsAsync<OrchestrationNotFoundException>(() => _host.Client.RewindInstanceAsync("ghost", "retry"));
+
+        Assert.That(ex!.Status, Is.EqualTo(OrchestrationRuntimeStatus.Completed));
+        Assert.That((await _host.Client.GetInstanceAsync(id, true))!.ReadOutputAs<int>(), Is.EqualTo(3));
+        Assert.That((await _host.Client.GetOrchestrationHistoryAsync(id)).Count, Is.EqualTo(before));
     }
 
     [Test]

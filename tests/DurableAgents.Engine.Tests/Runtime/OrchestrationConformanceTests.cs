@@ -491,6 +491,56 @@ public sealed class OrchestrationConformanceTests
     }
 
     [Test]
+    public async Task Rewind_FailedActivity_RunsAgain_CompletedWorkIsNotRepeated()
+    {
+        var once = 0;
+        var flaky = 0;
+        await using var host = await StartAsync(b => b
+            .AddOrchestratorFunc<object?, string>("TwoSteps", async (ctx, _) =>
+            {
+                var a = await ctx.CallActivityAsync<string>("Once");
+                var b = await ctx.CallActivityAsync<string>("FailsFirst");
+                return a + "+" + b;
+            })
+            .AddActivityFunc<object?, string>("Once", (_, _) => "once#" + Interlocked.Increment(ref once))
+            .AddActivityFunc<object?, string>("FailsFirst", string (_, _) =>
+                Interlocked.Increment(ref flaky) == 1 ? throw new TimeoutException("upstream down") : "flaky#" + flaky));
+        var failed = await RunToCompletionAsync(host, "TwoSteps", null, "rewind-1");
+        Assert.That(failed.RuntimeStatus, Is.EqualTo(OrchestrationRuntimeStatus.Failed));
+
+        await host.Client.RewindInstanceAsync("rewind-1", "upstream is back");
+        var done = await host.Client.WaitForInstanceCompletionAsync("rewind-1", true, TestTimeout.Token());
+
+        Assert.That(done.RuntimeStatus, Is.EqualTo(OrchestrationRuntimeStatus.Completed), done.FailureDetails?.ToString());
+        Assert.That(done.ReadOutputAs<string>(), Is.EqualTo("once#1+flaky#2"));
+        Assert.That(once, Is.EqualTo(1), "the completed step is not repeated");
+        var history = await host.Client.GetOrchestrationHistoryAsync("rewind-1");
+        Assert.That(history.OfType<TaskFailedEvent>(), Is.Empty, "the failed episode is out of the history");
+        Assert.That(history.OfType<ExecutionCompletedEvent>().Single().OrchestrationStatus, Is.EqualTo(DurableTask.Core.OrchestrationStatus.Completed));
+    }
+
+    [Test]
+    public async Task Rewind_FailedSubOrchestration_StartsItAgain_AndTheParentCompletes()
+    {
+        var attempts = 0;
+        await using var host = await StartAsync(b => b
+            .AddOrchestratorFunc<object?, string>("Parent", (ctx, _) => ctx.CallSubOrchestratorAsync<string>("Child", null, new SubOrchestrationOptions { InstanceId = "rewind-child" }))
+            .AddOrchestratorFunc<object?, string>("Child", (ctx, _) => ctx.CallActivityAsync<string>("FailsFirst"))
+            .AddActivityFunc<object?, string>("FailsFirst", string (_, _) =>
+                Interlocked.Increment(ref attempts) == 1 ? throw new InvalidOperationException("first attempt fails") : "ok#" + attempts));
+        var failed = await RunToCompletionAsync(host, "Parent", null, "rewind-parent");
+        Assert.That(failed.RuntimeStatus, Is.EqualTo(OrchestrationRuntimeStatus.Failed));
+        await Assert.ThrowsAsync<OrchestrationStateException>(() => host.Client.RewindInstanceAsync("rewind-child", "not the root"));
+
+        await host.Client.RewindInstanceAsync("rewind-parent", "retry");
+        var done = await host.Client.WaitForInstanceCompletionAsync("rewind-parent", true, TestTimeout.Token());
+
+        Assert.That(done.RuntimeStatus, Is.EqualTo(OrchestrationRuntimeStatus.Completed), done.FailureDetails?.ToString());
+        Assert.That(done.ReadOutputAs<string>(), Is.EqualTo("ok#2"));
+        Assert.That((await host.Client.GetInstanceAsync("rewind-child"))!.RuntimeStatus, Is.EqualTo(OrchestrationRuntimeStatus.Completed));
+    }
+
+    [Test]
     public async Task Purge_FinishedInstance_RemovesEverything_RunningInstanceIsRefused()
     {
         await using var host = await StartAsync(b => b

@@ -25,6 +25,16 @@ internal interface IRelationalTransaction
 
     /// <summary>The ids of the instance's sub-orchestrations at any depth.</summary>
     Task<IReadOnlyList<string>> DescendantIdsAsync(string instanceId, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Makes a Failed instance Running again with its history cut to <paramref name="keepHistoryLength"/>
+    /// events (output, failure and completion time cleared), if its history still has
+    /// <paramref name="expectedHistoryLength"/> events; false (nothing changed) otherwise.
+    /// </summary>
+    Task<bool> ReopenFailedAsync(string instanceId, int expectedHistoryLength, int keepHistoryLength, DateTimeOffset now, CancellationToken cancellationToken);
+
+    /// <summary>Queues activity tasks.</summary>
+    Task InsertActivitiesAsync(IReadOnlyList<ActivityTaskRequest> activities, DateTimeOffset now, CancellationToken cancellationToken);
 }
 
 /// <summary>The relational rules of every SQL store, over <see cref="IRelationalTransaction"/>.</summary>
@@ -58,10 +68,15 @@ internal static class RelationalRules
     /// is not created, and its parent gets SubOrchestrationInstanceFailed instead (returned, to be
     /// inserted with the commit's other messages); a finished one is replaced.
     /// </summary>
-    public static async Task<IReadOnlyList<OrchestrationMessage>> CreateChildrenAsync(IRelationalTransaction tx, OrchestrationWorkItem parent, IReadOnlyList<NewInstance> children, DateTimeOffset now, CancellationToken cancellationToken)
+    public static Task<IReadOnlyList<OrchestrationMessage>> CreateChildrenAsync(IRelationalTransaction tx, OrchestrationWorkItem parent, IReadOnlyList<NewInstance> children, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(parent);
+        return CreateChildrenAsync(tx, parent.InstanceId, parent.ExecutionId, children, now, cancellationToken);
+    }
+
+    private static async Task<IReadOnlyList<OrchestrationMessage>> CreateChildrenAsync(IRelationalTransaction tx, string parentInstanceId, string parentExecutionId, IReadOnlyList<NewInstance> children, DateTimeOffset now, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(tx);
-        ArgumentNullException.ThrowIfNull(parent);
         ArgumentNullException.ThrowIfNull(children);
         var failures = new List<OrchestrationMessage>();
         foreach (var child in children)
@@ -70,7 +85,7 @@ internal static class RelationalRules
             if (existing is { } s && !s.IsTerminal())
             {
                 var failure = Events.Failure(ErrorTypes.InstanceAlreadyExists, $"Cannot start sub-orchestration '{child.Name}': instance id '{child.InstanceId}' is in use by a {s} instance.");
-                failures.Add(new OrchestrationMessage(0, parent.InstanceId, parent.ExecutionId, Events.SubOrchestrationFailed(child.Parent!.TaskScheduledId, failure, now), now));
+                failures.Add(new OrchestrationMessage(0, parentInstanceId, parentExecutionId, Events.SubOrchestrationFailed(child.Parent!.TaskScheduledId, failure, now), now));
                 continue;
             }
 
@@ -100,6 +115,26 @@ internal static class RelationalRules
         }
 
         await tx.InsertMessagesAsync([new OrchestrationMessage(0, instanceId, null, message, now)], cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Rewind: only a Failed instance whose history has not changed since it was read.</summary>
+    /// <exception cref="OrchestrationNotFoundException">No such instance.</exception>
+    /// <exception cref="OrchestrationStateException">The instance is not Failed, or changed meanwhile; nothing was written.</exception>
+    public static async Task RewindAsync(IRelationalTransaction tx, RewindRequest request, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(tx);
+        ArgumentNullException.ThrowIfNull(request);
+        var status = await tx.StatusOfAsync(request.InstanceId, cancellationToken).ConfigureAwait(false)
+            ?? throw new OrchestrationNotFoundException(request.InstanceId);
+        if (status != OrchestrationRuntimeStatus.Failed
+            || !await tx.ReopenFailedAsync(request.InstanceId, request.ExpectedHistoryLength, request.KeepHistoryLength, now, cancellationToken).ConfigureAwait(false))
+        {
+            throw new OrchestrationStateException(request.InstanceId, status, "rewind");
+        }
+
+        await tx.InsertActivitiesAsync(request.Activities, now, cancellationToken).ConfigureAwait(false);
+        var collisions = await CreateChildrenAsync(tx, request.InstanceId, request.ExecutionId, request.Children, now, cancellationToken).ConfigureAwait(false);
+        await tx.InsertMessagesAsync([.. request.Messages, .. collisions], cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
