@@ -797,7 +797,6 @@ public sealed class ScopedActivity(ScopeMarker marker, ConcurrentBag<string> key
 {
     public override Task<string> RunAsync(TaskActivityContext context, object? input)
     {
-        var cancellationToken = context.GetCancellationToken();
         keys.Add(context.GetIdempotencyKey());
         return Task.FromResult(marker.Id.ToString());
     }
