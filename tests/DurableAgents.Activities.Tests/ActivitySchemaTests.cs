@@ -72,7 +72,7 @@ public sealed class ActivitySchemaTests(string kind)
         }
 
         await using var c = await OpenRawAsync();
-        Assert.That(await c.QueryAsync<string>($"SELECT version FROM {_prefix}activity_schema_versions"), Is.EqualTo(ActivityDatabase.SchemaScripts(kind == "postgres").Select(s => s.Version)));
+        Assert.That(await c.QueryAsync<string>($"SELECT version FROM {_prefix}activity_schema_versions ORDER BY version"), Is.EqualTo(ActivityDatabase.SchemaScripts(kind == "postgres").Select(s => s.Version)));
         Assert.That(await c.ExecuteScalarAsync<long>($"SELECT COUNT(*) FROM {_prefix}llm_attempts"), Is.Zero);
         Assert.That(await c.ExecuteScalarAsync<long>($"SELECT COUNT(*) FROM {_prefix}agent_messages"), Is.Zero);
     }
@@ -90,13 +90,23 @@ public sealed class ActivitySchemaTests(string kind)
             // What the unversioned build created at first use, with a conversation in it.
             await c.ExecuteAsync(ActivityDatabase.SchemaScripts(kind == "postgres")[0].Sql.Replace("{schema}", _prefix.TrimEnd('.'), StringComparison.Ordinal));
             await c.ExecuteAsync($"INSERT INTO {_prefix}agent_messages (hash, parent, position, body) VALUES ('h1', NULL, 0, '{{}}')");
+            var blob = kind == "postgres" ? "bytea" : "BLOB";
+            await c.ExecuteAsync(
+                $"""
+                CREATE TABLE {_prefix}memory_facts (
+                    id text PRIMARY KEY, scope text NOT NULL, text text NOT NULL, priority bigint NOT NULL, version bigint NOT NULL,
+                    updated_ms bigint NOT NULL, expires_ms bigint NULL, deleted bigint NOT NULL, embedding {blob} NOT NULL);
+                INSERT INTO {_prefix}memory_facts VALUES ('f1', 'user:1', 'likes tea', 1, 1, 0, NULL, 0, @e);
+                """,
+                new { e = new byte[] { 1, 2, 3, 4 } });
         }
 
         var store = new ConversationStore(_database);
         Assert.That(await store.StoredBytesAsync(CancellationToken.None), Is.EqualTo(2), "the earlier row is still there");
 
         await using var check = await OpenRawAsync();
-        Assert.That(await check.QueryAsync<string>($"SELECT version FROM {_prefix}activity_schema_versions"), Is.EqualTo(new[] { "1.0.0" }));
+        Assert.That(await check.QueryAsync<string>($"SELECT version FROM {_prefix}activity_schema_versions ORDER BY version"), Is.EqualTo(ActivityDatabase.SchemaScripts(kind == "postgres").Select(s => s.Version)));
+        Assert.That(await check.QuerySingleAsync<string>($"SELECT text FROM {_prefix}memory_facts WHERE id = 'f1'"), Is.EqualTo("likes tea"), "the earlier fact is still there");
     }
 
     private async Task<DbConnection> OpenRawAsync()

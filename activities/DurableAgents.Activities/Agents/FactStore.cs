@@ -179,20 +179,31 @@ public sealed class FactStore(ActivityDatabase database, MemoryOptions options, 
             throw new InvalidOperationException("DurableAgents:Memory:VectorSearch is Pgvector, which needs the PostgreSQL store.");
         }
 
+        // The table comes from the versioned scripts (activities-1.1.0.sql); its embedding column's
+        // type follows the settings, so it is added here, once, if the table has none yet.
         var embedding = usePgvector ? $"vector({options.EmbeddingDimensions})" : database.IsPostgres ? "bytea" : "BLOB";
-        var index = usePgvector
-            ? $"CREATE INDEX IF NOT EXISTS memory_facts_embedding ON {database.Prefix}memory_facts USING hnsw (embedding vector_cosine_ops);"
-            : string.Empty;
-        await database.CreateAsync(
-            c,
-            $"""
-            CREATE TABLE IF NOT EXISTS {database.Prefix}memory_facts (
-                id text PRIMARY KEY, scope text NOT NULL, text text NOT NULL, priority bigint NOT NULL, version bigint NOT NULL,
-                updated_ms bigint NOT NULL, expires_ms bigint NULL, deleted bigint NOT NULL, embedding {embedding} NOT NULL);
-            CREATE INDEX IF NOT EXISTS memory_facts_scope ON {database.Prefix}memory_facts (scope, deleted);
-            {index}
-            """,
-            cancellationToken).ConfigureAwait(false);
+        if (database.IsPostgres)
+        {
+            var index = usePgvector
+                ? $"CREATE INDEX IF NOT EXISTS memory_facts_embedding ON {database.Prefix}memory_facts USING hnsw (embedding vector_cosine_ops);"
+                : string.Empty;
+            await database.CreateAsync(c, $"ALTER TABLE {database.Prefix}memory_facts ADD COLUMN IF NOT EXISTS embedding {embedding};\n{index}", cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            // BEGIN IMMEDIATE: another process adding the column at the same time waits, then sees it.
+            var tx = await c.BeginTransactionAsync(System.Data.IsolationLevel.Serializable, cancellationToken).ConfigureAwait(false);
+            await using var transaction = tx.ConfigureAwait(false);
+            var has = await c.ExecuteScalarAsync<long>(new CommandDefinition(
+                "SELECT COUNT(*) FROM pragma_table_info('memory_facts') WHERE name = 'embedding'", transaction: tx, cancellationToken: cancellationToken)).ConfigureAwait(false);
+            if (has == 0)
+            {
+                await c.ExecuteAsync(new CommandDefinition($"ALTER TABLE memory_facts ADD COLUMN embedding {embedding}", transaction: tx, cancellationToken: cancellationToken)).ConfigureAwait(false);
+            }
+
+            await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
+        }
+
         if (usePgvector)
         {
             // A table created earlier without pgvector keeps its bytea column: search it exactly.

@@ -1,7 +1,6 @@
 -- DurableAgents activity tables, SQLite, 1.0.0. Released: never edit; add activities-x.y.z.sql instead.
 -- IF NOT EXISTS: a database whose tables an earlier, unversioned build created is adopted as is.
--- memory_facts is not here: its embedding column's type depends on DurableAgents:Memory
--- (vector(n) with pgvector, a blob otherwise) and is created by FactStore at first use.
+-- memory_facts comes in 1.1.0.
 CREATE TABLE IF NOT EXISTS llm_attempts (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     instance_id text NOT NULL, workflow text NOT NULL, task_key text NOT NULL, attempt bigint NOT NULL,
