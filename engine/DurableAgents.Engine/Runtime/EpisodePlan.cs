@@ -17,7 +17,6 @@ internal sealed class EpisodePlan
     private readonly OrchestrationWorkItem _item;
     private readonly DateTimeOffset _now;
     private readonly long _maxPayloadBytes;
-    private readonly P.ParentInstanceInfo? _parent;
     private readonly List<P.HistoryEvent> _events = [];
     private readonly List<ActivityTaskRequest> _activities = [];
     private readonly List<OrchestrationMessage> _messages = [];
@@ -25,10 +24,12 @@ internal sealed class EpisodePlan
     private InstanceUpdate? _update;
     private ContinueAsNewRequest? _continueAsNew;
 
-    public EpisodePlan(OrchestrationWorkItem item, DateTimeOffset now, long maxPayloadBytes, P.ParentInstanceInfo? parent)
+    private Func<P.ParentInstanceInfo, P.HistoryEvent>? _toParent;
+    private (string ExecutionId, P.CompleteOrchestrationAction Action)? _continueAsNewStarted;
+
+    public EpisodePlan(OrchestrationWorkItem item, DateTimeOffset now, long maxPayloadBytes)
     {
         _item = item;
-        _parent = parent;
         _now = now;
         _maxPayloadBytes = maxPayloadBytes;
     }
@@ -77,16 +78,46 @@ internal sealed class EpisodePlan
         _events.Add(Events.OrchestratorCompleted(_now));
     }
 
-    public OrchestrationCommit ToCommit(IReadOnlyList<long> consumed) => new()
+    /// <summary>
+    /// True when the execution ended: a sub-orchestration then reports to its parent, and a
+    /// ContinueAsNew passes the parent on to the new execution.
+    /// </summary>
+    public bool NeedsParent => _toParent is not null || _continueAsNewStarted is not null;
+
+    /// <summary>The ParentInstanceInfo of ExecutionStarted, when this episode delivered it.</summary>
+    public P.ParentInstanceInfo? ParentFromThisEpisode =>
+        _events.FirstOrDefault(e => e.EventTypeCase == P.HistoryEvent.EventTypeOneofCase.ExecutionStarted)?.ExecutionStarted.ParentInstance;
+
+    /// <summary>The commit; <paramref name="parent"/> is the instance's parent, if it has one.</summary>
+    public OrchestrationCommit ToCommit(IReadOnlyList<long> consumed, P.ParentInstanceInfo? parent)
     {
-        NewEvents = _events,
-        ConsumedMessageIds = consumed,
-        NewActivities = _activities,
-        NewMessages = _messages,
-        NewInstances = _instances,
-        Instance = _update,
-        ContinueAsNew = _continueAsNew,
-    };
+        var messages = new List<OrchestrationMessage>(_messages);
+        if (parent is not null && _toParent is not null)
+        {
+            messages.Add(new OrchestrationMessage(0, parent.OrchestrationInstance.InstanceId, parent.OrchestrationInstance.ExecutionId, _toParent(parent), _now));
+        }
+
+        if (_continueAsNewStarted is { } can)
+        {
+            var started = Events.ExecutionStarted(_item.InstanceId, can.ExecutionId, _item.Name, can.Action.NewVersion ?? _item.Version, can.Action.Result, parent, null, null, _now);
+            messages.Add(new OrchestrationMessage(0, _item.InstanceId, can.ExecutionId, started, _now));
+            foreach (var carried in can.Action.CarryoverEvents)
+            {
+                messages.Add(new OrchestrationMessage(0, _item.InstanceId, can.ExecutionId, carried, _now));
+            }
+        }
+
+        return new OrchestrationCommit
+        {
+            NewEvents = _events,
+            ConsumedMessageIds = consumed,
+            NewActivities = _activities,
+            NewMessages = messages,
+            NewInstances = _instances,
+            Instance = _update,
+            ContinueAsNew = _continueAsNew,
+        };
+    }
 
     private P.TaskFailureDetails? Validate(P.OrchestratorResponse response)
     {
@@ -216,20 +247,15 @@ internal sealed class EpisodePlan
 
     private void Complete(P.CompleteOrchestrationAction complete)
     {
-        var parent = ParentOf();
         switch (complete.OrchestrationStatus)
         {
             case P.OrchestrationStatus.ContinuedAsNew:
                 var executionId = NewExecutionId();
                 _continueAsNew = new ContinueAsNewRequest(executionId, complete.Result);
                 _events.Add(Events.ExecutionCompleted(P.OrchestrationStatus.ContinuedAsNew, complete.Result, null, _now));
-                var started = Events.ExecutionStarted(_item.InstanceId, executionId, _item.Name, complete.NewVersion ?? _item.Version, complete.Result, parent, null, null, _now);
-                _messages.Add(new OrchestrationMessage(0, _item.InstanceId, executionId, started, _now));
-                foreach (var carried in complete.CarryoverEvents)
-                {
-                    _messages.Add(new OrchestrationMessage(0, _item.InstanceId, executionId, carried, _now));
-                }
 
+                // The new execution keeps the parent: it is read when the new execution finishes.
+                _continueAsNewStarted = (executionId, complete);
                 _update = new InstanceUpdate(OrchestrationRuntimeStatus.Running, null, null, null);
                 break;
 
@@ -237,42 +263,22 @@ internal sealed class EpisodePlan
                 var failure = complete.FailureDetails ?? Events.Failure("DurableAgents.OrchestrationFailed", complete.Details ?? "The orchestration failed.");
                 _events.Add(Events.ExecutionCompleted(P.OrchestrationStatus.Failed, null, failure, _now));
                 _update = new InstanceUpdate(OrchestrationRuntimeStatus.Failed, null, null, failure);
-                if (parent is not null)
-                {
-                    _messages.Add(ToParent(parent, Events.SubOrchestrationFailed(parent.TaskScheduledId, failure, _now)));
-                }
-
+                _toParent = parent => Events.SubOrchestrationFailed(parent.TaskScheduledId, failure, _now);
                 break;
 
             case P.OrchestrationStatus.Terminated:
                 _events.Add(Events.ExecutionCompleted(P.OrchestrationStatus.Terminated, complete.Result, null, _now));
                 _update = new InstanceUpdate(OrchestrationRuntimeStatus.Terminated, complete.Result, null, null);
-                if (parent is not null)
-                {
-                    var terminated = Events.Failure(ErrorTypes.Terminated, $"Sub-orchestration '{_item.InstanceId}' was terminated.");
-                    _messages.Add(ToParent(parent, Events.SubOrchestrationFailed(parent.TaskScheduledId, terminated, _now)));
-                }
-
+                _toParent = parent => Events.SubOrchestrationFailed(parent.TaskScheduledId, Events.Failure(ErrorTypes.Terminated, $"Sub-orchestration '{_item.InstanceId}' was terminated."), _now);
                 break;
 
             default:
                 _events.Add(Events.ExecutionCompleted(P.OrchestrationStatus.Completed, complete.Result, null, _now));
                 _update = new InstanceUpdate(OrchestrationRuntimeStatus.Completed, complete.Result, null, null);
-                if (parent is not null)
-                {
-                    _messages.Add(ToParent(parent, Events.SubOrchestrationCompleted(parent.TaskScheduledId, complete.Result, _now)));
-                }
-
+                _toParent = parent => Events.SubOrchestrationCompleted(parent.TaskScheduledId, complete.Result, _now);
                 break;
         }
     }
-
-    private P.ParentInstanceInfo? ParentOf() =>
-        _events.FirstOrDefault(e => e.EventTypeCase == P.HistoryEvent.EventTypeOneofCase.ExecutionStarted)?.ExecutionStarted.ParentInstance
-        ?? _parent;
-
-    private OrchestrationMessage ToParent(P.ParentInstanceInfo parent, P.HistoryEvent e) =>
-        new(0, parent.OrchestrationInstance.InstanceId, parent.OrchestrationInstance.ExecutionId, e, _now);
 
     private static string NewExecutionId() => Guid.NewGuid().ToString("N");
 }

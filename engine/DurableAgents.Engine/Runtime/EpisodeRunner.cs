@@ -110,18 +110,20 @@ internal sealed class EpisodeRunner : IDisposable
         }
 
         Interlocked.Increment(ref cached ? ref _cacheHits : ref _cacheMisses);
-        // A sub-orchestration that finishes reports to its parent, named in its ExecutionStarted.
+        var plan = new EpisodePlan(item, now, _options.MaxPayloadBytes);
+        plan.Apply(newEvents, current, response);
+
+        // A sub-orchestration that ends (completes, fails, even by a payload refusal, or continues
+        // as new) needs its parent, named in its ExecutionStarted.
         P.ParentInstanceInfo? parent = null;
-        if (item.ParentInstanceId is not null && response.Actions.Any(a => a.OrchestratorActionTypeCase == P.OrchestratorAction.OrchestratorActionTypeOneofCase.CompleteOrchestration))
+        if (item.ParentInstanceId is not null && plan.NeedsParent)
         {
-            var first = newEvents.Concat(past).FirstOrDefault(e => e.EventTypeCase == P.HistoryEvent.EventTypeOneofCase.ExecutionStarted)
-                ?? (await _store.GetHistoryAsync(item.InstanceId, cancellationToken).ConfigureAwait(false)).FirstOrDefault(e => e.EventTypeCase == P.HistoryEvent.EventTypeOneofCase.ExecutionStarted);
-            parent = first?.ExecutionStarted.ParentInstance;
+            parent = plan.ParentFromThisEpisode
+                ?? past.FirstOrDefault(e => e.EventTypeCase == P.HistoryEvent.EventTypeOneofCase.ExecutionStarted)?.ExecutionStarted.ParentInstance
+                ?? (await _store.GetHistoryAsync(item.InstanceId, cancellationToken).ConfigureAwait(false)).FirstOrDefault(e => e.EventTypeCase == P.HistoryEvent.EventTypeOneofCase.ExecutionStarted)?.ExecutionStarted.ParentInstance;
         }
 
-        var plan = new EpisodePlan(item, now, _options.MaxPayloadBytes, parent);
-        plan.Apply(newEvents, current, response);
-        var commit = plan.ToCommit(item.Messages.Select(m => m.Id).ToList());
+        var commit = plan.ToCommit(item.Messages.Select(m => m.Id).ToList(), parent);
         var update = commit.Instance!;
 
         _logger.EpisodeCompleted(item.InstanceId, item.Name, item.Messages.Count, commit.NewEvents.Count, update.Status, cached ? "hit" : "miss");

@@ -36,7 +36,24 @@ public sealed class BadInputTests
                     return "signalled";
                 })
                 .AddOrchestratorFunc<object?, string>("Throws", string (_, _) => throw new InvalidOperationException("orchestrator bug"))
-                .AddOrchestratorFunc<object?, string>("BigOutput", (_, _) => Task.FromResult(new string('x', 4096))),
+                .AddOrchestratorFunc<object?, string>("BigOutput", (_, _) => Task.FromResult(new string('x', 4096)))
+                .AddOrchestratorFunc<object?, string>("SendsBigInput", async (ctx, _) =>
+                {
+                    // A later episode (after the timer), whose new events do not carry ExecutionStarted.
+                    await ctx.CreateTimer(ctx.CurrentUtcDateTime, CancellationToken.None);
+                    return await ctx.CallActivityAsync<string>("NoSuchActivity", new string('y', 4096));
+                })
+                .AddOrchestratorFunc<object?, string>("ParentOfBigInput", async (ctx, _) =>
+                {
+                    try
+                    {
+                        return await ctx.CallSubOrchestratorAsync<string>("SendsBigInput");
+                    }
+                    catch (TaskFailedException ex)
+                    {
+                        return ex.FailureDetails.HasErrorType(ErrorTypes.PayloadTooLarge) ? "child refused: payload too large" : ex.FailureDetails.ToString();
+                    }
+                }),
             o => o.MaxPayloadBytes = 2048,
             storeFactory: factory);
     }
@@ -183,6 +200,16 @@ public sealed class BadInputTests
         Assert.That(done.RuntimeStatus, Is.EqualTo(OrchestrationRuntimeStatus.Failed));
         Assert.That(done.FailureDetails!.InnerFailure!.ErrorType, Is.EqualTo(ErrorTypes.ActivityNotFound));
         Assert.That(done.FailureDetails.InnerFailure.ErrorMessage, Does.Contain("NoSuchActivity"));
+    }
+
+    [Test]
+    public async Task SubOrchestration_SchedulesAnOversizedActivityInput_FailsAndItsParentIsTold()
+    {
+        var id = await _host.Client.ScheduleNewOrchestrationInstanceAsync("ParentOfBigInput");
+        var done = await _host.Client.WaitForInstanceCompletionAsync(id, true, TestTimeout.Token());
+
+        Assert.That(done.RuntimeStatus, Is.EqualTo(OrchestrationRuntimeStatus.Completed), done.FailureDetails?.ToString());
+        Assert.That(done.ReadOutputAs<string>(), Is.EqualTo("child refused: payload too large"));
     }
 
     [Test]
