@@ -632,46 +632,13 @@ public sealed class SqliteOrchestrationStore : IOrchestrationStore, IDisposable
             }
         }
 
-        public async Task<bool> ReopenFailedAsync(string instanceId, int expectedHistoryLength, int keepHistoryLength, DateTimeOffset now, CancellationToken cancellationToken)
-        {
-            var reopened = await c.ExecuteAsync(new CommandDefinition(
-                """
-                UPDATE instances SET status = 'Running', output = NULL, failure = NULL, completed_at = NULL, last_updated_at = @now,
-                  history_length = @keep, lock_owner = NULL, lock_expires_at = NULL
-                WHERE instance_id = @instanceId AND status = 'Failed' AND history_length = @expected
-                """,
-                new { instanceId, keep = keepHistoryLength, expected = expectedHistoryLength, now = now.ToUnixTimeMilliseconds() },
-                tx,
-                cancellationToken: cancellationToken)).ConfigureAwait(false);
-            if (reopened != 1)
-            {
-                return false;
-            }
-
-            await c.ExecuteAsync(new CommandDefinition(
-                "DELETE FROM history WHERE instance_id = @instanceId AND seq >= @keep", new { instanceId, keep = keepHistoryLength }, tx, cancellationToken: cancellationToken)).ConfigureAwait(false);
-            return true;
-        }
+        public Task<bool> ReopenFailedAsync(string instanceId, int expectedHistoryLength, int keepHistoryLength, DateTimeOffset now, CancellationToken cancellationToken) =>
+            RelationalSql.ReopenFailedAsync(c, tx, string.Empty, instanceId, expectedHistoryLength, keepHistoryLength, now, cancellationToken);
 
         public Task InsertActivitiesAsync(IReadOnlyList<ActivityTaskRequest> activities, DateTimeOffset now, CancellationToken cancellationToken) =>
-            activities.Count == 0
-                ? Task.CompletedTask
-                : c.ExecuteAsync(new CommandDefinition(
-                    "INSERT INTO activities (instance_id, execution_id, task_id, name, input, visible_at) VALUES (@InstanceId, @ExecutionId, @TaskId, @Name, @Input, @now)",
-                    activities.Select(a => new { a.InstanceId, a.ExecutionId, a.TaskId, a.Name, a.Input, now = now.ToUnixTimeMilliseconds() }),
-                    tx,
-                    cancellationToken: cancellationToken));
+            RelationalSql.InsertActivitiesAsync(c, tx, string.Empty, activities, now, cancellationToken);
 
-        public async Task<IReadOnlyList<string>> DescendantIdsAsync(string instanceId, CancellationToken cancellationToken) =>
-            (await c.QueryAsync<string>(new CommandDefinition(
-                """
-                WITH RECURSIVE tree(id) AS (
-                    SELECT instance_id FROM instances WHERE parent_instance_id = @instanceId
-                    UNION SELECT i.instance_id FROM instances i JOIN tree t ON i.parent_instance_id = t.id)
-                SELECT id FROM tree
-                """,
-                new { instanceId },
-                tx,
-                cancellationToken: cancellationToken)).ConfigureAwait(false)).ToList();
+        public Task<IReadOnlyList<string>> DescendantIdsAsync(string instanceId, CancellationToken cancellationToken) =>
+            RelationalSql.DescendantIdsAsync(c, tx, string.Empty, instanceId, cancellationToken);
     }
 }

@@ -1,3 +1,4 @@
+using DurableAgents.Engine.History;
 using DurableAgents.Engine.Storage;
 using P = Microsoft.DurableTask.Protobuf;
 
@@ -37,13 +38,7 @@ internal static class Rewind
                         created.Version,
                         created.Input,
                         now,
-                        new P.ParentInstanceInfo
-                        {
-                            TaskScheduledId = id,
-                            Name = instance.Name,
-                            Version = instance.Version,
-                            OrchestrationInstance = new P.OrchestrationInstance { InstanceId = instance.InstanceId, ExecutionId = instance.ExecutionId },
-                        }));
+                        Events.Parent(instance.Name, instance.Version, instance.InstanceId, instance.ExecutionId, id)));
                     break;
                 case P.HistoryEvent.EventTypeOneofCase.ExecutionStarted:
                 case P.HistoryEvent.EventTypeOneofCase.TaskCompleted:

@@ -90,6 +90,15 @@ public static class Events
     public static P.HistoryEvent ExecutionCompleted(P.OrchestrationStatus status, string? result, P.TaskFailureDetails? failure, DateTimeOffset now) =>
         New(now, e => e.ExecutionCompleted = new P.ExecutionCompletedEvent { OrchestrationStatus = status, Result = result, FailureDetails = failure });
 
+    /// <summary>Where a sub-orchestration reports back: its parent's name, version, instance and execution, and the parent's task id for it.</summary>
+    public static P.ParentInstanceInfo Parent(string name, string? version, string instanceId, string executionId, int taskScheduledId) => new()
+    {
+        TaskScheduledId = taskScheduledId,
+        Name = name,
+        Version = version,
+        OrchestrationInstance = new P.OrchestrationInstance { InstanceId = instanceId, ExecutionId = executionId },
+    };
+
     /// <summary>A scheduling event with its task id.</summary>
     public static P.HistoryEvent WithId(int eventId, DateTimeOffset now, Action<P.HistoryEvent> set)
     {

@@ -213,13 +213,7 @@ internal sealed class EpisodePlan
                     sub.Version,
                     sub.Input,
                     _now,
-                    new P.ParentInstanceInfo
-                    {
-                        TaskScheduledId = id,
-                        Name = _item.Name,
-                        Version = _item.Version,
-                        OrchestrationInstance = new P.OrchestrationInstance { InstanceId = _item.InstanceId, ExecutionId = _item.ExecutionId },
-                    },
+                    Events.Parent(_item.Name, _item.Version, _item.InstanceId, _item.ExecutionId, id),
                     sub.Tags.Count > 0 ? sub.Tags : null));
                 break;
 

@@ -1,14 +1,7 @@
 using DurableAgents.Activities.Contracts;
 using DurableAgents.Tests.Support;
 using DurableAgents.Engine.Testing;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
-using Microsoft.AspNetCore.Http;
 using Microsoft.DurableTask;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 using NUnit.Framework;
 
 namespace DurableAgents.Orchestrations.Tests.Workflows;
@@ -70,15 +63,8 @@ public sealed class RecordedHistoryTests
     [Category("Recording")]
     public async Task Record_ProductWorkflowHistories()
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
-        await using var site = builder.Build();
-        string? root = null;
-        site.MapGet("/sitemap.xml", () => Results.Content($"<urlset xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\"><url><loc>{root}/a</loc></url><url><loc>{root}/b</loc></url></urlset>", "application/xml"));
-        site.MapGet("/{page}", (string page) => Results.Content($"<html><head><title>{page}</title></head><body>About {page}.</body></html>", "text/html"));
-        await site.StartAsync();
-        root = site.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single().TrimEnd('/');
+        var (site, root) = await WorkflowKit.StartSiteAsync();
+        await using var disposeSite = site;
         await using var host = await LlmTestHost.StartAsync(new Dictionary<string, string?> { ["DurableAgents:Tools:Fetch:AllowLoopback"] = "true" });
 
         var ids = new Dictionary<string, string>

@@ -1,3 +1,10 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using DurableTask.Core.History;
 using DurableAgents.Tests.Support;
 using DurableAgents.Engine;
@@ -42,6 +49,21 @@ internal static class WorkflowKit
             SubOrchestrationInstanceCreatedEvent s => "sub:" + s.Name,
             _ => null,
         }).OfType<string>().ToList();
+    }
+
+    /// <summary>A two-page site with a sitemap on a loopback port, for SeoAudit runs; dispose it when done.</summary>
+    public static async Task<(WebApplication Site, string Root)> StartSiteAsync()
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        var site = builder.Build();
+        string? root = null;
+        site.MapGet("/sitemap.xml", () => Results.Content($"<urlset xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\"><url><loc>{root}/a</loc></url><url><loc>{root}/b</loc></url></urlset>", "application/xml"));
+        site.MapGet("/{page}", (string page) => Results.Content($"<html><head><title>{page}</title></head><body>About {page}.</body></html>", "text/html"));
+        await site.StartAsync();
+        root = site.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single().TrimEnd('/');
+        return (site, root);
     }
 
     /// <summary>Waits until <paramref name="instanceId"/> exists and its custom status contains <paramref name="text"/>.</summary>
