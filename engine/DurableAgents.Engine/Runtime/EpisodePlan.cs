@@ -72,6 +72,8 @@ internal sealed class EpisodePlan
             null);
         if (_update.Status.IsTerminal() || _continueAsNew is not null)
         {
+            // An execution that ended keeps the custom status its code set last, unless the
+            // episode was refused (the status may be the oversized payload).
             _update = _update with { CustomStatus = failure is null ? response.CustomStatus : null };
         }
 
