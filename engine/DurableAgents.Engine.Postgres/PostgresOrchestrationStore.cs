@@ -494,17 +494,24 @@ public sealed partial class PostgresOrchestrationStore : IOrchestrationStore, ID
     }
 
     /// <inheritdoc />
-    public async Task<IReadOnlyList<bool>> CompleteActivitiesAsync(IReadOnlyList<ActivityCompletion> completions, DateTimeOffset now, CancellationToken cancellationToken = default)
+    public async Task<IReadOnlyList<bool>> CompleteActivitiesAsync(IReadOnlyList<ActivityCompletion> completions, DateTimeOffset now, CancellationToken cancellationToken = default) =>
+        (await CompleteActivitiesAndLeaseAsync(completions, string.Empty, TimeSpan.Zero, 0, now, cancellationToken).ConfigureAwait(false)).Applied;
+
+    /// <inheritdoc />
+    public async Task<ActivityResults> CompleteActivitiesAndLeaseAsync(IReadOnlyList<ActivityCompletion> completions, string owner, TimeSpan leaseDuration, int maxLeases, DateTimeOffset now, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(completions);
         var c = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
         await using var connection = c.ConfigureAwait(false);
+        var nowMs = now.ToUnixTimeMilliseconds();
 
-        // One statement (atomic on its own, one round trip) for the whole group: each task is deleted
-        // only if its lease token still matches (a lease that expired without a takeover still counts),
-        // and only deleted tasks deliver their result.
+        // One round trip, one implicit transaction: the group's results, then (optionally) the
+        // leases of the instances they went to, then those instances' visible messages.
         var batch = new NpgsqlBatch(c);
         await using var disposeBatch = batch.ConfigureAwait(false);
+
+        // Each task is deleted only if its lease token still matches (a lease that expired without a
+        // takeover still counts), and only deleted tasks deliver their result.
         batch.BatchCommands.Add(Command(
             $"""
             WITH input AS (
@@ -527,9 +534,48 @@ public sealed partial class PostgresOrchestrationStore : IOrchestrationStore, ID
             completions.Select(x => x.WorkItem.Task.ExecutionId).ToArray(),
             completions.Select(x => x.Result.TypeName()).ToArray(),
             completions.Select(x => HistoryJson.Serialize(x.Result)).ToArray(),
-            now.ToUnixTimeMilliseconds()));
+            nowMs));
+        var prefix = $"{owner}/{Guid.NewGuid():N}/";
+        var expires = now + leaseDuration;
+        if (maxLeases > 0)
+        {
+            var ids = completions.Select(x => x.WorkItem.Task.InstanceId).Distinct(StringComparer.Ordinal).ToArray();
+            batch.BatchCommands.Add(Command(
+                $"""
+                WITH candidate AS (
+                    SELECT i.instance_id FROM {_schema}.instances i
+                    WHERE i.instance_id = ANY($1) AND i.status = 'Running'
+                      AND (i.lock_expires_at IS NULL OR i.lock_expires_at <= $3)
+                      AND EXISTS (SELECT 1 FROM {_schema}.inbox m WHERE m.instance_id = i.instance_id AND m.visible_at <= $3)
+                    ORDER BY i.instance_id LIMIT $4
+                    FOR UPDATE OF i SKIP LOCKED)
+                UPDATE {_schema}.instances i SET lock_owner = $2 || md5(i.instance_id), lock_expires_at = $5
+                FROM candidate WHERE i.instance_id = candidate.instance_id
+                RETURNING i.*
+                """,
+                ids,
+                prefix,
+                nowMs,
+                maxLeases,
+                expires.ToUnixTimeMilliseconds()));
+            batch.BatchCommands.Add(Command(
+                $"""
+                SELECT id, instance_id, execution_id, visible_at, data FROM (
+                    SELECT m.*, row_number() OVER (PARTITION BY m.instance_id ORDER BY m.visible_at, m.id) AS n
+                    FROM {_schema}.inbox m JOIN {_schema}.instances i ON i.instance_id = m.instance_id
+                    WHERE m.instance_id = ANY($1) AND starts_with(i.lock_owner, $2) AND m.visible_at <= $3) numbered
+                WHERE n <= {MaxMessagesPerEpisode}
+                ORDER BY instance_id, visible_at, id
+                """,
+                ids,
+                prefix,
+                nowMs));
+        }
+
         batch.BatchCommands.Add(Command("SELECT pg_notify($1, 'o')", NotificationChannel));
         var done = new HashSet<long>();
+        var rows = new List<StoreRows.InstanceRow>();
+        var messages = new List<StoreRows.MessageRow>();
         var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         await using (reader.ConfigureAwait(false))
         {
@@ -537,9 +583,28 @@ public sealed partial class PostgresOrchestrationStore : IOrchestrationStore, ID
             {
                 done.Add(reader.GetInt64(0));
             }
+
+            if (maxLeases > 0)
+            {
+                await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
+                var instanceParser = reader.GetRowParser<StoreRows.InstanceRow>();
+                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    rows.Add(instanceParser(reader));
+                }
+
+                await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
+                var messageParser = reader.GetRowParser<StoreRows.MessageRow>();
+                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    messages.Add(messageParser(reader));
+                }
+            }
         }
 
-        return completions.Select(x => done.Contains(x.WorkItem.Id)).ToList();
+        var byInstance = messages.ToLookup(m => m.instance_id);
+        var leased = rows.Select(r => r.ToWorkItem(byInstance[r.instance_id].Select(m => m.ToMessage()).ToList(), r.lock_owner!, expires)).ToList();
+        return new ActivityResults(completions.Select(x => done.Contains(x.WorkItem.Id)).ToList(), leased);
     }
 
     /// <inheritdoc />

@@ -148,11 +148,26 @@ public sealed class SqliteOrchestrationStore : IOrchestrationStore, IDisposable
             return null;
         }
 
+        return await TryLeaseAsync(c, tx, id, owner, leaseDuration, now, runningOnly: false, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Leases one instance if nobody holds it (and, with <paramref name="runningOnly"/>, if it is
+    /// Running), returning it with its visible messages; null otherwise.
+    /// </summary>
+    private static async Task<OrchestrationWorkItem?> TryLeaseAsync(SqliteConnection c, DbTransaction tx, string id, string owner, TimeSpan leaseDuration, DateTimeOffset now, bool runningOnly, CancellationToken cancellationToken)
+    {
+        var nowMs = now.ToUnixTimeMilliseconds();
         var token = $"{owner}/{Guid.NewGuid():N}";
         var expires = now + leaseDuration;
-        await c.ExecuteAsync(new CommandDefinition(
-            "UPDATE instances SET lock_owner = @token, lock_expires_at = @expires WHERE instance_id = @id",
-            new { token, expires = expires.ToUnixTimeMilliseconds(), id }, tx, cancellationToken: cancellationToken)).ConfigureAwait(false);
+        var leased = await c.ExecuteAsync(new CommandDefinition(
+            $"UPDATE instances SET lock_owner = @token, lock_expires_at = @expires WHERE instance_id = @id AND (lock_expires_at IS NULL OR lock_expires_at <= @now){(runningOnly ? " AND status = 'Running'" : string.Empty)}",
+            new { token, expires = expires.ToUnixTimeMilliseconds(), id, now = nowMs }, tx, cancellationToken: cancellationToken)).ConfigureAwait(false);
+        if (leased != 1)
+        {
+            return null;
+        }
+
         var row = await c.QuerySingleAsync<StoreRows.InstanceRow>(new CommandDefinition(
             "SELECT * FROM instances WHERE instance_id = @id", new { id }, tx, cancellationToken: cancellationToken)).ConfigureAwait(false);
         var status = StoreRows.ParseStatus(row.status);
@@ -365,7 +380,11 @@ public sealed class SqliteOrchestrationStore : IOrchestrationStore, IDisposable
     }
 
     /// <inheritdoc />
-    public async Task<IReadOnlyList<bool>> CompleteActivitiesAsync(IReadOnlyList<ActivityCompletion> completions, DateTimeOffset now, CancellationToken cancellationToken = default)
+    public async Task<IReadOnlyList<bool>> CompleteActivitiesAsync(IReadOnlyList<ActivityCompletion> completions, DateTimeOffset now, CancellationToken cancellationToken = default) =>
+        (await CompleteActivitiesAndLeaseAsync(completions, string.Empty, TimeSpan.Zero, 0, now, cancellationToken).ConfigureAwait(false)).Applied;
+
+    /// <inheritdoc />
+    public async Task<ActivityResults> CompleteActivitiesAndLeaseAsync(IReadOnlyList<ActivityCompletion> completions, string owner, TimeSpan leaseDuration, int maxLeases, DateTimeOffset now, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(completions);
         var c = await OpenAsync(cancellationToken).ConfigureAwait(false);
@@ -388,7 +407,21 @@ public sealed class SqliteOrchestrationStore : IOrchestrationStore, IDisposable
                 applied.Add(deleted == 1);
             }
 
-            return (IReadOnlyList<bool>)applied;
+            var leased = new List<OrchestrationWorkItem>();
+            foreach (var id in completions.Where((_, i) => applied[i]).Select(x => x.WorkItem.Task.InstanceId).Distinct(StringComparer.Ordinal))
+            {
+                if (leased.Count >= maxLeases)
+                {
+                    break;
+                }
+
+                if (await TryLeaseAsync(c, tx, id, owner, leaseDuration, now, runningOnly: true, cancellationToken).ConfigureAwait(false) is { } item)
+                {
+                    leased.Add(item);
+                }
+            }
+
+            return new ActivityResults(applied, leased);
         }, cancellationToken).ConfigureAwait(false);
     }
 

@@ -40,6 +40,8 @@ public sealed class DurableAgentsWorker : DurableTaskWorker
     private readonly CancellationTokenSource _hardStop = new();
     private readonly string _workerId;
     private readonly SemaphoreSlim _activitySlots;
+    private readonly SemaphoreSlim _orchestrationSlots;
+    private volatile bool _dispatching;
     private readonly HashSet<Task> _running = [];
 
     // Activity results wait here briefly so that several share one store transaction (group commit).
@@ -73,6 +75,7 @@ public sealed class DurableAgentsWorker : DurableTaskWorker
         _episodes = new EpisodeRunner(store, factory, services, time, loggerFactory, _options);
         _workerId = _options.WorkerId ?? $"{Environment.MachineName}:{Environment.ProcessId}:{Guid.NewGuid().ToString("N")[..6]}";
         _activitySlots = new SemaphoreSlim(_options.MaxConcurrentActivities, _options.MaxConcurrentActivities);
+        _orchestrationSlots = new SemaphoreSlim(_options.MaxConcurrentOrchestrations, _options.MaxConcurrentOrchestrations);
     }
 
     /// <summary>
@@ -115,6 +118,7 @@ public sealed class DurableAgentsWorker : DurableTaskWorker
         _episodes.Dispose();
         _hardStop.Dispose();
         _activitySlots.Dispose();
+        _orchestrationSlots.Dispose();
         base.Dispose();
     }
 
@@ -127,13 +131,16 @@ public sealed class DurableAgentsWorker : DurableTaskWorker
         }
 
         _logger.WorkerStarted(_workerId, _options.MaxConcurrentOrchestrations, _options.MaxConcurrentActivities);
-        using var orchestrationSlots = new SemaphoreSlim(_options.MaxConcurrentOrchestrations, _options.MaxConcurrentOrchestrations);
+        var orchestrationSlots = _orchestrationSlots;
+        _dispatching = true;
         var flusher = FlushCompletionsAsync();
         await Task.WhenAll(
             DispatchAsync("orchestration", orchestrationSlots, _signal.NextOrchestrationSignal, TryRunEpisodesAsync, stoppingToken),
             DispatchAsync("activity", _activitySlots, _signal.NextActivitySignal, TryRunActivitiesAsync, stoppingToken)).ConfigureAwait(false);
 
-        // Stop taking work, then let everything in flight finish (episodes start claimed activities too).
+        // Stop taking work (results no longer lease their instances), then let everything in flight
+        // finish (episodes start claimed activities too).
+        _dispatching = false;
         while (true)
         {
             Task[] remaining;
@@ -150,9 +157,17 @@ public sealed class DurableAgentsWorker : DurableTaskWorker
             await Task.WhenAll(remaining).ConfigureAwait(false);
         }
 
-        // Every activity has handed in its result by now: flush the last ones and stop.
+        // Every activity has handed in its result by now: flush the last ones, then wait for any
+        // episode the flusher leased before it saw that we are stopping.
         _completions.Writer.Complete();
         await flusher.ConfigureAwait(false);
+        Task[] last;
+        lock (_running)
+        {
+            last = [.. _running];
+        }
+
+        await Task.WhenAll(last).ConfigureAwait(false);
     }
 
     private async Task DispatchAsync(
@@ -523,12 +538,28 @@ public sealed class DurableAgentsWorker : DurableTaskWorker
                 batch.Add(next);
             }
 
+            // The instances that get a result are leased in the same transaction, as far as free
+            // episode slots allow: their next episode runs here at once, without a poll and a lease
+            // round trip.
+            var slots = 0;
+            while (_dispatching && slots < batch.Count && _orchestrationSlots.Wait(0, CancellationToken.None))
+            {
+                slots++;
+            }
+
             try
             {
-                var applied = await _store.CompleteActivitiesAsync(batch.Select(p => p.Completion).ToList(), _time.GetUtcNow(), CancellationToken.None).ConfigureAwait(false);
+                var results = await _store.CompleteActivitiesAndLeaseAsync(
+                    batch.Select(p => p.Completion).ToList(), _workerId, _options.OrchestrationLease, slots, _time.GetUtcNow(), CancellationToken.None).ConfigureAwait(false);
                 for (var i = 0; i < batch.Count; i++)
                 {
-                    batch[i].Applied.TrySetResult(applied[i]);
+                    batch[i].Applied.TrySetResult(results.Applied[i]);
+                }
+
+                foreach (var item in results.Leased)
+                {
+                    slots--;
+                    Track(RunReleasingAsync(() => RunEpisodeAsync(item), _orchestrationSlots));
                 }
 
                 _signal.NotifyOrchestrations();
@@ -540,6 +571,13 @@ public sealed class DurableAgentsWorker : DurableTaskWorker
                 foreach (var p in batch)
                 {
                     p.Applied.TrySetException(ex);
+                }
+            }
+            finally
+            {
+                if (slots > 0)
+                {
+                    _orchestrationSlots.Release(slots); // taken but not leased
                 }
             }
 

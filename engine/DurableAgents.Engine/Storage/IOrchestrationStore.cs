@@ -57,6 +57,13 @@ public interface IOrchestrationStore
     /// <returns>Per completion, in order: true if applied, false if another worker owns the task now (nothing written for it).</returns>
     Task<IReadOnlyList<bool>> CompleteActivitiesAsync(IReadOnlyList<ActivityCompletion> completions, DateTimeOffset now, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// <see cref="CompleteActivitiesAsync"/>, and in the same transaction leases to <paramref name="owner"/>
+    /// up to <paramref name="maxLeases"/> of the instances that just received a result, are running and
+    /// are held by nobody, so their next episode runs at once, without a poll and a lease round trip.
+    /// </summary>
+    Task<ActivityResults> CompleteActivitiesAndLeaseAsync(IReadOnlyList<ActivityCompletion> completions, string owner, TimeSpan leaseDuration, int maxLeases, DateTimeOffset now, CancellationToken cancellationToken = default);
+
     /// <summary>Releases an activity lease so another worker can run it.</summary>
     Task AbandonActivityAsync(ActivityWorkItem workItem, DateTimeOffset now, CancellationToken cancellationToken = default);
 

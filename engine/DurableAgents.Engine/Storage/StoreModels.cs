@@ -87,6 +87,9 @@ public sealed class ActivityWorkItem
 /// <summary>An activity's result, to be delivered in place of its leased task.</summary>
 public sealed record ActivityCompletion(ActivityWorkItem WorkItem, P.HistoryEvent Result);
 
+/// <summary>Per completion whether it was applied, and the instances leased for their next episode.</summary>
+public sealed record ActivityResults(IReadOnlyList<bool> Applied, IReadOnlyList<OrchestrationWorkItem> Leased);
+
 /// <summary>The instance row as an episode leaves it.</summary>
 public sealed record InstanceUpdate(
     OrchestrationRuntimeStatus Status,
