@@ -139,11 +139,24 @@ public sealed class HostingTests
     public async Task Telemetry_EpisodesAndActivities_AreSpansWithInstanceAndOutcome()
     {
         var spans = new System.Collections.Concurrent.ConcurrentBag<System.Diagnostics.Activity>();
+
+        // An activity's span ends once its result is committed, which can be just after the
+        // instance completes (its next episode runs in that same commit): wait for both spans.
+        var activitySpans = new System.Collections.Concurrent.ConcurrentDictionary<string, bool>();
+        var bothActivitiesStopped = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         using var listener = new System.Diagnostics.ActivityListener
         {
             ShouldListenTo = s => s.Name == DurableAgentsTelemetry.Name,
             Sample = (ref System.Diagnostics.ActivityCreationOptions<System.Diagnostics.ActivityContext> _) => System.Diagnostics.ActivitySamplingResult.AllDataAndRecorded,
-            ActivityStopped = spans.Add,
+            ActivityStopped = span =>
+            {
+                spans.Add(span);
+                if ((string?)span.GetTagItem(DurableAgentsTelemetry.InstanceIdAttribute) == "traced-1" && span.DisplayName.StartsWith("activity ", StringComparison.Ordinal)
+                    && activitySpans.TryAdd(span.DisplayName, true) && activitySpans.Count == 2)
+                {
+                    bothActivitiesStopped.TrySetResult();
+                }
+            },
         };
         System.Diagnostics.ActivitySource.AddActivityListener(listener);
         await using var host = await DurableAgentsTestHost.StartAsync(
@@ -165,6 +178,7 @@ public sealed class HostingTests
 
         var id = await host.Client.ScheduleNewOrchestrationInstanceAsync("Traced", null, new StartOrchestrationOptions { InstanceId = "traced-1" });
         await host.Client.WaitForInstanceCompletionAsync(id, false, TestTimeout.Token());
+        await bothActivitiesStopped.Task.WaitAsync(TestTimeout.Token());
 
         var mine = spans.Where(s => (string?)s.GetTagItem(DurableAgentsTelemetry.InstanceIdAttribute) == "traced-1").ToList();
         Assert.That(mine.Where(s => s.DisplayName == "orchestration Traced"), Is.Not.Empty);
