@@ -103,56 +103,43 @@ public sealed class DurableAgentsTestHost : IAsyncDisposable
     /// Waits until <paramref name="condition"/> holds, re-checking it after every commit of the
     /// instance by this host's worker: woken by the commit, never by sleeping.
     /// </summary>
-    public async Task WaitUntilAsync(string instanceId, Func<Task<bool>> condition, CancellationToken cancellationToken)
+    public Task WaitUntilAsync(string instanceId, Func<Task<bool>> condition, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(condition);
-        var signal = Services.GetRequiredService<WorkSignal>();
-        while (true)
-        {
-            var changed = signal.NextInstanceChange(instanceId);
-            try
-            {
-                if (await condition().ConfigureAwait(false))
-                {
-                    return;
-                }
-
-                await changed.WaitAsync(cancellationToken).ConfigureAwait(false);
-            }
-            finally
-            {
-                signal.ReleaseInstanceChange(instanceId, changed);
-            }
-        }
+        return Services.GetRequiredService<WorkSignal>().WaitForAsync(
+            instanceId,
+            async () => (await condition().ConfigureAwait(false), true),
+            firstPoll: null,
+            maxPoll: default,
+            TimeProvider.System,
+            cancellationToken);
     }
 
     /// <summary>
     /// Waits until the orchestration dispatcher has polled <paramref name="polls"/> more times and
     /// found nothing due: "nothing happened" as an event, not as the end of a sleep.
     /// </summary>
-    public async Task WaitForIdlePollsAsync(int polls, CancellationToken cancellationToken)
+    public Task WaitForIdlePollsAsync(int polls, CancellationToken cancellationToken)
     {
         var signal = Services.GetRequiredService<WorkSignal>();
         var target = Worker.EmptyOrchestrationPolls + polls;
-        while (Worker.EmptyOrchestrationPolls < target)
-        {
-            var idle = signal.NextInstanceChange(DurableAgentsWorker.IdlePollKey);
-            try
+        return signal.WaitForAsync(
+            DurableAgentsWorker.IdlePollKey,
+            () =>
             {
-                if (Worker.EmptyOrchestrationPolls >= target)
+                var done = Worker.EmptyOrchestrationPolls >= target;
+                if (!done)
                 {
-                    return;
+                    // A poll also happens when the clock or a notification wakes the dispatcher.
+                    signal.WakeOrchestrations();
                 }
 
-                // A poll also happens when the clock or a notification wakes the dispatcher.
-                signal.WakeOrchestrations();
-                await idle.WaitAsync(cancellationToken).ConfigureAwait(false);
-            }
-            finally
-            {
-                signal.ReleaseInstanceChange(DurableAgentsWorker.IdlePollKey, idle);
-            }
-        }
+                return Task.FromResult((done, done));
+            },
+            firstPoll: null,
+            maxPoll: default,
+            TimeProvider.System,
+            cancellationToken);
     }
 
     /// <summary>Stops the host; work still running after <paramref name="shutdownTimeout"/> is cancelled and abandoned.</summary>

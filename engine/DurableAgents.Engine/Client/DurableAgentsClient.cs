@@ -277,34 +277,26 @@ public sealed class DurableAgentsClient : DurableTaskClient
         };
     }
 
-    private async Task<OrchestrationMetadata> WaitAsync(string instanceId, bool getInputsAndOutputs, Func<OrchestrationRuntimeStatus, bool> done, CancellationToken cancellation)
+    private Task<OrchestrationMetadata> WaitAsync(string instanceId, bool getInputsAndOutputs, Func<OrchestrationRuntimeStatus, bool> done, CancellationToken cancellation)
     {
         ArgumentException.ThrowIfNullOrEmpty(instanceId);
 
         // Woken by the commits of this host and by the store's notifications of other hosts'
         // commits; the slow poll only bounds the wait when no notification path reaches us.
-        var fallback = TimeSpan.FromMilliseconds(Math.Min(50, _options.WaitPollInterval.TotalMilliseconds));
-        while (true)
-        {
-            var changed = _signal.NextInstanceChange(instanceId);
-            try
+        var maxPoll = _options.WaitPollInterval;
+        var firstPoll = TimeSpan.FromMilliseconds(Math.Min(50, maxPoll.TotalMilliseconds));
+        return _signal.WaitForAsync(
+            instanceId,
+            async () =>
             {
                 var m = await GetInstancesAsync(instanceId, getInputsAndOutputs, cancellation).ConfigureAwait(false)
                     ?? throw new OrchestrationNotFoundException(instanceId);
-                if (done(m.RuntimeStatus))
-                {
-                    return m;
-                }
-
-                await WorkSignal.WaitAsync(changed, fallback, _time, cancellation).ConfigureAwait(false);
-            }
-            finally
-            {
-                _signal.ReleaseInstanceChange(instanceId, changed);
-            }
-
-            fallback = TimeSpan.FromMilliseconds(Math.Min(fallback.TotalMilliseconds * 2, _options.WaitPollInterval.TotalMilliseconds));
-        }
+                return (done(m.RuntimeStatus), m);
+            },
+            firstPoll,
+            maxPoll,
+            _time,
+            cancellation);
     }
 
     private async Task SendAsync(string instanceId, Func<DateTimeOffset, P.HistoryEvent> message, CancellationToken cancellation)

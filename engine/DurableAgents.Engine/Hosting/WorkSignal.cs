@@ -108,6 +108,46 @@ public sealed class WorkSignal
         }
     }
 
+    /// <summary>
+    /// Runs <paramref name="check"/> until it reports done, again after every change of
+    /// <paramref name="key"/> (an instance id, or another key such as the worker's idle-poll key).
+    /// The change is taken before each check, so one that lands between the check and the wait is
+    /// not lost. With <paramref name="firstPoll"/>, each wait also ends after a delay on
+    /// <paramref name="time"/>'s clock, doubling up to <paramref name="maxPoll"/>, for changes no
+    /// notification reports (another process without a notification path).
+    /// </summary>
+    public async Task<T> WaitForAsync<T>(string key, Func<Task<(bool Done, T Result)>> check, TimeSpan? firstPoll, TimeSpan maxPoll, TimeProvider time, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(check);
+        var poll = firstPoll;
+        while (true)
+        {
+            var changed = NextInstanceChange(key);
+            try
+            {
+                var (done, result) = await check().ConfigureAwait(false);
+                if (done)
+                {
+                    return result;
+                }
+
+                if (poll is { } delay)
+                {
+                    await WaitAsync(changed, delay, time, cancellationToken).ConfigureAwait(false);
+                    poll = delay * 2 > maxPoll ? maxPoll : delay * 2;
+                }
+                else
+                {
+                    await changed.WaitAsync(cancellationToken).ConfigureAwait(false);
+                }
+            }
+            finally
+            {
+                ReleaseInstanceChange(key, changed);
+            }
+        }
+    }
+
     /// <summary>The instance's status changed: wake its local waiters.</summary>
     public void InstanceChanged(string instanceId)
     {
