@@ -80,11 +80,5 @@ internal static class CoreHistory
                 f.StackTrace,
                 ToCore(f.InnerFailure),
                 f.IsNonRetriable,
-                f.Properties.Count == 0 ? null : f.Properties.ToDictionary(p => p.Key, p => (object?)(p.Value.KindCase switch
-                {
-                    Google.Protobuf.WellKnownTypes.Value.KindOneofCase.BoolValue => p.Value.BoolValue,
-                    Google.Protobuf.WellKnownTypes.Value.KindOneofCase.NumberValue => p.Value.NumberValue,
-                    Google.Protobuf.WellKnownTypes.Value.KindOneofCase.StringValue => p.Value.StringValue,
-                    _ => null,
-                })));
+                Events.PropertiesOf(f));
 }

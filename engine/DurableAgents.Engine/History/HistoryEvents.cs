@@ -108,6 +108,10 @@ public static class Events
         return e;
     }
 
+    /// <summary>The first ExecutionStarted among <paramref name="events"/>, or null.</summary>
+    public static P.HistoryEvent? FirstExecutionStarted(this IEnumerable<P.HistoryEvent> events) =>
+        events.FirstOrDefault(e => e.EventTypeCase == P.HistoryEvent.EventTypeOneofCase.ExecutionStarted);
+
     /// <summary>Failure details for an exception, keeping the typed error data of <see cref="DurableAgentsException"/>.</summary>
     public static P.TaskFailureDetails Failure(Exception exception)
     {
@@ -141,7 +145,11 @@ public static class Events
                 failure.ErrorMessage,
                 failure.StackTrace,
                 failure.InnerFailure.ToSdk(),
-                failure.Properties.Count == 0 ? null : failure.Properties.ToDictionary(p => p.Key, p => FromValue(p.Value)));
+                PropertiesOf(failure));
+
+    /// <summary>A failure's properties as plain values (bool, number, string; null otherwise), or null when it has none.</summary>
+    internal static Dictionary<string, object?>? PropertiesOf(P.TaskFailureDetails failure) =>
+        failure.Properties.Count == 0 ? null : failure.Properties.ToDictionary(p => p.Key, p => FromValue(p.Value));
 
     private static Value ToValue(object? value) => value switch
     {

@@ -86,10 +86,6 @@ internal sealed class EpisodePlan
     /// </summary>
     public bool NeedsParent => _toParent is not null || _continueAsNewStarted is not null;
 
-    /// <summary>The ParentInstanceInfo of ExecutionStarted, when this episode delivered it.</summary>
-    public P.ParentInstanceInfo? ParentFromThisEpisode =>
-        _events.FirstOrDefault(e => e.EventTypeCase == P.HistoryEvent.EventTypeOneofCase.ExecutionStarted)?.ExecutionStarted.ParentInstance;
-
     /// <summary>The commit; <paramref name="parent"/> is the instance's parent, if it has one.</summary>
     public OrchestrationCommit ToCommit(IReadOnlyList<long> consumed, P.ParentInstanceInfo? parent)
     {

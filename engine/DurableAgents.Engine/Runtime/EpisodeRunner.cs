@@ -118,9 +118,7 @@ internal sealed class EpisodeRunner : IDisposable
         P.ParentInstanceInfo? parent = null;
         if (item.ParentInstanceId is not null && plan.NeedsParent)
         {
-            parent = plan.ParentFromThisEpisode
-                ?? past.FirstOrDefault(e => e.EventTypeCase == P.HistoryEvent.EventTypeOneofCase.ExecutionStarted)?.ExecutionStarted.ParentInstance
-                ?? (await _store.GetHistoryAsync(item.InstanceId, cancellationToken).ConfigureAwait(false)).FirstOrDefault(e => e.EventTypeCase == P.HistoryEvent.EventTypeOneofCase.ExecutionStarted)?.ExecutionStarted.ParentInstance;
+            parent = (await ExecutionStartedAsync(item, newEvents.Concat(past), cancellationToken).ConfigureAwait(false))?.ExecutionStarted.ParentInstance;
         }
 
         var commit = plan.ToCommit(item.Messages.Select(m => m.Id).ToList(), parent);
@@ -173,19 +171,20 @@ internal sealed class EpisodeRunner : IDisposable
         return P.OrchestratorResponse.Parser.ParseFrom(Convert.FromBase64String(encoded));
     }
 
+    /// <summary>The execution's ExecutionStarted: among <paramref name="known"/> events, else from the stored history.</summary>
+    private async Task<P.HistoryEvent?> ExecutionStartedAsync(OrchestrationWorkItem item, IEnumerable<P.HistoryEvent> known, CancellationToken cancellationToken) =>
+        known.FirstExecutionStarted()
+            ?? (item.HistoryLength > 0 ? (await _store.GetHistoryAsync(item.InstanceId, cancellationToken).ConfigureAwait(false)).FirstExecutionStarted() : null);
+
     private async Task<OrchestrationCommit> FailWithoutRunningAsync(OrchestrationWorkItem item, P.TaskFailureDetails failure, DateTimeOffset now, CancellationToken cancellationToken)
     {
         var events = new List<P.HistoryEvent> { Events.OrchestratorStarted(now) };
-        var started = item.Messages.Select(m => m.Event).FirstOrDefault(e => e.EventTypeCase == P.HistoryEvent.EventTypeOneofCase.ExecutionStarted);
-        if (started is not null)
+        if (item.Messages.Select(m => m.Event).FirstExecutionStarted() is { } first)
         {
-            events.Add(started);
+            events.Add(first); // the first episode: its history begins with the start
         }
-        else if (item.HistoryLength > 0)
-        {
-            started = (await _store.GetHistoryAsync(item.InstanceId, cancellationToken).ConfigureAwait(false))
-                .FirstOrDefault(e => e.EventTypeCase == P.HistoryEvent.EventTypeOneofCase.ExecutionStarted);
-        }
+
+        var started = await ExecutionStartedAsync(item, item.Messages.Select(m => m.Event), cancellationToken).ConfigureAwait(false);
 
         events.Add(Events.ExecutionCompleted(P.OrchestrationStatus.Failed, null, failure, now));
         var messages = new List<OrchestrationMessage>();
@@ -212,7 +211,7 @@ internal sealed class EpisodeRunner : IDisposable
             ? await _store.GetHistoryAsync(item.InstanceId, cancellationToken).ConfigureAwait(false)
             : [];
         var all = history.Concat(item.Messages.Where(m => m.ExecutionId is null || m.ExecutionId == item.ExecutionId).Select(m => m.Event)).ToList();
-        var started = all.FirstOrDefault(e => e.EventTypeCase == P.HistoryEvent.EventTypeOneofCase.ExecutionStarted);
+        var started = all.FirstExecutionStarted();
         var parent = started?.ExecutionStarted.ParentInstance;
         var children = new Dictionary<int, string>();
         foreach (var e in history)
