@@ -494,10 +494,6 @@ public sealed partial class PostgresOrchestrationStore : IOrchestrationStore, ID
     }
 
     /// <inheritdoc />
-    public async Task<IReadOnlyList<bool>> CompleteActivitiesAsync(IReadOnlyList<ActivityCompletion> completions, DateTimeOffset now, CancellationToken cancellationToken = default) =>
-        (await CompleteActivitiesAndLeaseAsync(completions, string.Empty, TimeSpan.Zero, 0, now, cancellationToken).ConfigureAwait(false)).Applied;
-
-    /// <inheritdoc />
     public async Task<ActivityResults> CompleteActivitiesAndLeaseAsync(IReadOnlyList<ActivityCompletion> completions, string owner, TimeSpan leaseDuration, int maxLeases, DateTimeOffset now, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(completions);

@@ -380,10 +380,6 @@ public sealed class SqliteOrchestrationStore : IOrchestrationStore, IDisposable
     }
 
     /// <inheritdoc />
-    public async Task<IReadOnlyList<bool>> CompleteActivitiesAsync(IReadOnlyList<ActivityCompletion> completions, DateTimeOffset now, CancellationToken cancellationToken = default) =>
-        (await CompleteActivitiesAndLeaseAsync(completions, string.Empty, TimeSpan.Zero, 0, now, cancellationToken).ConfigureAwait(false)).Applied;
-
-    /// <inheritdoc />
     public async Task<ActivityResults> CompleteActivitiesAndLeaseAsync(IReadOnlyList<ActivityCompletion> completions, string owner, TimeSpan leaseDuration, int maxLeases, DateTimeOffset now, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(completions);

@@ -51,17 +51,12 @@ public interface IOrchestrationStore
 
     /// <summary>
     /// For each completion, deletes the task and delivers its result (TaskCompleted or TaskFailed) to
-    /// the orchestration, atomically per completion and fenced by its lease token. Several completions
-    /// share one transaction (group commit).
-    /// </summary>
-    /// <returns>Per completion, in order: true if applied, false if another worker owns the task now (nothing written for it).</returns>
-    Task<IReadOnlyList<bool>> CompleteActivitiesAsync(IReadOnlyList<ActivityCompletion> completions, DateTimeOffset now, CancellationToken cancellationToken = default);
-
-    /// <summary>
-    /// <see cref="CompleteActivitiesAsync"/>, and in the same transaction leases to <paramref name="owner"/>
+    /// the orchestration, atomically per completion and fenced by its lease token; several completions
+    /// share one transaction (group commit). In the same transaction leases to <paramref name="owner"/>
     /// up to <paramref name="maxLeases"/> of the instances that just received a result, are running and
     /// are held by nobody, so their next episode runs at once, without a poll and a lease round trip.
     /// </summary>
+    /// <returns>Per completion, in order, whether it was applied (false: another worker owns the task now, nothing written for it); and the leased instances.</returns>
     Task<ActivityResults> CompleteActivitiesAndLeaseAsync(IReadOnlyList<ActivityCompletion> completions, string owner, TimeSpan leaseDuration, int maxLeases, DateTimeOffset now, CancellationToken cancellationToken = default);
 
     /// <summary>Releases an activity lease so another worker can run it.</summary>
@@ -120,6 +115,14 @@ public static class OrchestrationStoreExtensions
         ArgumentNullException.ThrowIfNull(store);
         var items = await store.TryLockOrchestrationsAsync(owner, leaseDuration, now, 1, cancellationToken).ConfigureAwait(false);
         return items.Count > 0 ? items[0] : null;
+    }
+
+    /// <summary>Completes activities without leasing their instances (see <see cref="IOrchestrationStore.CompleteActivitiesAndLeaseAsync"/>).</summary>
+    /// <returns>Per completion, in order: true if applied, false if another worker owns the task now.</returns>
+    public static async Task<IReadOnlyList<bool>> CompleteActivitiesAsync(this IOrchestrationStore store, IReadOnlyList<ActivityCompletion> completions, DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        return (await store.CompleteActivitiesAndLeaseAsync(completions, string.Empty, TimeSpan.Zero, 0, now, cancellationToken).ConfigureAwait(false)).Applied;
     }
 
     /// <summary>Completes one activity.</summary>
