@@ -131,16 +131,27 @@ public sealed class DurableAgentsWorker : DurableTaskWorker
         }
 
         _logger.WorkerStarted(_workerId, _options.MaxConcurrentOrchestrations, _options.MaxConcurrentActivities);
-        var orchestrationSlots = _orchestrationSlots;
         _dispatching = true;
         var flusher = FlushCompletionsAsync();
         await Task.WhenAll(
-            DispatchAsync("orchestration", orchestrationSlots, _signal.NextOrchestrationSignal, TryRunEpisodesAsync, stoppingToken),
+            DispatchAsync("orchestration", _orchestrationSlots, _signal.NextOrchestrationSignal, TryRunEpisodesAsync, stoppingToken),
             DispatchAsync("activity", _activitySlots, _signal.NextActivitySignal, TryRunActivitiesAsync, stoppingToken)).ConfigureAwait(false);
 
         // Stop taking work (results no longer lease their instances), then let everything in flight
         // finish (episodes start claimed activities too).
         _dispatching = false;
+        await DrainAsync().ConfigureAwait(false);
+
+        // Every activity has handed in its result by now: flush the last ones, then wait for any
+        // episode a flush leased before it saw that we are stopping.
+        _completions.Writer.Complete();
+        await flusher.ConfigureAwait(false);
+        await DrainAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>Waits until no tracked work item runs (work may start more work while it waits).</summary>
+    private async Task DrainAsync()
+    {
         while (true)
         {
             Task[] remaining;
@@ -151,23 +162,11 @@ public sealed class DurableAgentsWorker : DurableTaskWorker
 
             if (remaining.Length == 0)
             {
-                break;
+                return;
             }
 
             await Task.WhenAll(remaining).ConfigureAwait(false);
         }
-
-        // Every activity has handed in its result by now: flush the last ones, then wait for any
-        // episode the flusher leased before it saw that we are stopping.
-        _completions.Writer.Complete();
-        await flusher.ConfigureAwait(false);
-        Task[] last;
-        lock (_running)
-        {
-            last = [.. _running];
-        }
-
-        await Task.WhenAll(last).ConfigureAwait(false);
     }
 
     private async Task DispatchAsync(
