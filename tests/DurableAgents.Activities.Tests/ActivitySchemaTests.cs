@@ -1,8 +1,7 @@
 using System.Data.Common;
 using Dapper;
 using DurableAgents.Activities.Agents;
-using Microsoft.Data.Sqlite;
-using Npgsql;
+using DurableAgents.Tests.Support;
 using NUnit.Framework;
 
 namespace DurableAgents.Activities.Tests;
@@ -16,52 +15,23 @@ namespace DurableAgents.Activities.Tests;
 [TestFixture("postgres")]
 public sealed class ActivitySchemaTests(string kind)
 {
-    private Func<DbConnection> _connect = null!;
+    private ActivityTestDatabase _db = null!;
     private ActivityDatabase _database = null!;
     private string _prefix = string.Empty;
-    private Action _cleanup = () => { };
 
     [SetUp]
     public void SetUp()
     {
-        if (kind == "sqlite")
-        {
-            var dir = Directory.CreateTempSubdirectory("da-activity-schema").FullName;
-            var cs = $"Data Source={Path.Combine(dir, "a.db")}";
-            _connect = () => new SqliteConnection(cs);
-            _database = ActivityDatabase.ForSqlite(cs);
-            _cleanup = () =>
-            {
-                SqliteConnection.ClearAllPools();
-                Directory.Delete(dir, true);
-            };
-        }
-        else
-        {
-            var cs = Environment.GetEnvironmentVariable("DURABLEAGENTS_TEST_POSTGRES") ?? throw new IgnoreException("no PostgreSQL server: run scripts/test.sh");
-            var hub = "s" + Guid.NewGuid().ToString("N")[..10];
-            var dataSource = NpgsqlDataSource.Create(cs);
-            _connect = dataSource.CreateConnection;
-            _database = ActivityDatabase.ForPostgres(dataSource, hub);
-            _prefix = $"durableagents_{hub}.";
-            _cleanup = () =>
-            {
-                using (var c = dataSource.OpenConnection())
-                using (var drop = new NpgsqlCommand($"DROP SCHEMA IF EXISTS durableagents_{hub} CASCADE", c))
-                {
-                    drop.ExecuteNonQuery();
-                }
-
-                dataSource.Dispose();
-            };
-        }
+        _db = ActivityTestDatabase.Create(kind);
+        _database = _db.OpenActivityDatabase();
+        _prefix = _db.Prefix;
     }
 
     [TearDown]
     public void TearDown()
     {
         _database.Dispose();
-        _cleanup();
+        _db.Dispose();
     }
 
     [Test]
@@ -111,7 +81,7 @@ public sealed class ActivitySchemaTests(string kind)
 
     private async Task<DbConnection> OpenRawAsync()
     {
-        var c = _connect();
+        var c = _db.CreateConnection();
         await c.OpenAsync();
         return c;
     }

@@ -1,6 +1,6 @@
 using DurableAgents.Activities.Contracts.Llm;
 using DurableAgents.Activities.Llm;
-using Npgsql;
+using DurableAgents.Tests.Support;
 using NUnit.Framework;
 
 namespace DurableAgents.Activities.Tests.Llm;
@@ -11,46 +11,22 @@ namespace DurableAgents.Activities.Tests.Llm;
 public sealed class ModelLedgerTests(string kind)
 {
     private RelationalModelLedger _ledger = null!;
-    private Action _cleanup = () => { };
+    private ActivityTestDatabase _database = null!;
 
     [SetUp]
     public void SetUp()
     {
-        if (kind == "sqlite")
-        {
-            var dir = Path.Combine(Path.GetTempPath(), "durableagents-ledger", Guid.NewGuid().ToString("N"));
-            Directory.CreateDirectory(dir);
-            _ledger = RelationalModelLedger.ForSqlite($"Data Source={Path.Combine(dir, "l.db")}");
-            _cleanup = () =>
-            {
-                Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-                Directory.Delete(dir, true);
-            };
-        }
-        else
-        {
-            var cs = Environment.GetEnvironmentVariable("DURABLEAGENTS_TEST_POSTGRES") ?? throw new IgnoreException("no PostgreSQL server: run scripts/test.sh");
-            var hub = "l" + Guid.NewGuid().ToString("N")[..10];
-            var dataSource = NpgsqlDataSource.Create(cs);
-            _ledger = RelationalModelLedger.ForPostgres(dataSource, hub);
-            _cleanup = () =>
-            {
-                using (var c = dataSource.OpenConnection())
-                using (var drop = new NpgsqlCommand($"DROP SCHEMA IF EXISTS durableagents_{hub} CASCADE", c))
-                {
-                    drop.ExecuteNonQuery();
-                }
-
-                dataSource.Dispose();
-            };
-        }
+        _database = ActivityTestDatabase.Create(kind);
+        _ledger = _database.IsPostgres
+            ? RelationalModelLedger.ForPostgres(_database.DataSource!, _database.Hub)
+            : RelationalModelLedger.ForSqlite(_database.SqliteConnectionString!);
     }
 
     [TearDown]
     public void TearDown()
     {
         _ledger.Dispose();
-        _cleanup();
+        _database.Dispose();
     }
 
     [Test]
