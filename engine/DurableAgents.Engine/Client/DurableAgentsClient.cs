@@ -215,8 +215,8 @@ public sealed class DurableAgentsClient : DurableTaskClient
         }
 
         var history = await _store.GetHistoryAsync(instanceId, cancellation).ConfigureAwait(false);
-        var request = Rewind.Plan(record, history, _time.GetUtcNow());
-        await _store.RewindInstanceAsync(request, _time.GetUtcNow(), cancellation).ConfigureAwait(false);
+        var now = _time.GetUtcNow();
+        await _store.RewindInstanceAsync(Rewind.Plan(record, history, now), now, cancellation).ConfigureAwait(false);
         _signal.NotifyOrchestrations();
         _signal.NotifyActivities();
     }
