@@ -214,7 +214,7 @@ public sealed partial class PostgresOrchestrationStore : IOrchestrationStore, ID
     }
 
     /// <inheritdoc />
-    public async Task<IReadOnlyList<OrchestrationWorkItem>> TryLockOrchestrationsAsync(string owner, TimeSpan leaseDuration, DateTimeOffset now, int maxCount, CancellationToken cancellationToken = default)
+    public async Task<IReadOnlyList<OrchestrationWorkItem>> TryLockOrchestrationsAsync(string owner, TimeSpan leaseDuration, DateTimeOffset now, int maxCount, NameFilter? names = null, CancellationToken cancellationToken = default)
     {
         var expires = now + leaseDuration;
         var nowMs = now.ToUnixTimeMilliseconds();
@@ -232,14 +232,14 @@ public sealed partial class PostgresOrchestrationStore : IOrchestrationStore, ID
                         ORDER BY m.visible_at, m.id LIMIT @scan)
                   AND (i.lock_expires_at IS NULL OR i.lock_expires_at <= @now)
                   AND (i.status <> 'Suspended' OR EXISTS (
-                        SELECT 1 FROM {_schema}.inbox m2 WHERE m2.instance_id = i.instance_id AND m2.visible_at <= @now AND m2.event_type IN {ControlEvents}))
+                        SELECT 1 FROM {_schema}.inbox m2 WHERE m2.instance_id = i.instance_id AND m2.visible_at <= @now AND m2.event_type IN {ControlEvents})){NameCondition(names, "i.name", "@names")}
                 LIMIT @maxCount
                 FOR UPDATE OF i SKIP LOCKED)
             UPDATE {_schema}.instances i SET lock_owner = @owner || '/' || md5(random()::text || clock_timestamp()::text), lock_expires_at = @expires
             FROM candidate WHERE i.instance_id = candidate.instance_id
             RETURNING i.*
             """,
-            new { now = nowMs, owner, maxCount, scan = maxCount * 20, expires = expires.ToUnixTimeMilliseconds() },
+            new { now = nowMs, owner, maxCount, scan = maxCount * 20, expires = expires.ToUnixTimeMilliseconds(), names = NameArray(names) },
             cancellationToken: cancellationToken)).ConfigureAwait(false)).ToList();
         if (rows.Count == 0)
         {
@@ -261,6 +261,12 @@ public sealed partial class PostgresOrchestrationStore : IOrchestrationStore, ID
             cancellationToken: cancellationToken)).ConfigureAwait(false)).ToLookup(m => m.instance_id);
         return rows.Select(r => r.ToWorkItem(messages[r.instance_id].Select(m => m.ToMessage()).ToList(), r.lock_owner!, expires)).ToList();
     }
+
+    /// <summary>The SQL condition for a name filter on <paramref name="column"/> (an array parameter), or nothing.</summary>
+    private static string NameCondition(NameFilter? names, string column, string parameter) =>
+        names is null ? string.Empty : $" AND {(names.Exclude ? "NOT " : string.Empty)}(lower({column}) = ANY({parameter}))";
+
+    private static string[] NameArray(NameFilter? names) => names?.Names.ToArray() ?? [];
 
     /// <inheritdoc />
     public async Task<IReadOnlyList<P.HistoryEvent>> GetHistoryAsync(string instanceId, CancellationToken cancellationToken = default)
@@ -454,7 +460,7 @@ public sealed partial class PostgresOrchestrationStore : IOrchestrationStore, ID
     }
 
     /// <inheritdoc />
-    public async Task<IReadOnlyList<ActivityWorkItem>> TryLockActivitiesAsync(string owner, TimeSpan leaseDuration, DateTimeOffset now, int maxCount, CancellationToken cancellationToken = default)
+    public async Task<IReadOnlyList<ActivityWorkItem>> TryLockActivitiesAsync(string owner, TimeSpan leaseDuration, DateTimeOffset now, int maxCount, NameFilter? names = null, CancellationToken cancellationToken = default)
     {
         var expires = now + leaseDuration;
         var c = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
@@ -464,12 +470,12 @@ public sealed partial class PostgresOrchestrationStore : IOrchestrationStore, ID
             UPDATE {_schema}.activities a
             SET lock_owner = @owner || '/' || md5(random()::text || clock_timestamp()::text), lock_expires_at = @expires, dequeue_count = a.dequeue_count + 1
             FROM (SELECT id FROM {_schema}.activities
-                  WHERE visible_at <= @now AND (lock_expires_at IS NULL OR lock_expires_at <= @now)
+                  WHERE visible_at <= @now AND (lock_expires_at IS NULL OR lock_expires_at <= @now){NameCondition(names, "name", "@names")}
                   ORDER BY visible_at, id LIMIT @maxCount FOR UPDATE SKIP LOCKED) candidate
             WHERE a.id = candidate.id
             RETURNING a.id, a.instance_id, a.execution_id, a.task_id, a.name, a.input, a.dequeue_count, a.lock_owner
             """,
-            new { now = now.ToUnixTimeMilliseconds(), owner, maxCount, expires = expires.ToUnixTimeMilliseconds() },
+            new { now = now.ToUnixTimeMilliseconds(), owner, maxCount, expires = expires.ToUnixTimeMilliseconds(), names = NameArray(names) },
             cancellationToken: cancellationToken)).ConfigureAwait(false);
         return rows.Select(r => new StoreRows.ActivityRow(r.id, r.instance_id, r.execution_id, r.task_id, r.name, r.input, r.dequeue_count).ToWorkItem(r.lock_owner, expires, countIncludesThisLease: true)).ToList();
     }
@@ -494,7 +500,7 @@ public sealed partial class PostgresOrchestrationStore : IOrchestrationStore, ID
     }
 
     /// <inheritdoc />
-    public async Task<ActivityResults> CompleteActivitiesAndLeaseAsync(IReadOnlyList<ActivityCompletion> completions, string owner, TimeSpan leaseDuration, int maxLeases, DateTimeOffset now, CancellationToken cancellationToken = default)
+    public async Task<ActivityResults> CompleteActivitiesAndLeaseAsync(IReadOnlyList<ActivityCompletion> completions, string owner, TimeSpan leaseDuration, int maxLeases, DateTimeOffset now, NameFilter? names = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(completions);
         var c = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
@@ -542,7 +548,7 @@ public sealed partial class PostgresOrchestrationStore : IOrchestrationStore, ID
                     SELECT i.instance_id FROM {_schema}.instances i
                     WHERE i.instance_id = ANY($1) AND i.status = 'Running'
                       AND (i.lock_expires_at IS NULL OR i.lock_expires_at <= $3)
-                      AND EXISTS (SELECT 1 FROM {_schema}.inbox m WHERE m.instance_id = i.instance_id AND m.visible_at <= $3)
+                      AND EXISTS (SELECT 1 FROM {_schema}.inbox m WHERE m.instance_id = i.instance_id AND m.visible_at <= $3){NameCondition(names, "i.name", "$6")}
                     ORDER BY i.instance_id LIMIT $4
                     FOR UPDATE OF i SKIP LOCKED)
                 UPDATE {_schema}.instances i SET lock_owner = $2 || md5(i.instance_id), lock_expires_at = $5
@@ -553,7 +559,8 @@ public sealed partial class PostgresOrchestrationStore : IOrchestrationStore, ID
                 prefix,
                 nowMs,
                 maxLeases,
-                expires.ToUnixTimeMilliseconds()));
+                expires.ToUnixTimeMilliseconds(),
+                NameArray(names)));
             batch.BatchCommands.Add(Command(
                 $"""
                 SELECT id, instance_id, execution_id, visible_at, data FROM (

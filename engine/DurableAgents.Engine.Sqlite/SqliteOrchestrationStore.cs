@@ -115,14 +115,14 @@ public sealed class SqliteOrchestrationStore : IOrchestrationStore, IDisposable
     }
 
     /// <inheritdoc />
-    public async Task<IReadOnlyList<OrchestrationWorkItem>> TryLockOrchestrationsAsync(string owner, TimeSpan leaseDuration, DateTimeOffset now, int maxCount, CancellationToken cancellationToken = default)
+    public async Task<IReadOnlyList<OrchestrationWorkItem>> TryLockOrchestrationsAsync(string owner, TimeSpan leaseDuration, DateTimeOffset now, int maxCount, NameFilter? names = null, CancellationToken cancellationToken = default)
     {
         var c = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var connection = c.ConfigureAwait(false);
         return await WriteAsync(c, async tx =>
         {
             var items = new List<OrchestrationWorkItem>();
-            while (items.Count < maxCount && await LockOneOrchestrationAsync(c, tx, owner, leaseDuration, now, cancellationToken).ConfigureAwait(false) is { } item)
+            while (items.Count < maxCount && await LockOneOrchestrationAsync(c, tx, owner, leaseDuration, now, names, cancellationToken).ConfigureAwait(false) is { } item)
             {
                 items.Add(item);
             }
@@ -131,38 +131,42 @@ public sealed class SqliteOrchestrationStore : IOrchestrationStore, IDisposable
         }, cancellationToken).ConfigureAwait(false);
     }
 
-    private static async Task<OrchestrationWorkItem?> LockOneOrchestrationAsync(SqliteConnection c, DbTransaction tx, string owner, TimeSpan leaseDuration, DateTimeOffset now, CancellationToken cancellationToken)
+    private static async Task<OrchestrationWorkItem?> LockOneOrchestrationAsync(SqliteConnection c, DbTransaction tx, string owner, TimeSpan leaseDuration, DateTimeOffset now, NameFilter? names, CancellationToken cancellationToken)
     {
         var nowMs = now.ToUnixTimeMilliseconds();
         var id = await c.QueryFirstOrDefaultAsync<string>(new CommandDefinition(
-            """
+            $"""
             SELECT i.instance_id FROM inbox m JOIN instances i ON i.instance_id = m.instance_id
             WHERE m.visible_at <= @now
               AND (i.lock_expires_at IS NULL OR i.lock_expires_at <= @now)
-              AND (i.status <> 'Suspended' OR m.event_type IN @control)
+              AND (i.status <> 'Suspended' OR m.event_type IN @control){NameCondition(names, "i.name")}
             ORDER BY m.visible_at, m.id LIMIT 1
             """,
-            new { now = nowMs, control = ControlEvents }, tx, cancellationToken: cancellationToken)).ConfigureAwait(false);
+            new { now = nowMs, control = ControlEvents, names = names?.Names ?? [] }, tx, cancellationToken: cancellationToken)).ConfigureAwait(false);
         if (id is null)
         {
             return null;
         }
 
-        return await TryLeaseAsync(c, tx, id, owner, leaseDuration, now, runningOnly: false, cancellationToken).ConfigureAwait(false);
+        return await TryLeaseAsync(c, tx, id, owner, leaseDuration, now, runningOnly: false, names: null, cancellationToken).ConfigureAwait(false);
     }
+
+    /// <summary>The SQL condition for a name filter on <paramref name="column"/> (parameter @names), or nothing.</summary>
+    private static string NameCondition(NameFilter? names, string column) =>
+        names is null ? string.Empty : $" AND lower({column}) {(names.Exclude ? "NOT IN" : "IN")} @names";
 
     /// <summary>
     /// Leases one instance if nobody holds it (and, with <paramref name="runningOnly"/>, if it is
     /// Running), returning it with its visible messages; null otherwise.
     /// </summary>
-    private static async Task<OrchestrationWorkItem?> TryLeaseAsync(SqliteConnection c, DbTransaction tx, string id, string owner, TimeSpan leaseDuration, DateTimeOffset now, bool runningOnly, CancellationToken cancellationToken)
+    private static async Task<OrchestrationWorkItem?> TryLeaseAsync(SqliteConnection c, DbTransaction tx, string id, string owner, TimeSpan leaseDuration, DateTimeOffset now, bool runningOnly, NameFilter? names, CancellationToken cancellationToken)
     {
         var nowMs = now.ToUnixTimeMilliseconds();
         var token = $"{owner}/{Guid.NewGuid():N}";
         var expires = now + leaseDuration;
         var leased = await c.ExecuteAsync(new CommandDefinition(
-            $"UPDATE instances SET lock_owner = @token, lock_expires_at = @expires WHERE instance_id = @id AND (lock_expires_at IS NULL OR lock_expires_at <= @now){(runningOnly ? " AND status = 'Running'" : string.Empty)}",
-            new { token, expires = expires.ToUnixTimeMilliseconds(), id, now = nowMs }, tx, cancellationToken: cancellationToken)).ConfigureAwait(false);
+            $"UPDATE instances SET lock_owner = @token, lock_expires_at = @expires WHERE instance_id = @id AND (lock_expires_at IS NULL OR lock_expires_at <= @now){(runningOnly ? " AND status = 'Running'" : string.Empty)}{NameCondition(names, "name")}",
+            new { token, expires = expires.ToUnixTimeMilliseconds(), id, now = nowMs, names = names?.Names ?? [] }, tx, cancellationToken: cancellationToken)).ConfigureAwait(false);
         if (leased != 1)
         {
             return null;
@@ -332,7 +336,7 @@ public sealed class SqliteOrchestrationStore : IOrchestrationStore, IDisposable
     }
 
     /// <inheritdoc />
-    public async Task<IReadOnlyList<ActivityWorkItem>> TryLockActivitiesAsync(string owner, TimeSpan leaseDuration, DateTimeOffset now, int maxCount, CancellationToken cancellationToken = default)
+    public async Task<IReadOnlyList<ActivityWorkItem>> TryLockActivitiesAsync(string owner, TimeSpan leaseDuration, DateTimeOffset now, int maxCount, NameFilter? names = null, CancellationToken cancellationToken = default)
     {
         var nowMs = now.ToUnixTimeMilliseconds();
         var c = await OpenAsync(cancellationToken).ConfigureAwait(false);
@@ -340,12 +344,12 @@ public sealed class SqliteOrchestrationStore : IOrchestrationStore, IDisposable
         return await WriteAsync(c, async tx =>
         {
             var rows = await c.QueryAsync<StoreRows.ActivityRow>(new CommandDefinition(
-                """
+                $"""
                 SELECT id, instance_id, execution_id, task_id, name, input, dequeue_count FROM activities
-                WHERE visible_at <= @now AND (lock_expires_at IS NULL OR lock_expires_at <= @now)
+                WHERE visible_at <= @now AND (lock_expires_at IS NULL OR lock_expires_at <= @now){NameCondition(names, "name")}
                 ORDER BY visible_at, id LIMIT @maxCount
                 """,
-                new { now = nowMs, maxCount }, tx, cancellationToken: cancellationToken)).ConfigureAwait(false);
+                new { now = nowMs, maxCount, names = names?.Names ?? [] }, tx, cancellationToken: cancellationToken)).ConfigureAwait(false);
             var items = new List<ActivityWorkItem>();
             var expires = now + leaseDuration;
             foreach (var row in rows)
@@ -380,7 +384,7 @@ public sealed class SqliteOrchestrationStore : IOrchestrationStore, IDisposable
     }
 
     /// <inheritdoc />
-    public async Task<ActivityResults> CompleteActivitiesAndLeaseAsync(IReadOnlyList<ActivityCompletion> completions, string owner, TimeSpan leaseDuration, int maxLeases, DateTimeOffset now, CancellationToken cancellationToken = default)
+    public async Task<ActivityResults> CompleteActivitiesAndLeaseAsync(IReadOnlyList<ActivityCompletion> completions, string owner, TimeSpan leaseDuration, int maxLeases, DateTimeOffset now, NameFilter? names = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(completions);
         var c = await OpenAsync(cancellationToken).ConfigureAwait(false);
@@ -411,7 +415,7 @@ public sealed class SqliteOrchestrationStore : IOrchestrationStore, IDisposable
                     break;
                 }
 
-                if (await TryLeaseAsync(c, tx, id, owner, leaseDuration, now, runningOnly: true, cancellationToken).ConfigureAwait(false) is { } item)
+                if (await TryLeaseAsync(c, tx, id, owner, leaseDuration, now, runningOnly: true, names, cancellationToken).ConfigureAwait(false) is { } item)
                 {
                     leased.Add(item);
                 }

@@ -65,6 +65,15 @@ public sealed class DurableAgentsOptions
     /// <value>The default value is true.</value>
     public bool EnableWorker { get; set; } = true;
 
+    /// <summary>
+    /// Whether this host's worker takes only the orchestrations and activities it registers,
+    /// leaving the rest to other workers of the task hub (stock Durable Task workers connected over
+    /// gRPC). Off, an instance of an orchestrator nobody here registers fails at once with
+    /// <c>DurableAgents.OrchestratorNotFound</c>. Turned on by the gRPC endpoint.
+    /// </summary>
+    /// <value>The default value is false.</value>
+    public bool TakeRegisteredTasksOnly { get; set; }
+
     /// <summary>The lease owner name of this host; defaults to machine name and process id.</summary>
     public string? WorkerId { get; set; }
 }

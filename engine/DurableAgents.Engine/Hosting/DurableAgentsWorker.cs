@@ -59,9 +59,11 @@ public sealed class DurableAgentsWorker : DurableTaskWorker
         TimeProvider time,
         IOptions<DurableAgentsOptions> options,
         IOptionsMonitor<DurableTaskWorkerOptions> workerOptions,
+        IOptionsMonitor<DurableTaskRegistry> registry,
         ILoggerFactory loggerFactory)
         : base(name, factory)
     {
+        ArgumentNullException.ThrowIfNull(registry);
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(workerOptions);
         ArgumentNullException.ThrowIfNull(loggerFactory);
@@ -76,7 +78,17 @@ public sealed class DurableAgentsWorker : DurableTaskWorker
         _workerId = _options.WorkerId ?? $"{Environment.MachineName}:{Environment.ProcessId}:{Guid.NewGuid().ToString("N")[..6]}";
         _activitySlots = new SemaphoreSlim(_options.MaxConcurrentActivities, _options.MaxConcurrentActivities);
         _orchestrationSlots = new SemaphoreSlim(_options.MaxConcurrentOrchestrations, _options.MaxConcurrentOrchestrations);
+        if (_options.TakeRegisteredTasksOnly)
+        {
+            var tasks = registry.Get(Name);
+            _orchestrationNames = NameFilter.Only(tasks.GetOrchestrators().Select(o => o.Key.Name));
+            _activityNames = NameFilter.Only(tasks.GetActivities().Select(a => a.Key.Name));
+        }
     }
+
+    // With TakeRegisteredTasksOnly, what this worker leases; null: everything.
+    private readonly NameFilter? _orchestrationNames;
+    private readonly NameFilter? _activityNames;
 
     /// <summary>
     /// The <see cref="WorkSignal.NextInstanceChange"/> key signalled each time the orchestration
@@ -306,7 +318,7 @@ public sealed class DurableAgentsWorker : DurableTaskWorker
 
     private async Task<IReadOnlyList<Func<Task>>> TryRunEpisodesAsync(int maxCount, CancellationToken stoppingToken)
     {
-        var items = await _store.TryLockOrchestrationsAsync(_workerId, _options.OrchestrationLease, _time.GetUtcNow(), maxCount, stoppingToken).ConfigureAwait(false);
+        var items = await _store.TryLockOrchestrationsAsync(_workerId, _options.OrchestrationLease, _time.GetUtcNow(), maxCount, _orchestrationNames, stoppingToken).ConfigureAwait(false);
         return items.Select(item => (Func<Task>)(() => RunEpisodeAsync(item))).ToList();
     }
 
@@ -442,7 +454,7 @@ public sealed class DurableAgentsWorker : DurableTaskWorker
 
     private async Task<IReadOnlyList<Func<Task>>> TryRunActivitiesAsync(int maxCount, CancellationToken stoppingToken)
     {
-        var items = await _store.TryLockActivitiesAsync(_workerId, _options.ActivityLease, _time.GetUtcNow(), maxCount, stoppingToken).ConfigureAwait(false);
+        var items = await _store.TryLockActivitiesAsync(_workerId, _options.ActivityLease, _time.GetUtcNow(), maxCount, _activityNames, stoppingToken).ConfigureAwait(false);
         return items.Select(item => (Func<Task>)(() => RunActivityAsync(item))).ToList();
     }
 
@@ -549,7 +561,7 @@ public sealed class DurableAgentsWorker : DurableTaskWorker
             try
             {
                 var results = await _store.CompleteActivitiesAndLeaseAsync(
-                    batch.Select(p => p.Completion).ToList(), _workerId, _options.OrchestrationLease, slots, _time.GetUtcNow(), CancellationToken.None).ConfigureAwait(false);
+                    batch.Select(p => p.Completion).ToList(), _workerId, _options.OrchestrationLease, slots, _time.GetUtcNow(), _orchestrationNames, CancellationToken.None).ConfigureAwait(false);
                 for (var i = 0; i < batch.Count; i++)
                 {
                     batch[i].Applied.TrySetResult(results.Applied[i]);

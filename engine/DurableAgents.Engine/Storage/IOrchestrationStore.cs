@@ -25,8 +25,12 @@ public interface IOrchestrationStore
     /// <exception cref="OrchestrationAlreadyExistsException">The id is taken by an instance whose status is in <paramref name="dedupeStatuses"/>.</exception>
     Task CreateInstanceAsync(NewInstance instance, IReadOnlyCollection<OrchestrationRuntimeStatus> dedupeStatuses, DateTimeOffset now, CancellationToken cancellationToken = default);
 
-    /// <summary>Leases up to <paramref name="maxCount"/> instances that have visible inbox messages (each with its own lease token) and returns them with their messages; empty when there is no work.</summary>
-    Task<IReadOnlyList<OrchestrationWorkItem>> TryLockOrchestrationsAsync(string owner, TimeSpan leaseDuration, DateTimeOffset now, int maxCount, CancellationToken cancellationToken = default);
+    /// <summary>
+    /// Leases up to <paramref name="maxCount"/> instances that have visible inbox messages (each with
+    /// its own lease token) and returns them with their messages; empty when there is no work. With
+    /// <paramref name="names"/>, only instances whose orchestrator name it lets through.
+    /// </summary>
+    Task<IReadOnlyList<OrchestrationWorkItem>> TryLockOrchestrationsAsync(string owner, TimeSpan leaseDuration, DateTimeOffset now, int maxCount, NameFilter? names = null, CancellationToken cancellationToken = default);
 
     /// <summary>The current execution's full history, in order.</summary>
     Task<IReadOnlyList<P.HistoryEvent>> GetHistoryAsync(string instanceId, CancellationToken cancellationToken = default);
@@ -43,8 +47,8 @@ public interface IOrchestrationStore
     /// <summary>Releases an orchestration lease without consuming its messages, so they are retried after <paramref name="retryAfter"/>.</summary>
     Task AbandonOrchestrationAsync(OrchestrationWorkItem workItem, TimeSpan retryAfter, DateTimeOffset now, CancellationToken cancellationToken = default);
 
-    /// <summary>Leases up to <paramref name="maxCount"/> visible activity tasks (each with its own lease token); empty when there are none.</summary>
-    Task<IReadOnlyList<ActivityWorkItem>> TryLockActivitiesAsync(string owner, TimeSpan leaseDuration, DateTimeOffset now, int maxCount, CancellationToken cancellationToken = default);
+    /// <summary>Leases up to <paramref name="maxCount"/> visible activity tasks (each with its own lease token), with <paramref name="names"/> only those it lets through; empty when there are none.</summary>
+    Task<IReadOnlyList<ActivityWorkItem>> TryLockActivitiesAsync(string owner, TimeSpan leaseDuration, DateTimeOffset now, int maxCount, NameFilter? names = null, CancellationToken cancellationToken = default);
 
     /// <summary>Extends an activity lease; false when it was lost.</summary>
     Task<bool> RenewActivityLeaseAsync(ActivityWorkItem workItem, TimeSpan leaseDuration, DateTimeOffset now, CancellationToken cancellationToken = default);
@@ -53,11 +57,12 @@ public interface IOrchestrationStore
     /// For each completion, deletes the task and delivers its result (TaskCompleted or TaskFailed) to
     /// the orchestration, atomically per completion and fenced by its lease token; several completions
     /// share one transaction (group commit). In the same transaction leases to <paramref name="owner"/>
-    /// up to <paramref name="maxLeases"/> of the instances that just received a result, are running and
-    /// are held by nobody, so their next episode runs at once, without a poll and a lease round trip.
+    /// up to <paramref name="maxLeases"/> of the instances that just received a result, are running,
+    /// are held by nobody and pass <paramref name="names"/>, so their next episode runs at once,
+    /// without a poll and a lease round trip.
     /// </summary>
     /// <returns>Per completion, in order, whether it was applied (false: another worker owns the task now, nothing written for it); and the leased instances.</returns>
-    Task<ActivityResults> CompleteActivitiesAndLeaseAsync(IReadOnlyList<ActivityCompletion> completions, string owner, TimeSpan leaseDuration, int maxLeases, DateTimeOffset now, CancellationToken cancellationToken = default);
+    Task<ActivityResults> CompleteActivitiesAndLeaseAsync(IReadOnlyList<ActivityCompletion> completions, string owner, TimeSpan leaseDuration, int maxLeases, DateTimeOffset now, NameFilter? names = null, CancellationToken cancellationToken = default);
 
     /// <summary>Releases an activity lease so another worker can run it.</summary>
     Task AbandonActivityAsync(ActivityWorkItem workItem, DateTimeOffset now, CancellationToken cancellationToken = default);
@@ -113,7 +118,7 @@ public static class OrchestrationStoreExtensions
     public static async Task<OrchestrationWorkItem?> TryLockOrchestrationAsync(this IOrchestrationStore store, string owner, TimeSpan leaseDuration, DateTimeOffset now, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(store);
-        var items = await store.TryLockOrchestrationsAsync(owner, leaseDuration, now, 1, cancellationToken).ConfigureAwait(false);
+        var items = await store.TryLockOrchestrationsAsync(owner, leaseDuration, now, 1, names: null, cancellationToken).ConfigureAwait(false);
         return items.Count > 0 ? items[0] : null;
     }
 
@@ -122,7 +127,7 @@ public static class OrchestrationStoreExtensions
     public static async Task<IReadOnlyList<bool>> CompleteActivitiesAsync(this IOrchestrationStore store, IReadOnlyList<ActivityCompletion> completions, DateTimeOffset now, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(store);
-        return (await store.CompleteActivitiesAndLeaseAsync(completions, string.Empty, TimeSpan.Zero, 0, now, cancellationToken).ConfigureAwait(false)).Applied;
+        return (await store.CompleteActivitiesAndLeaseAsync(completions, string.Empty, TimeSpan.Zero, 0, now, names: null, cancellationToken).ConfigureAwait(false)).Applied;
     }
 
     /// <summary>Completes one activity.</summary>
@@ -142,7 +147,7 @@ public static class OrchestrationStoreExtensions
     public static async Task<ActivityWorkItem?> TryLockActivityAsync(this IOrchestrationStore store, string owner, TimeSpan leaseDuration, DateTimeOffset now, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(store);
-        var items = await store.TryLockActivitiesAsync(owner, leaseDuration, now, 1, cancellationToken).ConfigureAwait(false);
+        var items = await store.TryLockActivitiesAsync(owner, leaseDuration, now, 1, names: null, cancellationToken).ConfigureAwait(false);
         return items.Count > 0 ? items[0] : null;
     }
 }

@@ -62,6 +62,50 @@ public sealed class OrchestrationWorkItem
     public required DateTimeOffset LockExpiresAt { get; init; }
 }
 
+/// <summary>
+/// Which orchestrator or activity names a lease call takes: only <see cref="Names"/>, or (with
+/// <see cref="Exclude"/>) every name but them. Names compare case-insensitively, as the SDK's
+/// <c>TaskName</c> does. A host's own worker takes the tasks it registers; the workers connected
+/// over gRPC take the ones they announce, or everything the host does not run itself.
+/// </summary>
+public sealed record NameFilter
+{
+    private NameFilter(IReadOnlyList<string> names, bool exclude)
+    {
+        Names = names;
+        Exclude = exclude;
+    }
+
+    /// <summary>The names, lower-cased (as the stores compare them).</summary>
+    public IReadOnlyList<string> Names { get; }
+
+    /// <summary>True: every name except <see cref="Names"/>; false: only them.</summary>
+    public bool Exclude { get; }
+
+    /// <summary>Only these names (none at all when empty).</summary>
+    public static NameFilter Only(IEnumerable<string> names) => new(Normalize(names), exclude: false);
+
+    /// <summary>Every name but these; null (no filter) when there are none.</summary>
+    public static NameFilter? AllBut(IEnumerable<string> names)
+    {
+        var list = Normalize(names);
+        return list.Length == 0 ? null : new NameFilter(list, exclude: true);
+    }
+
+    /// <summary>Whether the filter lets <paramref name="name"/> through.</summary>
+    public bool Matches(string name)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        return Names.Contains(name.ToLowerInvariant(), StringComparer.Ordinal) != Exclude;
+    }
+
+    private static string[] Normalize(IEnumerable<string> names)
+    {
+        ArgumentNullException.ThrowIfNull(names);
+        return names.Select(n => n.ToLowerInvariant()).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToArray();
+    }
+}
+
 /// <summary>An activity to enqueue.</summary>
 public sealed record ActivityTaskRequest(string InstanceId, string ExecutionId, int TaskId, string Name, string? Input, string? Version = null);
 

@@ -309,6 +309,36 @@ public sealed class StoreConformanceTests
     }
 
     [Test]
+    public async Task LockWithNameFilter_TakesOnlyWhatItLetsThrough_CaseInsensitively()
+    {
+        await _store.CreateInstanceAsync(new NewInstance("mine", "e1", "HostFlow", null, null, T0), Active, T0);
+        await _store.CreateInstanceAsync(new NewInstance("theirs", "e1", "RemoteFlow", null, null, T0), Active, T0);
+
+        var remote = await _store.TryLockOrchestrationsAsync("grpc", TimeSpan.FromSeconds(10), T0, 10, NameFilter.AllBut(["hostflow"]));
+        var host = await _store.TryLockOrchestrationsAsync("host", TimeSpan.FromSeconds(10), T0, 10, NameFilter.Only(["HOSTFLOW"]));
+
+        Assert.That(remote.Select(w => w.InstanceId), Is.EqualTo(new[] { "theirs" }));
+        Assert.That(host.Select(w => w.InstanceId), Is.EqualTo(new[] { "mine" }));
+
+        // Activities: the same rule on the task name; a result only leases an instance the filter lets through.
+        var commit = RunningCommit(
+            remote[0].Messages.Select(m => m.Id).ToList(),
+            [new ActivityTaskRequest("theirs", "e1", 0, "HostAct", null), new ActivityTaskRequest("theirs", "e1", 1, "RemoteAct", null)],
+            Events.OrchestratorStarted(T0));
+        await _store.CommitOrchestrationAsync(remote[0], commit, T0);
+        var hostActivities = await _store.TryLockActivitiesAsync("host", TimeSpan.FromSeconds(30), T0, 10, NameFilter.Only(["hostact"]));
+        Assert.That(hostActivities.Select(a => a.Task.Name), Is.EqualTo(new[] { "HostAct" }));
+        Assert.That(await _store.TryLockActivitiesAsync("none", TimeSpan.FromSeconds(30), T0, 10, NameFilter.Only([])), Is.Empty);
+
+        var results = await _store.CompleteActivitiesAndLeaseAsync(
+            [new ActivityCompletion(hostActivities[0], Events.TaskCompleted(0, "1", T0))], "host", TimeSpan.FromSeconds(10), 5, T0, NameFilter.Only(["hostflow"]));
+        Assert.That(results.Applied, Is.EqualTo(new[] { true }));
+        Assert.That(results.Leased, Is.Empty, "the result went to an orchestration this worker does not run");
+        var next = await _store.TryLockOrchestrationsAsync("grpc", TimeSpan.FromSeconds(10), T0, 10, NameFilter.AllBut(["hostflow"]));
+        Assert.That(next.Select(w => w.InstanceId), Is.EqualTo(new[] { "theirs" }), "its owner's side picks it up");
+    }
+
+    [Test]
     public async Task TryConsumeToken_FirstUseWins_LaterUsesAreRefused()
     {
         Assert.That(await _store.TryConsumeTokenAsync("tok-1", T0.AddDays(3), T0), Is.True);
