@@ -1,3 +1,4 @@
+using DurableAgents.Engine.Grpc;
 using DurableAgents.Functions.Apis;
 using DurableAgents.Functions.Dashboard;
 using DurableAgents.Functions.Hosting;
@@ -6,6 +7,7 @@ var builder = WebApplication.CreateBuilder(args);
 
 builder.AddListeningAddress();
 builder.AddDurableAgentsEngine();
+builder.AddDurableAgentsGrpc(); // DurableAgents:Grpc:Enabled (off by default): stock Durable Task workers and clients
 builder.AddApiConventions();
 builder.AddApiKeyAuthentication();
 builder.AddTelemetry();
@@ -15,6 +17,7 @@ builder.Services.AddSingleton<DashboardAuthFilter>();
 var app = builder.Build();
 
 app.UseApiConventions();
+app.MapDurableAgentsGrpc();
 app.MapHealthApi();
 app.MapManagementApi();
 app.MapScheduleApi();

@@ -55,7 +55,7 @@ public sealed class DurableAgentsClient : DurableTaskClient
     /// <exception cref="InvalidInstanceIdException">The id breaks the rules of <see cref="InstanceIds"/>.</exception>
     /// <exception cref="PayloadTooLargeException">The input is over the limit.</exception>
     /// <exception cref="OrchestrationAlreadyExistsException">The id is in use by an instance in a dedupe status.</exception>
-    public override async Task<string> ScheduleNewOrchestrationInstanceAsync(TaskName orchestratorName, object? input = null, StartOrchestrationOptions? options = null, CancellationToken cancellation = default)
+    public override Task<string> ScheduleNewOrchestrationInstanceAsync(TaskName orchestratorName, object? input = null, StartOrchestrationOptions? options = null, CancellationToken cancellation = default)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(orchestratorName.Name);
         var name = orchestratorName.Name;
@@ -68,42 +68,58 @@ public sealed class DurableAgentsClient : DurableTaskClient
                 ?? throw new TaskNotRegisteredException("orchestrator", name, _orchestrators);
         }
 
-        var instanceId = options?.InstanceId ?? Guid.NewGuid().ToString("N");
-        InstanceIds.Validate(instanceId);
-        var serialized = _converter.Serialize(input);
-        CheckSize(serialized, "orchestration input");
-        var now = _time.GetUtcNow();
-        var startAt = options?.StartAt is { } at && at > now ? at : now;
         var dedupe = options?.DedupeStatuses is { } statuses
             ? statuses.Select(s => Enum.Parse<OrchestrationRuntimeStatus>(s, ignoreCase: true)).ToArray()
-            : DefaultDedupe;
+            : null;
+        return StartSerializedAsync(name, _converter.Serialize(input), options, dedupe, cancellation);
+    }
+
+    /// <summary>
+    /// Starts an instance of any orchestrator name with an input that is already serialized (the
+    /// gRPC endpoint's path, whose workers may run orchestrators this host does not register).
+    /// </summary>
+    /// <param name="dedupe">Statuses in which an existing instance with the id refuses the start; null: every non-terminal status.</param>
+    internal async Task<string> StartSerializedAsync(string name, string? serializedInput, StartOrchestrationOptions? options, IReadOnlyCollection<OrchestrationRuntimeStatus>? dedupe, CancellationToken cancellation)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        var instanceId = string.IsNullOrEmpty(options?.InstanceId) ? Guid.NewGuid().ToString("N") : options.InstanceId;
+        InstanceIds.Validate(instanceId);
+        CheckSize(serializedInput, "orchestration input");
+        var now = _time.GetUtcNow();
+        var startAt = options?.StartAt is { } at && at > now ? at : now;
         await _store.CreateInstanceAsync(
-            new NewInstance(instanceId, Guid.NewGuid().ToString("N"), name, options?.Version?.Version, serialized, startAt, Tags: options?.Tags),
-            dedupe,
+            new NewInstance(instanceId, Guid.NewGuid().ToString("N"), name, options?.Version?.Version, serializedInput, startAt, Tags: options?.Tags),
+            dedupe ?? DefaultDedupe,
             now,
             cancellation).ConfigureAwait(false);
         _signal.NotifyOrchestrations();
         return instanceId;
     }
 
-    /// <inheritdoc />
-    /// <exception cref="OrchestrationNotFoundException">No such instance.</exception>
-    /// <exception cref="OrchestrationStateException">The instance is finished.</exception>
-    public override Task RaiseEventAsync(string instanceId, string eventName, object? eventPayload = null, CancellationToken cancellation = default)
+    /// <summary>Raises an event whose payload is already serialized.</summary>
+    internal Task RaiseSerializedEventAsync(string instanceId, string eventName, string? serialized, CancellationToken cancellation)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(eventName);
-        var serialized = _converter.Serialize(eventPayload);
         CheckSize(serialized, $"payload of event '{eventName}'");
         return SendAsync(instanceId, now => Events.EventRaised(eventName, serialized, now), cancellation);
     }
 
-    /// <inheritdoc />
-    public override Task TerminateInstanceAsync(string instanceId, TerminateInstanceOptions? options = null, CancellationToken cancellation = default)
+    /// <summary>Terminates an instance with an output that is already serialized.</summary>
+    internal Task TerminateSerializedAsync(string instanceId, string? serializedOutput, bool recursive, CancellationToken cancellation)
     {
-        var output = _converter.Serialize(options?.Output);
-        CheckSize(output, "termination output");
-        return SendAsync(instanceId, now => Events.ExecutionTerminated(output, options?.Recursive ?? false, now), cancellation);
+        CheckSize(serializedOutput, "termination output");
+        return SendAsync(instanceId, now => Events.ExecutionTerminated(serializedOutput, recursive, now), cancellation);
     }
+
+    /// <inheritdoc />
+    /// <exception cref="OrchestrationNotFoundException">No such instance.</exception>
+    /// <exception cref="OrchestrationStateException">The instance is finished.</exception>
+    public override Task RaiseEventAsync(string instanceId, string eventName, object? eventPayload = null, CancellationToken cancellation = default) =>
+        RaiseSerializedEventAsync(instanceId, eventName, _converter.Serialize(eventPayload), cancellation);
+
+    /// <inheritdoc />
+    public override Task TerminateInstanceAsync(string instanceId, TerminateInstanceOptions? options = null, CancellationToken cancellation = default) =>
+        TerminateSerializedAsync(instanceId, _converter.Serialize(options?.Output), options?.Recursive ?? false, cancellation);
 
     /// <inheritdoc />
     public override Task SuspendInstanceAsync(string instanceId, string? reason = null, CancellationToken cancellation = default) =>
