@@ -3,17 +3,23 @@ using System.Globalization;
 // Benchmarks. Usage:
 //   dotnet run -c Release --project bench/DurableAgents.Bench -- sequential
 //   dotnet run -c Release --project bench/DurableAgents.Bench -- postgres "<connection string>"
+//   dotnet run -c Release --project bench/DurableAgents.Bench -- grpc [sqlite|"<connection string>"] [orchestrations] [short] [long]
 // or bash bench/run.sh, which starts a private PostgreSQL and runs both.
 var mode = args.FirstOrDefault() ?? "sequential";
 return mode switch
 {
     "sequential" => await DurableAgents.Bench.SequentialBench.RunAsync(),
     "postgres" when args.Length >= 2 => await DurableAgents.Bench.PostgresBench.RunAsync(args[1], args.Length >= 3 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 5000),
+    "grpc" => await DurableAgents.Bench.GrpcBench.RunAsync(
+        args.Length >= 2 && args[1] != "sqlite" ? args[1] : null,
+        args.Length >= 3 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 1000,
+        args.Length >= 4 ? int.Parse(args[3], CultureInfo.InvariantCulture) : 1000,
+        args.Length >= 5 ? int.Parse(args[4], CultureInfo.InvariantCulture) : 5000),
     _ => Usage(),
 };
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: DurableAgents.Bench sequential | postgres <connection-string> [orchestrations]");
+    Console.Error.WriteLine("usage: DurableAgents.Bench sequential | postgres <connection-string> [orchestrations] | grpc [sqlite|<connection-string>] [orchestrations] [short-steps] [long-steps]");
     return 2;
 }

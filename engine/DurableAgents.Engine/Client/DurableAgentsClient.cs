@@ -82,7 +82,7 @@ public sealed class DurableAgentsClient : DurableTaskClient
     internal async Task<string> StartSerializedAsync(string name, string? serializedInput, StartOrchestrationOptions? options, IReadOnlyCollection<OrchestrationRuntimeStatus>? dedupe, CancellationToken cancellation)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(name);
-        var instanceId = string.IsNullOrEmpty(options?.InstanceId) ? Guid.NewGuid().ToString("N") : options.InstanceId;
+        var instanceId = options?.InstanceId ?? Guid.NewGuid().ToString("N");
         InstanceIds.Validate(instanceId);
         CheckSize(serializedInput, "orchestration input");
         var now = _time.GetUtcNow();
