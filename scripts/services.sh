@@ -102,6 +102,21 @@ start_pgvector() {
   return 1
 }
 
+# The JavaScript Durable Task SDK for the gRPC endpoint's cross-language test (npm, cached like PGlite).
+# Prints its node_modules directory.
+DURABLETASK_JS_VERSION=0.4.0
+install_durabletask_js() {
+  local dir="${DURABLEAGENTS_NPM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/durableagents/durabletask-js-$DURABLETASK_JS_VERSION}"
+  if [ ! -f "$dir/node_modules/@microsoft/durabletask-js/package.json" ]; then
+    command -v npm >/dev/null 2>&1 || { echo "npm is needed for the JavaScript SDK test" >&2; return 1; }
+    mkdir -p "$dir"
+    (cd "$dir" && echo '{"private":true}' >package.json \
+      && npm install --silent --no-audit --no-fund "@microsoft/durabletask-js@$DURABLETASK_JS_VERSION" >"$dir/npm.log" 2>&1) \
+      || { cat "$dir/npm.log" >&2; return 1; }
+  fi
+  echo "$dir/node_modules"
+}
+
 # Private, throw-away servers on free loopback ports under a temp dir: no system service is touched.
 # Two of each: the shared pair every test uses, and a "fault" pair that only the fault tests restart
 # and kill, so a restart never cuts a connection of a test running in another test assembly.
@@ -126,6 +141,12 @@ start_services() {
   export DURABLEAGENTS_TEST_FAULT_REDIS_START="$SVC_DIR/redisfault-start.sh"
   export DURABLEAGENTS_TEST_FAULT_REDIS_STOP="$SVC_DIR/redisfault-stop.sh"
   export DURABLEAGENTS_TEST_CHROMIUM="$(command -v chromium)"
+  local js_modules
+  if js_modules="$(install_durabletask_js)"; then
+    export DURABLEAGENTS_TEST_DURABLETASK_JS="$js_modules"
+  else
+    echo "== warning: @microsoft/durabletask-js could not be installed; the JavaScript SDK test will be skipped" >&2
+  fi
   if [ -n "$pgvector_port" ]; then
     export DURABLEAGENTS_TEST_PGVECTOR="Host=127.0.0.1;Port=$pgvector_port;Username=postgres;Database=postgres;Maximum Pool Size=1;SSL Mode=Disable"
   fi

@@ -260,6 +260,20 @@ public sealed class ConformanceTests
     }
 
     [Test]
+    public async Task Routing_HostTasksRunOnTheHost_TheRestOnTheStream()
+    {
+        // A remote orchestration calls an activity only the host registers, and one of its own.
+        var mixed = await RunAsync("Mixed", "Ada");
+        Assert.That(mixed.RuntimeStatus, Is.EqualTo(OrchestrationRuntimeStatus.Completed), mixed.FailureDetails?.ToString());
+        Assert.That(mixed.ReadOutputAs<string>(), Is.EqualTo("Hello Ada! / Hello, Ada!"));
+
+        // A host workflow started through the gRPC client runs on the host's own worker.
+        var hosted = await RunAsync("HelloCities", new[] { "Oslo", "Lima" });
+        Assert.That(hosted.RuntimeStatus, Is.EqualTo(OrchestrationRuntimeStatus.Completed), hosted.FailureDetails?.ToString());
+        Assert.That(hosted.ReadOutputAs<string[]>(), Is.EqualTo(new[] { "Hello Oslo!", "Hello Lima!" }));
+    }
+
+    [Test]
     public async Task BadInput_GetsATypedError_AndNothingIsStored()
     {
         var taken = await RunAsync("Sequence", new[] { "X" });

@@ -283,3 +283,35 @@ public sealed class GrpcApiKeyTests
         Assert.That((await client.GetInstanceAsync(id))!.RuntimeStatus, Is.EqualTo(OrchestrationRuntimeStatus.Pending));
     }
 }
+
+/// <summary>A workflow written with another language's SDK: JavaScript (@microsoft/durabletask-js, installed by scripts/services.sh).</summary>
+public sealed class JavaScriptSdkTests
+{
+    [Test]
+    public async Task JavaScriptWorkerAndClient_RunAWorkflow_ThatCallsAHostActivity()
+    {
+        var modules = Environment.GetEnvironmentVariable("DURABLEAGENTS_TEST_DURABLETASK_JS");
+        if (string.IsNullOrEmpty(modules))
+        {
+            Assert.Ignore("DURABLEAGENTS_TEST_DURABLETASK_JS is not set (scripts/test.sh installs @microsoft/durabletask-js from npm)");
+        }
+
+        await using var host = await GrpcHost.StartAsync("sqlite");
+        var script = Path.Combine(TestContext.CurrentContext.TestDirectory, "js", "hello.js");
+        var psi = new ProcessStartInfo("node") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        psi.ArgumentList.Add(script);
+        psi.ArgumentList.Add($"127.0.0.1:{host.GrpcAddress.Port}");
+        psi.Environment["NODE_PATH"] = modules;
+        using var node = Process.Start(psi)!;
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(90));
+        var stdout = node.StandardOutput.ReadToEndAsync(cts.Token);
+        var stderr = node.StandardError.ReadToEndAsync(cts.Token);
+        await node.WaitForExitAsync(cts.Token);
+        var output = await stdout;
+
+        Assert.That(node.ExitCode, Is.Zero, output + await stderr);
+        using var result = System.Text.Json.JsonDocument.Parse(output.Trim().Split('\n')[^1]);
+        Assert.That(result.RootElement.GetProperty("status").GetString(), Is.EqualTo("COMPLETED"));
+        Assert.That(result.RootElement.GetProperty("output").GetString(), Is.EqualTo("[\"Hola, Lima!\",\"Hola, Oslo!\",\"Hello from JavaScript!\"]"));
+    }
+}

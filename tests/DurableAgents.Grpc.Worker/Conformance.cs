@@ -107,6 +107,13 @@ public static class Conformance
 
                 return total;
             })
+            .AddOrchestratorFunc<string, string>("Mixed", async (ctx, name) =>
+            {
+                // SayHello is the host's activity (registered in-process there, not here).
+                var host = await ctx.CallActivityAsync<string>("SayHello", name);
+                var mine = await ctx.CallActivityAsync<string>("Hello", name);
+                return $"{host} / {mine}";
+            })
             .AddOrchestratorFunc<SlowRun, int>("SlowSequence", async (ctx, run) =>
             {
                 var total = 0;
