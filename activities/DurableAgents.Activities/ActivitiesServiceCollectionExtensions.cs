@@ -58,3 +58,33 @@ public static class AgentActivitiesBuilderExtensions
             .AddActivity<DurableAgents.Activities.Agents.PublishPost>();
     }
 }
+
+/// <summary>What every host of the product workflows registers: one list, so the hosts cannot drift apart.</summary>
+public static class ProductActivitiesExtensions
+{
+    /// <summary>
+    /// Every activity the product workflows call: the agent activities (<see cref="AgentActivitiesBuilderExtensions.AddAgentActivities"/>),
+    /// SayHello, DraftText and StartScheduledRun.
+    /// </summary>
+    public static Microsoft.DurableTask.DurableTaskRegistry AddProductActivities(this Microsoft.DurableTask.DurableTaskRegistry registry) =>
+        registry.AddAgentActivities()
+            .AddActivity<DurableAgents.Activities.SayHello>()
+            .AddActivity<DurableAgents.Activities.DraftText>()
+            .AddActivity<DurableAgents.Activities.Schedules.StartScheduledRun>();
+
+    /// <summary>
+    /// The services those activities need (<see cref="ActivitiesServiceCollectionExtensions.AddAgentActivityServices"/>),
+    /// the workflows' agent profiles and the founder's <c>assistant</c> agent.
+    /// </summary>
+    public static IServiceCollection AddProductActivityServices(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddAgentActivityServices(configuration);
+        services.AddWorkflowAgents();
+        services.AddAgent("assistant", a =>
+        {
+            a.Instructions = "You are the founder's assistant. Use your tools when they help; ask the founder when you need a decision. Answer briefly.";
+            a.Tools.AddRange(["scratchpad_read", "scratchpad_write", "memory_search", "memory_save", "web_fetch", "sitemap_read", "request_human_input"]);
+        });
+        return services;
+    }
+}

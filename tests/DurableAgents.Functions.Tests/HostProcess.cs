@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.RegularExpressions;
+using DurableAgents.Tests.Shared;
 using NUnit.Framework;
 
 namespace DurableAgents.Functions.Tests;
@@ -20,27 +21,15 @@ public sealed partial class HostProcess : IAsyncDisposable
     public Uri BaseAddress { get; }
 
     /// <summary>The repository root (where DurableAgents.sln is).</summary>
-    public static string RepoRoot
-    {
-        get
-        {
-            var dir = new DirectoryInfo(TestContext.CurrentContext.TestDirectory);
-            while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "DurableAgents.sln")))
-            {
-                dir = dir.Parent;
-            }
-
-            return dir?.FullName ?? throw new InvalidOperationException("DurableAgents.sln not found above the test directory");
-        }
-    }
+    /// <summary>The repository root (where DurableAgents.sln is).</summary>
+    public static string RepoRoot => RepoPaths.Root;
 
     /// <summary>The host binary built in the same configuration as the tests.</summary>
     public static string HostDll
     {
         get
         {
-            var configuration = new DirectoryInfo(TestContext.CurrentContext.TestDirectory).Parent!.Name; // bin/<Configuration>/net10.0
-            var dll = Path.Combine(RepoRoot, "functions/DurableAgents.Functions/bin", configuration, "net10.0/DurableAgents.Functions.dll");
+            var dll = Path.Combine(RepoPaths.Output("functions/DurableAgents.Functions"), "DurableAgents.Functions.dll");
             Assert.That(File.Exists(dll), Is.True, dll);
             return dll;
         }

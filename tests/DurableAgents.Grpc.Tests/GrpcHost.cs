@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Text.RegularExpressions;
+using DurableAgents.Tests.Shared;
 using NUnit.Framework;
 
 namespace DurableAgents.Grpc.Tests;
@@ -44,25 +45,10 @@ public sealed partial class GrpcHost : IAsyncDisposable
         }
     }
 
-    public static string RepoRoot
-    {
-        get
-        {
-            var dir = new DirectoryInfo(TestContext.CurrentContext.TestDirectory);
-            while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "DurableAgents.sln")))
-            {
-                dir = dir.Parent;
-            }
-
-            return dir?.FullName ?? throw new InvalidOperationException("DurableAgents.sln not found above the test directory");
-        }
-    }
-
     /// <summary>A binary of this repository built in the same configuration as the tests.</summary>
     public static string Built(string project, string dll)
     {
-        var configuration = new DirectoryInfo(TestContext.CurrentContext.TestDirectory).Parent!.Name; // bin/<Configuration>/net10.0
-        var path = Path.Combine(RepoRoot, project, "bin", configuration, "net10.0", dll);
+        var path = Path.Combine(RepoPaths.Output(project), dll);
         Assert.That(File.Exists(path), Is.True, $"{path} (build the solution first)");
         return path;
     }

@@ -3,6 +3,7 @@ using DurableAgents.Engine;
 using DurableAgents.Engine.Client;
 using DurableAgents.Engine.History;
 using DurableAgents.Engine.Storage;
+using DurableAgents.Functions.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.DurableTask;
@@ -58,7 +59,7 @@ internal static class ManagementApi
 
         var history = showHistory ? await client.GetHistoryEventsAsync(instanceId, cancellationToken).ConfigureAwait(false) : null;
         var m = client.ToMetadata(record);
-        var status = InstanceStatus.From(m, record.ParentInstanceId, showInput, history);
+        var status = InstanceStatus.From(m, record.ParentInstanceId, showInput, history?.Select(HistoryEventJson).ToList());
         return m.IsCompleted ? TypedResults.Ok(status) : TypedResults.Accepted((string?)null, status);
     }
 
@@ -157,102 +158,10 @@ internal static class ManagementApi
             : NotFound(instanceId);
     }
 
-    /// <summary>Reads an optional JSON body (passed on as parsed JSON). A non-empty body must be declared application/json and be valid JSON.</summary>
-    private static async Task<(System.Text.Json.JsonElement? Body, ProblemHttpResult? Problem)> ReadJsonBodyAsync(HttpRequest request, CancellationToken cancellationToken)
-    {
-        using var reader = new StreamReader(request.Body);
-        var body = await reader.ReadToEndAsync(cancellationToken).ConfigureAwait(false);
-        if (string.IsNullOrWhiteSpace(body))
-        {
-            return (null, null);
-        }
-
-        if (!request.HasJsonContentType())
-        {
-            return (null, TypedResults.Problem(
-                statusCode: StatusCodes.Status415UnsupportedMediaType,
-                title: "Unsupported Media Type",
-                detail: $"The body must be JSON with Content-Type: application/json, not '{request.ContentType ?? "(none)"}'."));
-        }
-
-        try
-        {
-            using var document = System.Text.Json.JsonDocument.Parse(body);
-            return (document.RootElement.Clone(), null);
-        }
-        catch (System.Text.Json.JsonException ex)
-        {
-            return (null, TypedResults.Problem(
-                statusCode: StatusCodes.Status400BadRequest,
-                title: "Bad Request",
-                detail: $"The body is not valid JSON: {ex.Message}",
-                extensions: new Dictionary<string, object?> { ["errorType"] = "DurableAgents.InvalidJson" }));
-        }
-    }
-
-    internal static ProblemHttpResult NotFound(string instanceId) =>
-        TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "Not Found", detail: $"No orchestration instance with id '{instanceId}' exists.");
-
-    private static ProblemHttpResult BadRequest(string detail) =>
-        TypedResults.Problem(statusCode: StatusCodes.Status400BadRequest, title: "Bad Request", detail: detail);
-}
-
-/// <summary>The runtime statuses an instance on this backend can have, in display order.</summary>
-internal static class Statuses
-{
-    public static readonly OrchestrationRuntimeStatus[] Shown =
-    [
-        OrchestrationRuntimeStatus.Pending, OrchestrationRuntimeStatus.Running, OrchestrationRuntimeStatus.Suspended,
-        OrchestrationRuntimeStatus.Completed, OrchestrationRuntimeStatus.Failed, OrchestrationRuntimeStatus.Terminated,
-    ];
-}
-
-/// <summary>The 202 body of a start: where to poll and how to control the instance.</summary>
-internal sealed record StartResponse(
-    string Id,
-    string StatusQueryGetUri,
-    string SendEventPostUri,
-    string TerminatePostUri,
-    string SuspendPostUri,
-    string ResumePostUri,
-    string PurgeHistoryDeleteUri)
-{
-    public static StartResponse For(HttpRequest request, string id)
-    {
-        var root = $"{request.Scheme}://{request.Host}{request.PathBase}/api/instances/{Uri.EscapeDataString(id)}";
-        return new StartResponse(id, root, root + "/raiseEvent/{eventName}", root + "/terminate?reason={text}", root + "/suspend?reason={text}", root + "/resume?reason={text}", root);
-    }
-}
-
-/// <summary>An instance as the API shows it (Durable Functions field names).</summary>
-internal sealed record InstanceStatus(
-    string Name,
-    string InstanceId,
-    string RuntimeStatus,
-    System.Text.Json.JsonElement? Input,
-    System.Text.Json.JsonElement? CustomStatus,
-    System.Text.Json.JsonElement? Output,
-    TaskFailureDetails? FailureDetails,
-    DateTimeOffset CreatedTime,
-    DateTimeOffset LastUpdatedTime,
-    string? ParentInstanceId,
-    IReadOnlyList<System.Text.Json.JsonElement>? HistoryEvents)
-{
-    public static InstanceStatus From(OrchestrationMetadata m, string? parentInstanceId, bool showInput, IReadOnlyList<Microsoft.DurableTask.Protobuf.HistoryEvent>? history) => new(
-        m.Name,
-        m.InstanceId,
-        m.RuntimeStatus.ToString(),
-        showInput ? Json(m.SerializedInput) : null,
-        Json(m.SerializedCustomStatus),
-        Json(m.SerializedOutput),
-        m.FailureDetails,
-        m.CreatedAt,
-        m.LastUpdatedAt,
-        parentInstanceId,
-        history?.Select(Event).ToList());
+    internal static ProblemHttpResult NotFound(string instanceId) => Problems.NotFound(instanceId);
 
     /// <summary>A history event as the protocol's canonical JSON, with its Durable Task type name in front (<c>"type": "TaskScheduled"</c>).</summary>
-    private static System.Text.Json.JsonElement Event(Microsoft.DurableTask.Protobuf.HistoryEvent e)
+    private static System.Text.Json.JsonElement HistoryEventJson(Microsoft.DurableTask.Protobuf.HistoryEvent e)
     {
         var node = new System.Text.Json.Nodes.JsonObject { ["type"] = e.TypeName() };
         foreach (var (key, value) in System.Text.Json.Nodes.JsonNode.Parse(HistoryJson.Serialize(e))!.AsObject().ToList())
@@ -263,9 +172,8 @@ internal sealed record InstanceStatus(
         return System.Text.Json.JsonSerializer.SerializeToElement(node);
     }
 
-    private static System.Text.Json.JsonElement? Json(string? json) =>
-        json is null ? null : System.Text.Json.JsonDocument.Parse(json).RootElement.Clone();
-}
+    private static ProblemHttpResult BadRequest(string detail) => Problems.BadRequest(detail);
 
-/// <summary>The purge result.</summary>
-internal sealed record PurgeResponse(int InstancesDeleted);
+    private static Task<(System.Text.Json.JsonElement? Body, ProblemHttpResult? Problem)> ReadJsonBodyAsync(HttpRequest request, CancellationToken cancellationToken) =>
+        JsonBody.ReadAsync(request, cancellationToken);
+}

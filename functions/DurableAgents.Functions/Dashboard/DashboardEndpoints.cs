@@ -9,6 +9,7 @@ using DurableAgents.Engine.Client;
 using DurableAgents.Engine.Storage;
 using DurableAgents.Functions.Apis;
 using DurableAgents.Functions.Hosting;
+using DurableAgents.Functions.Http;
 using Microsoft.AspNetCore.Antiforgery;
 using static DurableAgents.Functions.Dashboard.Html;
 using Microsoft.DurableTask.Client;

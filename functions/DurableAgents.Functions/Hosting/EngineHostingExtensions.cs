@@ -42,13 +42,7 @@ internal static class EngineHostingExtensions
     {
         var config = builder.Configuration;
         var store = config["DurableAgents:Store"] ?? "Sqlite";
-        builder.Services.AddAgentActivityServices(config);
-        builder.Services.AddWorkflowAgents();
-        builder.Services.AddAgent("assistant", a =>
-        {
-            a.Instructions = "You are the founder's assistant. Use your tools when they help; ask the founder when you need a decision. Answer briefly.";
-            a.Tools.AddRange(["scratchpad_read", "scratchpad_write", "memory_search", "memory_save", "web_fetch", "sitemap_read", "request_human_input"]);
-        });
+        builder.Services.AddProductActivityServices(config);
         builder.Services.AddDurableAgents(b =>
         {
             switch (store.ToUpperInvariant())
@@ -68,12 +62,7 @@ internal static class EngineHostingExtensions
                 b.UseRedisNotifications(redis, config["DurableAgents:Postgres:TaskHub"] ?? "default");
             }
 
-            b.AddTasks(r => r
-                .AddWorkflows()
-                .AddAgentActivities()
-                .AddActivity<SayHello>()
-                .AddActivity<DraftText>()
-                .AddActivity<DurableAgents.Activities.Schedules.StartScheduledRun>());
+            b.AddTasks(r => r.AddWorkflows().AddProductActivities());
         });
         builder.Services.AddSingleton<Apis.ScheduleSync>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<Apis.ScheduleSync>());
