@@ -20,7 +20,7 @@ public static class ManagementFunctions
     /// <summary>POST /api/orchestrators/{name}/{instanceId?}: starts a workflow.</summary>
     [Function("StartOrchestration")]
     public static Task<IResult> StartAsync(
-        [HttpTrigger(AuthorizationLevel.Function, "post", Route = "orchestrators/{name}/{instanceId?}")] HttpRequest request,
+        [HttpTrigger(AuthorizationLevel.Function, "post", Route = "api/orchestrators/{name}/{instanceId?}")] HttpRequest request,
         [DurableClient] DurableTaskClient client,
         string name,
         string? instanceId) => Guarded(async ct =>
@@ -41,7 +41,7 @@ public static class ManagementFunctions
     /// <summary>GET /api/instances/{instanceId}: the instance's status.</summary>
     [Function("GetInstance")]
     public static Task<IResult> GetStatusAsync(
-        [HttpTrigger(AuthorizationLevel.Function, "get", Route = "instances/{instanceId}")] HttpRequest request,
+        [HttpTrigger(AuthorizationLevel.Function, "get", Route = "api/instances/{instanceId}")] HttpRequest request,
         [DurableClient] DurableTaskClient client,
         string instanceId) => Guarded(async ct =>
         {
@@ -60,7 +60,7 @@ public static class ManagementFunctions
     /// <summary>POST /api/instances/{instanceId}/raiseEvent/{eventName}: sends an external event (JSON body).</summary>
     [Function("RaiseEvent")]
     public static Task<IResult> RaiseEventAsync(
-        [HttpTrigger(AuthorizationLevel.Function, "post", Route = "instances/{instanceId}/raiseEvent/{eventName}")] HttpRequest request,
+        [HttpTrigger(AuthorizationLevel.Function, "post", Route = "api/instances/{instanceId}/raiseEvent/{eventName}")] HttpRequest request,
         [DurableClient] DurableTaskClient client,
         string instanceId,
         string eventName) => Guarded(async ct =>
@@ -84,7 +84,7 @@ public static class ManagementFunctions
     /// <summary>POST /api/instances/{instanceId}/terminate?reason=: terminates an instance and its running children.</summary>
     [Function("Terminate")]
     public static Task<IResult> TerminateAsync(
-        [HttpTrigger(AuthorizationLevel.Function, "post", Route = "instances/{instanceId}/terminate")] HttpRequest request,
+        [HttpTrigger(AuthorizationLevel.Function, "post", Route = "api/instances/{instanceId}/terminate")] HttpRequest request,
         [DurableClient] DurableTaskClient client,
         string instanceId) => Guarded(async ct =>
         {
@@ -96,7 +96,7 @@ public static class ManagementFunctions
     /// <summary>POST /api/instances/{instanceId}/suspend?reason=.</summary>
     [Function("Suspend")]
     public static Task<IResult> SuspendAsync(
-        [HttpTrigger(AuthorizationLevel.Function, "post", Route = "instances/{instanceId}/suspend")] HttpRequest request,
+        [HttpTrigger(AuthorizationLevel.Function, "post", Route = "api/instances/{instanceId}/suspend")] HttpRequest request,
         [DurableClient] DurableTaskClient client,
         string instanceId) => Guarded(async ct =>
         {
@@ -108,7 +108,7 @@ public static class ManagementFunctions
     /// <summary>POST /api/instances/{instanceId}/resume?reason=.</summary>
     [Function("Resume")]
     public static Task<IResult> ResumeAsync(
-        [HttpTrigger(AuthorizationLevel.Function, "post", Route = "instances/{instanceId}/resume")] HttpRequest request,
+        [HttpTrigger(AuthorizationLevel.Function, "post", Route = "api/instances/{instanceId}/resume")] HttpRequest request,
         [DurableClient] DurableTaskClient client,
         string instanceId) => Guarded(async ct =>
         {
@@ -120,7 +120,7 @@ public static class ManagementFunctions
     /// <summary>DELETE /api/instances/{instanceId}: deletes a finished instance, its children and its history.</summary>
     [Function("Purge")]
     public static Task<IResult> PurgeAsync(
-        [HttpTrigger(AuthorizationLevel.Function, "delete", Route = "instances/{instanceId}")] HttpRequest request,
+        [HttpTrigger(AuthorizationLevel.Function, "delete", Route = "api/instances/{instanceId}")] HttpRequest request,
         [DurableClient] DurableTaskClient client,
         string instanceId) => Guarded(async ct =>
         {

@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text.Json;
+using DurableAgents.Activities.Llm;
 using Microsoft.Azure.Functions.Worker;
 using Microsoft.DurableTask;
 using Microsoft.DurableTask.Client;
@@ -52,7 +53,7 @@ internal static class TaskWrappers
 /// activities that need one (the model service's budget lookup, StartScheduledRun) get the one
 /// their trigger was given, which the extension caches per task hub.
 /// </summary>
-internal sealed class DurableClientHolder
+internal sealed class DurableClientHolder : IWorkflowNames
 {
     private DurableTaskClient? _client;
 
@@ -63,4 +64,7 @@ internal sealed class DurableClientHolder
         ArgumentNullException.ThrowIfNull(client);
         _client = client;
     }
+
+    public async Task<string?> NameOfAsync(string instanceId, CancellationToken cancellationToken) =>
+        _client is null ? null : (await _client.GetInstanceAsync(instanceId, false, cancellationToken).ConfigureAwait(false))?.Name;
 }

@@ -69,13 +69,14 @@ public sealed class IsolatedAppTests
         Assert.That(durable, Is.EquivalentTo(orchestrators.Concat(activities)));
     }
 
-    [TestCase("StartOrchestration", "orchestrators/{name}/{instanceId?}", "post")]
-    [TestCase("GetInstance", "instances/{instanceId}", "get")]
-    [TestCase("RaiseEvent", "instances/{instanceId}/raiseEvent/{eventName}", "post")]
-    [TestCase("Terminate", "instances/{instanceId}/terminate", "post")]
-    [TestCase("Suspend", "instances/{instanceId}/suspend", "post")]
-    [TestCase("Resume", "instances/{instanceId}/resume", "post")]
-    [TestCase("Purge", "instances/{instanceId}", "delete")]
+    [TestCase("StartOrchestration", "api/orchestrators/{name}/{instanceId?}", "post")]
+    [TestCase("GetInstance", "api/instances/{instanceId}", "get")]
+    [TestCase("RaiseEvent", "api/instances/{instanceId}/raiseEvent/{eventName}", "post")]
+    [TestCase("Terminate", "api/instances/{instanceId}/terminate", "post")]
+    [TestCase("Suspend", "api/instances/{instanceId}/suspend", "post")]
+    [TestCase("Resume", "api/instances/{instanceId}/resume", "post")]
+    [TestCase("Purge", "api/instances/{instanceId}", "delete")]
+    [TestCase("DevelopmentOutbox", "api/outbox", "get")]
     public void HttpFunctions_HaveTheCustomHandlersRoutes_UnderFunctionKeys(string name, string route, string method)
     {
         var f = Metadata().Single(m => m.GetProperty("name").GetString() == name);

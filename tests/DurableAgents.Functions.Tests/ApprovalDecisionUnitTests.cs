@@ -21,6 +21,7 @@ public sealed class ApprovalDecisionUnitTests
         store.Setup(s => s.TryConsumeTokenAsync(It.IsAny<string>(), It.IsAny<DateTimeOffset>(), It.IsAny<DateTimeOffset>(), It.IsAny<CancellationToken>())).ReturnsAsync(true);
         store.Setup(s => s.ReleaseTokenAsync(It.IsAny<string>(), It.IsAny<CancellationToken>())).Returns(Task.CompletedTask);
         var client = new Mock<DurableTaskClient>(MockBehavior.Strict, "test");
+        client.Setup(c => c.GetInstanceAsync("inst-1", false, It.IsAny<CancellationToken>())).ReturnsAsync(new OrchestrationMetadata("ApprovalGate", "inst-1") { RuntimeStatus = OrchestrationRuntimeStatus.Running });
         client.Setup(c => c.RaiseEventAsync("inst-1", "approval", It.IsAny<object?>(), It.IsAny<CancellationToken>())).ThrowsAsync(new TimeoutException("store unavailable"));
 
         await Assert.ThrowsAsync<TimeoutException>(() => ApprovalApi.DecideAsync(token, tokens, store.Object, client.Object, TimeProvider.System, new DefaultHttpContext(), CancellationToken.None));

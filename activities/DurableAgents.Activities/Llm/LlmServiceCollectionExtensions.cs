@@ -31,6 +31,7 @@ public static class LlmServiceCollectionExtensions
 
         services.AddHttpClient();
         services.TryAddSingleton<ModelClients>();
+        services.TryAddSingleton<IWorkflowNames, ClientWorkflowNames>();
         services.TryAddSingleton<ModelService>();
 
         ActivityDatabase.TryAdd(services, configuration);

@@ -33,7 +33,7 @@ public sealed partial class ModelService(
     IModelLedger ledger,
     IModelResponseCache cache,
     ModelStreamHub streams,
-    DurableTaskClient orchestrations,
+    IWorkflowNames workflows,
     IOptions<LlmOptions> options,
     TimeProvider time,
     ILogger<ModelService> logger)
@@ -419,8 +419,7 @@ public sealed partial class ModelService(
 
     private async Task<string> WorkflowNameAsync(string instanceId, CancellationToken cancellationToken)
     {
-        var instance = await orchestrations.GetInstanceAsync(instanceId, false, cancellationToken).ConfigureAwait(false);
-        return instance?.Name ?? "(unknown)";
+        return await workflows.NameOfAsync(instanceId, cancellationToken).ConfigureAwait(false) ?? "(unknown)";
     }
 
     /// <summary>The exact key and semantic scope of a cacheable request, or why it is not cacheable.</summary>
@@ -538,4 +537,19 @@ public sealed partial class ModelService(
 
     [LoggerMessage(EventId = 1310, Level = LogLevel.Information, Message = "Completion for {InstanceId} from {Provider} (DurableAgents:Llm:LogContent is on):\n{Completion}")]
     private static partial void LogCompletion(ILogger logger, string instanceId, string provider, string completion);
+}
+
+/// <summary>Names the workflow an instance runs (budgets and usage are per workflow).</summary>
+public interface IWorkflowNames
+{
+    /// <summary>The orchestrator name of the instance, or null when it is unknown.</summary>
+    Task<string?> NameOfAsync(string instanceId, CancellationToken cancellationToken);
+}
+
+/// <summary>Asks the Durable Task client.</summary>
+public sealed class ClientWorkflowNames(DurableTaskClient client) : IWorkflowNames
+{
+    /// <inheritdoc />
+    public async Task<string?> NameOfAsync(string instanceId, CancellationToken cancellationToken) =>
+        (await client.GetInstanceAsync(instanceId, false, cancellationToken).ConfigureAwait(false))?.Name;
 }

@@ -1,9 +1,7 @@
-using System.Text.Encodings.Web;
 using DurableAgents.Activities.Approvals;
-using DurableAgents.Activities.Contracts;
 using DurableAgents.Activities.Email;
-using DurableAgents.Engine.Client;
 using DurableAgents.Engine.Storage;
+using DurableAgents.Functions.Http;
 using Microsoft.DurableTask.Client;
 
 namespace DurableAgents.Functions.Apis;
@@ -27,85 +25,17 @@ internal static class ApprovalApi
             .WithTags("Management");
     }
 
-    private static IResult Confirm(string token, ApprovalTokens tokens, HttpContext http)
+    private static IResult Confirm(string token, ApprovalTokens tokens, HttpContext http) => ApprovalPages.Confirm(token, tokens, http);
+
+    internal static Task<IResult> DecideAsync(string token, ApprovalTokens tokens, IOrchestrationStore store, DurableTaskClient client, TimeProvider time, HttpContext http, CancellationToken cancellationToken) =>
+        ApprovalPages.DecideAsync(token, tokens, new StoreUsedTokens(store), client, time, http, cancellationToken);
+
+    /// <summary>Single-use marks in the engine's store (shared by every host of the task hub).</summary>
+    private sealed class StoreUsedTokens(IOrchestrationStore store) : IUsedTokens
     {
-        var (problem, claims) = tokens.Verify(token);
-        if (problem != ApprovalTokenProblem.None)
-        {
-            return Refusal(http, problem);
-        }
+        public Task<bool> TryConsumeAsync(string tokenId, DateTimeOffset expiresAt, DateTimeOffset now, CancellationToken cancellationToken) =>
+            store.TryConsumeTokenAsync(tokenId, expiresAt, now, cancellationToken);
 
-        var verb = claims!.Decision == ApprovalDecisions.Approve ? "Approve" : "Reject";
-        var e = HtmlEncoder.Default;
-        return Page(
-            http,
-            StatusCodes.Status200OK,
-            $"{verb}?",
-            $"""
-            <p>You are about to <strong>{e.Encode(verb.ToLowerInvariant())}</strong> the request <code>{e.Encode(claims.InstanceId)}</code>
-            as <strong>{e.Encode(claims.Approver)}</strong>.</p>
-            <form method="post" action="/approve/{e.Encode(token)}">
-              <button type="submit">{e.Encode(verb)}</button>
-            </form>
-            <p class="small">This link expires at {claims.ExpiresAt:u}.</p>
-            """);
-    }
-
-    internal static async Task<IResult> DecideAsync(string token, ApprovalTokens tokens, IOrchestrationStore store, DurableTaskClient client, TimeProvider time, HttpContext http, CancellationToken cancellationToken)
-    {
-        var (problem, claims) = tokens.Verify(token);
-        if (problem != ApprovalTokenProblem.None)
-        {
-            return Refusal(http, problem);
-        }
-
-        var once = $"approval:{claims!.InstanceId}:{claims.EventName}:{claims.Approver}:{claims.ExpiresAtUnixSeconds}";
-        if (!await store.TryConsumeTokenAsync(once, claims.ExpiresAt, time.GetUtcNow(), cancellationToken).ConfigureAwait(false))
-        {
-            return Page(http, StatusCodes.Status409Conflict, "Already decided", "<p>A decision from this link's approver was already recorded. Nothing changed.</p>");
-        }
-
-        try
-        {
-            await client.RaiseEventAsync(claims.InstanceId, claims.EventName, new ApprovalDecision(claims.Decision, claims.Approver, time.GetUtcNow()), cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is OrchestrationNotFoundException or OrchestrationStateException)
-        {
-            return Page(http, StatusCodes.Status410Gone, "No longer waiting", "<p>This request is no longer waiting for a decision.</p>");
-        }
-        catch
-        {
-            // Not recorded (e.g. the store is unavailable): give the approver their link back so a retry works.
-            await store.ReleaseTokenAsync(once, CancellationToken.None).ConfigureAwait(false);
-            throw;
-        }
-
-        var done = claims.Decision == ApprovalDecisions.Approve ? "approved" : "rejected";
-        return Page(http, StatusCodes.Status200OK, $"Recorded: {done}", $"<p>Thank you. The request <code>{HtmlEncoder.Default.Encode(claims.InstanceId)}</code> was {done}.</p>");
-    }
-
-    private static IResult Refusal(HttpContext http, ApprovalTokenProblem problem) => problem == ApprovalTokenProblem.Expired
-        ? Page(http, StatusCodes.Status410Gone, "Link expired", "<p>This approval link has expired. Nothing changed.</p>")
-        : Page(http, StatusCodes.Status403Forbidden, "Link not valid", "<p>This approval link is not valid. Nothing changed.</p>");
-
-    private static IResult Page(HttpContext http, int status, string title, string body)
-    {
-        // The token is a capability: never cache the page or send it on as a referrer.
-        var h = http.Response.Headers;
-        h.CacheControl = "no-store";
-        h["Referrer-Policy"] = "no-referrer";
-        h.XContentTypeOptions = "nosniff";
-        h.ContentSecurityPolicy = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'";
-        var encodedTitle = HtmlEncoder.Default.Encode(title);
-        var html = $$"""
-            <!doctype html>
-            <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-            <title>{{encodedTitle}} · DurableAgents</title>
-            <style>body{font-family:system-ui,sans-serif;max-width:36rem;margin:3rem auto;padding:0 1rem;color:#111;line-height:1.5}
-            button{font-size:1.1rem;padding:.6rem 1.4rem;background:#0b57d0;color:#fff;border:0;border-radius:.4rem;cursor:pointer}
-            button:focus{outline:3px solid #111;outline-offset:2px}.small{color:#444;font-size:.9rem}</style></head>
-            <body><main><h1>{{encodedTitle}}</h1>{{body}}</main></body></html>
-            """;
-        return Results.Content(html, "text/html; charset=utf-8", statusCode: status);
+        public Task ReleaseAsync(string tokenId, CancellationToken cancellationToken) => store.ReleaseTokenAsync(tokenId, cancellationToken);
     }
 }
