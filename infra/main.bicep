@@ -31,6 +31,10 @@ param alwaysReadyInstances int = 1
 @secure()
 param postgresAdminPassword string = newGuid()
 
+@description('customHandler: our engine on PostgreSQL (dashboard, gRPC endpoint); isolated: the .NET isolated Durable Functions app with its task hub in the storage account. See README, "Choosing a hosting mode".')
+@allowed([ 'customHandler', 'isolated' ])
+param hostingMode string = 'customHandler'
+
 var suffix = take(uniqueString(resourceGroup().id, appName), 6)
 var prefix = '${appName}-${suffix}'
 var compact = toLower(replace('${appName}${suffix}', '-', ''))
@@ -150,12 +154,14 @@ module functionApp 'modules/functionApp.bicep' = {
     appInsightsConnectionString: monitoring.outputs.appInsightsConnectionString
     openAiEndpoint: openAi.outputs.endpoint
     alwaysReadyInstances: alwaysReadyInstances
+    hostingMode: hostingMode
   }
   dependsOn: [ roles ] // the identity must read Key Vault before the app resolves its references
 }
 
 output appUrl string = functionApp.outputs.url
 output functionAppName string = functionApp.outputs.name
+output hostingMode string = functionApp.outputs.hostingMode
 output keyVaultName string = keyVault.outputs.name
 output postgresServerName string = postgres.outputs.name
 output redisName string = redis.outputs.name

@@ -6,3 +6,4 @@ param postgresBackupRetentionDays = 7
 param postgresSkuName = 'Standard_B2s'
 param postgresSkuTier = 'Burstable'
 param alwaysReadyInstances = 1
+param hostingMode = readEnvironmentVariable('DURABLEAGENTS_HOSTING_MODE', 'customHandler')

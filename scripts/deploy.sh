@@ -2,14 +2,21 @@
 # Deploys DurableAgents to Azure Functions Premium on a private VNet: creates the resource group,
 # deploys infra/main.bicep, builds the package (scripts/package.sh), deploys the zip and prints the
 # app URL. Safe to run again: every step is idempotent.
-# Usage: bash scripts/deploy.sh <resource-group> [location]
+# Usage: bash scripts/deploy.sh <resource-group> [location] [customHandler|isolated]
+#   customHandler (default): our engine on PostgreSQL, with the dashboard and the gRPC endpoint;
+#   isolated: the .NET isolated Durable Functions app, its task hub in the app's storage account.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 RG="${1:-}"
 LOCATION="${2:-westeurope}"
+MODE="${3:-customHandler}"
 if [ -z "$RG" ]; then
-  echo "usage: bash scripts/deploy.sh <resource-group> [location]" >&2
+  echo "usage: bash scripts/deploy.sh <resource-group> [location] [customHandler|isolated]" >&2
+  exit 2
+fi
+if [ "$MODE" != "customHandler" ] && [ "$MODE" != "isolated" ]; then
+  echo "error: the hosting mode is '$MODE'; use customHandler or isolated" >&2
   exit 2
 fi
 if ! command -v az >/dev/null 2>&1; then
@@ -41,13 +48,13 @@ az group create --name "$RG" --location "$LOCATION" --output none
 echo "== infrastructure (infra/main.bicep)"
 az deployment group create --resource-group "$RG" --name durableagents \
   --template-file infra/main.bicep --parameters infra/main.bicepparam \
-  --parameters postgresAdminPassword="$POSTGRES_ADMIN_PASSWORD" location="$LOCATION" \
+  --parameters postgresAdminPassword="$POSTGRES_ADMIN_PASSWORD" location="$LOCATION" hostingMode="$MODE" \
   --output none
 APP="$(az deployment group show -g "$RG" -n durableagents --query properties.outputs.functionAppName.value -o tsv)"
 URL="$(az deployment group show -g "$RG" -n durableagents --query properties.outputs.appUrl.value -o tsv)"
 
-echo "== package"
-bash scripts/package.sh artifacts/durableagents.zip
+echo "== package ($MODE)"
+bash scripts/package.sh artifacts/durableagents.zip "$MODE"
 
 echo "== deploy to $APP"
 az functionapp deployment source config-zip --resource-group "$RG" --name "$APP" --src artifacts/durableagents.zip --output none

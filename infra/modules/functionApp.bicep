@@ -35,6 +35,10 @@ param openAiEndpoint string
 @minValue(1)
 param alwaysReadyInstances int = 1
 
+@description('How the app runs the workflows: customHandler (our engine on PostgreSQL, dashboard, gRPC endpoint) or isolated (the .NET isolated worker on Microsoft\'s Durable extension, Azure Storage task hub).')
+@allowed([ 'customHandler', 'isolated' ])
+param hostingMode string = 'customHandler'
+
 @description('Most instances the plan scales out to.')
 param maximumElasticWorkerCount int = 10
 
@@ -54,9 +58,8 @@ resource plan 'Microsoft.Web/serverfarms@2024-11-01' = {
 
 // Every value below is either plain configuration, an identity-based setting, or a Key Vault
 // reference resolved with the app's identity: no secret is stored in app settings.
-var appSettings = {
+var commonSettings = {
   FUNCTIONS_EXTENSION_VERSION: '~4'
-  FUNCTIONS_WORKER_RUNTIME: 'custom'
   AzureWebJobsStorage__accountName: storageAccountName
   AzureWebJobsStorage__credential: 'managedidentity'
   AzureWebJobsStorage__clientId: identityClientId
@@ -73,6 +76,25 @@ var appSettings = {
   // hosts use PostgreSQL LISTEN/NOTIFY and polling.
   DurableAgents__OpenAI__Endpoint: openAiEndpoint
 }
+
+// What differs by hosting mode. In isolated mode the Durable extension keeps its task hub
+// (queues, tables, blobs) in the app's storage account through the same identity-based
+// AzureWebJobsStorage connection and private endpoints; the activities' ledger and memory stay in PostgreSQL.
+var modeSettings = {
+  customHandler: {
+    FUNCTIONS_WORKER_RUNTIME: 'custom'
+  }
+  isolated: {
+    FUNCTIONS_WORKER_RUNTIME: 'dotnet-isolated'
+  }
+}
+
+var linuxFxVersions = {
+  customHandler: ''
+  isolated: 'DOTNET-ISOLATED|10.0'
+}
+
+var appSettings = union(commonSettings, modeSettings[hostingMode])
 
 resource app 'Microsoft.Web/sites@2024-11-01' = {
   name: name
@@ -93,7 +115,7 @@ resource app 'Microsoft.Web/sites@2024-11-01' = {
       contentShareTraffic: true
     }
     siteConfig: {
-      linuxFxVersion: ''
+      linuxFxVersion: linuxFxVersions[hostingMode]
       minTlsVersion: '1.2'
       scmMinTlsVersion: '1.2'
       ftpsState: 'Disabled'
@@ -115,3 +137,4 @@ resource basicPublishingFtp 'Microsoft.Web/sites/basicPublishingCredentialsPolic
 
 output url string = 'https://${app.properties.defaultHostName}'
 output name string = app.name
+output hostingMode string = hostingMode

@@ -89,6 +89,29 @@ public sealed class IsolatedAppTests
     }
 
     [Test]
+    public void SchedulerHeartbeat_IsATimerEveryFiveMinutes_RunningAtStart()
+    {
+        var f = Metadata().Single(m => m.GetProperty("name").GetString() == "SchedulerHeartbeat");
+        var (type, trigger) = Trigger(f);
+
+        Assert.That(type, Is.EqualTo("timerTrigger"));
+        Assert.That(trigger.GetProperty("schedule").GetString(), Is.EqualTo("0 */5 * * * *"));
+        Assert.That(trigger.GetProperty("runOnStartup").GetBoolean(), Is.True);
+    }
+
+    [TestCase("ApprovalConfirm", "get")]
+    [TestCase("ApprovalDecide", "post")]
+    public void ApprovalLinks_AreAnonymous_OnTheCustomHandlersRoute(string name, string method)
+    {
+        var (type, trigger) = Trigger(Metadata().Single(m => m.GetProperty("name").GetString() == name));
+
+        Assert.That(type, Is.EqualTo("httpTrigger"));
+        Assert.That(trigger.GetProperty("route").GetString(), Is.EqualTo("approve/{token}"));
+        Assert.That(trigger.GetProperty("methods").EnumerateArray().Select(m => m.GetString()), Is.EqualTo(new[] { method }));
+        Assert.That(trigger.GetProperty("authLevel").GetString(), Is.EqualTo("Anonymous"), "the signed, single-use link is the credential");
+    }
+
+    [Test]
     public void WorkerConfig_StartsTheApp()
     {
         using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(Output, "worker.config.json")));

@@ -3,6 +3,7 @@ using System.Text.Json;
 using Microsoft.AspNetCore.Http;
 using Microsoft.DurableTask;
 using Microsoft.DurableTask.Client;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Moq;
 using NUnit.Framework;
@@ -153,5 +154,37 @@ public sealed class ManagementFunctionsTests
         var (status, _, _) = await ExecuteAsync(await ManagementFunctions.PurgeAsync(http.Request, client.Object, "nope"), http);
 
         Assert.That(status, Is.EqualTo(404));
+    }
+}
+
+/// <summary>The schedules' keep-alive timer against a mocked client.</summary>
+public sealed class ScheduleFunctionsTests
+{
+    [Test]
+    public async Task Heartbeat_StartsMissingAndFinishedRunners_LeavesRunningOnes_SkipsInvalid()
+    {
+        var config = new Microsoft.Extensions.Configuration.ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["DurableAgents:Schedules:nightly:Cron"] = "0 3 * * *",
+            ["DurableAgents:Schedules:nightly:Orchestrator"] = "HelloCities",
+            ["DurableAgents:Schedules:weekly:Cron"] = "0 6 * * 1",
+            ["DurableAgents:Schedules:weekly:Orchestrator"] = "WeeklyContent",
+            ["DurableAgents:Schedules:done:Cron"] = "0 6 * * *",
+            ["DurableAgents:Schedules:done:Orchestrator"] = "SeoAudit",
+            ["DurableAgents:Schedules:typo:Cron"] = "0 6 * * *",
+            ["DurableAgents:Schedules:typo:Orchestrator"] = "NoSuchWorkflow",
+        }).Build();
+        var client = new Mock<DurableTaskClient>("test");
+        client.Setup(c => c.GetInstanceAsync("schedule:nightly", false, It.IsAny<CancellationToken>())).ReturnsAsync((OrchestrationMetadata?)null);
+        client.Setup(c => c.GetInstanceAsync("schedule:weekly", false, It.IsAny<CancellationToken>())).ReturnsAsync(new OrchestrationMetadata("ScheduleRunner", "schedule:weekly") { RuntimeStatus = OrchestrationRuntimeStatus.Suspended });
+        client.Setup(c => c.GetInstanceAsync("schedule:done", false, It.IsAny<CancellationToken>())).ReturnsAsync(new OrchestrationMetadata("ScheduleRunner", "schedule:done") { RuntimeStatus = OrchestrationRuntimeStatus.Failed });
+        client.Setup(c => c.ScheduleNewOrchestrationInstanceAsync(It.IsAny<TaskName>(), It.IsAny<object?>(), It.IsAny<StartOrchestrationOptions?>(), It.IsAny<CancellationToken>())).ReturnsAsync((TaskName _, object? _, StartOrchestrationOptions? o, CancellationToken _) => o!.InstanceId!);
+
+        var started = await new ScheduleFunctions(config, Microsoft.Extensions.Logging.Abstractions.NullLogger<ScheduleFunctions>.Instance).SyncAsync(client.Object, CancellationToken.None);
+
+        Assert.That(started, Is.EqualTo(2));
+        client.Verify(c => c.ScheduleNewOrchestrationInstanceAsync(It.Is<TaskName>(n => n.Name == "ScheduleRunner"), It.IsAny<object?>(), It.Is<StartOrchestrationOptions?>(o => o!.InstanceId == "schedule:nightly"), It.IsAny<CancellationToken>()), Times.Once);
+        client.Verify(c => c.ScheduleNewOrchestrationInstanceAsync(It.IsAny<TaskName>(), It.IsAny<object?>(), It.Is<StartOrchestrationOptions?>(o => o!.InstanceId == "schedule:done"), It.IsAny<CancellationToken>()), Times.Once);
+        client.Verify(c => c.ScheduleNewOrchestrationInstanceAsync(It.IsAny<TaskName>(), It.IsAny<object?>(), It.Is<StartOrchestrationOptions?>(o => o!.InstanceId == "schedule:weekly" || o.InstanceId == "schedule:typo"), It.IsAny<CancellationToken>()), Times.Never);
     }
 }

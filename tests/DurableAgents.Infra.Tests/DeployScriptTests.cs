@@ -32,6 +32,16 @@ public sealed class DeployScriptTests
     }
 
     [Test]
+    public async Task Deploy_WithAnUnknownHostingMode_RefusesNamingThem_AndWritesNothing()
+    {
+        var (code, output) = await RunAsync("/usr/bin:/bin", "rg-never-created", "westeurope", "kubernetes");
+
+        Assert.That(code, Is.EqualTo(2));
+        Assert.That(output, Does.Contain("'kubernetes'").And.Contain("customHandler or isolated"));
+        Assert.That(File.Exists(Path.Combine(Bicep.RepoRoot, ".azure", "rg-never-created.env")), Is.False);
+    }
+
+    [Test]
     public async Task Deploy_WithoutAzureCli_RefusesNamingIt_AndWritesNothing()
     {
         var empty = Directory.CreateTempSubdirectory("no-az").FullName;

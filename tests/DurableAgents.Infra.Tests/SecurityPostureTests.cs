@@ -116,7 +116,13 @@ public sealed partial class SecurityPostureTests
         Assert.That(Text(p, "virtualNetworkSubnetId"), Does.Contain("subnetId"));
         Assert.That(Text(p, "outboundVnetRouting", "applicationTraffic"), Is.EqualTo("true"));
         Assert.That(Text(p, "outboundVnetRouting", "contentShareTraffic"), Is.EqualTo("true"));
-        Assert.That(Text(site, "linuxFxVersion"), Is.Empty);
+        // The runtime follows the hosting mode: a custom handler has no stack; the isolated app runs on .NET 10 isolated.
+        var template = _resources.Single(x => Type(x.Resource) == "Microsoft.Web/sites").Template;
+        Assert.That(Text(site, "linuxFxVersion"), Is.EqualTo("[variables('linuxFxVersions')[parameters('hostingMode')]]"));
+        var stacks = template.GetProperty("variables").GetProperty("linuxFxVersions");
+        Assert.That(Text(stacks, "customHandler"), Is.Empty);
+        Assert.That(Text(stacks, "isolated"), Is.EqualTo("DOTNET-ISOLATED|10.0"));
+        Assert.That(template.GetProperty("parameters").GetProperty("hostingMode").GetProperty("allowedValues").EnumerateArray().Select(v => v.GetString()), Is.EquivalentTo(new[] { "customHandler", "isolated" }));
         Assert.That(Text(site, "ftpsState"), Is.EqualTo("Disabled"));
         Assert.That(Text(site, "minTlsVersion"), Is.EqualTo("1.2"));
         Assert.That(Text(site, "minimumElasticInstanceCount"), Does.Contain("alwaysReadyInstances"));
@@ -130,24 +136,45 @@ public sealed partial class SecurityPostureTests
     public void AppSettings_HoldNoSecrets_OnlyKeyVaultReferencesAndIdentityBasedSettings()
     {
         var template = _resources.Single(x => Type(x.Resource) == "Microsoft.Web/sites").Template;
-        var settings = template.GetProperty("variables").GetProperty("appSettings").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetString()!);
+        var variables = template.GetProperty("variables");
+        Assert.That(Text(variables, "appSettings"), Is.EqualTo("[union(variables('commonSettings'), variables('modeSettings')[parameters('hostingMode')])]"));
+        var modes = variables.GetProperty("modeSettings").EnumerateObject().ToDictionary(m => m.Name, m => m.Value.EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetString()!));
+        Assert.That(modes.Keys, Is.EquivalentTo(new[] { "customHandler", "isolated" }));
+        Assert.That(modes["customHandler"]["FUNCTIONS_WORKER_RUNTIME"], Is.EqualTo("custom"));
+        Assert.That(modes["isolated"]["FUNCTIONS_WORKER_RUNTIME"], Is.EqualTo("dotnet-isolated"));
 
-        Assert.That(settings["FUNCTIONS_WORKER_RUNTIME"], Is.EqualTo("custom"));
-        Assert.That(settings["AzureWebJobsStorage__credential"], Is.EqualTo("managedidentity"));
-        Assert.That(settings.Keys, Does.Not.Contain("AzureWebJobsStorage"), "no key-based storage connection string");
-        foreach (var (name, value) in settings)
+        // Both modes: the common settings plus their own, none of which may hold a secret.
+        foreach (var (mode, own) in modes)
         {
-            Assert.That(value, Does.Not.Contain("listKeys").And.Not.Contain("AccountKey=").And.Not.Contain("Password=").IgnoreCase, name);
-            if (SecretLikeName().IsMatch(name) && name != "APPLICATIONINSIGHTS_CONNECTION_STRING")
+            var settings = variables.GetProperty("commonSettings").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetString()!);
+            foreach (var (k, v) in own)
             {
-                Assert.That(value, Does.Contain("@Microsoft.KeyVault(SecretUri="), $"{name} must be a Key Vault reference");
+                settings[k] = v;
             }
+
+            AssertNoSecrets(settings, mode);
         }
 
         // The App Insights connection string is not a secret (Microsoft's guidance); local auth is
         // off, so ingestion needs the app's Entra identity.
-        Assert.That(settings["APPLICATIONINSIGHTS_AUTHENTICATION_STRING"], Does.Contain("Authorization=AAD;ClientId="));
         Assert.That(Text(OfType("Microsoft.Insights/components").Single(), "properties", "DisableLocalAuth"), Is.EqualTo("true"));
+    }
+
+    private static void AssertNoSecrets(Dictionary<string, string> settings, string mode)
+    {
+        // In isolated mode the Durable extension's task hub uses this same identity-based connection.
+        Assert.That(settings["AzureWebJobsStorage__credential"], Is.EqualTo("managedidentity"), mode);
+        Assert.That(settings.Keys, Does.Not.Contain("AzureWebJobsStorage"), "no key-based storage connection string");
+        foreach (var (name, value) in settings)
+        {
+            Assert.That(value, Does.Not.Contain("listKeys").And.Not.Contain("AccountKey=").And.Not.Contain("Password=").IgnoreCase, $"{mode}: {name}");
+            if (SecretLikeName().IsMatch(name) && name != "APPLICATIONINSIGHTS_CONNECTION_STRING")
+            {
+                Assert.That(value, Does.Contain("@Microsoft.KeyVault(SecretUri="), $"{mode}: {name} must be a Key Vault reference");
+            }
+        }
+
+        Assert.That(settings["APPLICATIONINSIGHTS_AUTHENTICATION_STRING"], Does.Contain("Authorization=AAD;ClientId="), mode);
     }
 
     [Test]

@@ -34,6 +34,14 @@ public sealed class StartScheduledRun(DurableTaskClient client) : TaskActivity<S
             }
         }
 
+        // Started by an earlier attempt of this activity: exactly once per occurrence. (Checked
+        // first: a backend that replaces finished instances on start, as Durable Functions' default
+        // overridableExistingInstanceStates does, would otherwise run the occurrence again.)
+        if (await client.GetInstanceAsync(id, false, cancellationToken).ConfigureAwait(false) is not null)
+        {
+            return id;
+        }
+
         try
         {
             await client.ScheduleNewOrchestrationInstanceAsync(

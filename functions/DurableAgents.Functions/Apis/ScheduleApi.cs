@@ -5,6 +5,7 @@ using DurableAgents.Activities.Contracts;
 using DurableAgents.Engine.Client;
 using DurableAgents.Engine.Hosting;
 using DurableAgents.Engine.Storage;
+using DurableAgents.Functions.Http;
 using DurableAgents.Orchestrations;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.DurableTask;
@@ -17,7 +18,7 @@ namespace DurableAgents.Functions.Apis;
 /// (DurableAgents:Schedules:&lt;id&gt;:Cron/TimeZone/Orchestrator/Input/CatchUp/Overlap, applied at start and
 /// by the SchedulerHeartbeat timer) or through this API.
 /// </summary>
-internal static partial class ScheduleApi
+internal static class ScheduleApi
 {
     private static readonly OrchestrationRuntimeStatus[] Live = [OrchestrationRuntimeStatus.Pending, OrchestrationRuntimeStatus.Running, OrchestrationRuntimeStatus.Suspended];
 
@@ -89,48 +90,9 @@ internal static partial class ScheduleApi
     }
 
     /// <summary>A problem for a definition that cannot run, or null.</summary>
-    public static ProblemHttpResult? Validate(ScheduleDefinition? d, DurableAgentsClient registry)
-    {
-        if (d is null)
-        {
-            return Bad("A schedule definition is required.");
-        }
+    public static ProblemHttpResult? Validate(ScheduleDefinition? d, DurableAgentsClient registry) =>
+        ScheduleRules.Validate(d, registry.HasOrchestrator);
 
-        if (d.Id is null || !ScheduleId().IsMatch(d.Id))
-        {
-            return Bad("'id' must be 1-64 characters of a-z, 0-9 and -.");
-        }
-
-        try
-        {
-            ScheduleRunner.Parse(d.Cron);
-        }
-        catch (Exception ex) when (ex is CronFormatException or ArgumentException)
-        {
-            return Bad($"'cron' is not a valid cron expression: {ex.Message}");
-        }
-
-        try
-        {
-            TimeZoneInfo.FindSystemTimeZoneById(d.TimeZone ?? "UTC");
-        }
-        catch (TimeZoneNotFoundException)
-        {
-            return Bad($"'timeZone' '{d.TimeZone}' is not a known time zone (use an IANA id such as Europe/Paris).");
-        }
-
-        if (string.IsNullOrWhiteSpace(d.Orchestrator) || !registry.HasOrchestrator(d.Orchestrator))
-        {
-            return TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "Not Found", detail: $"No orchestrator named '{d.Orchestrator}' is registered.");
-        }
-
-        return null;
-    }
-
-    private static ProblemHttpResult Bad(string detail) => TypedResults.Problem(statusCode: StatusCodes.Status400BadRequest, title: "Bad Request", detail: detail);
-
-    [GeneratedRegex("^[a-z0-9-]{1,64}$")]
-    private static partial Regex ScheduleId();
 }
 
 /// <summary>A schedule as listed.</summary>
@@ -149,17 +111,8 @@ internal sealed partial class ScheduleSync(IConfiguration configuration, Durable
     public async Task<int> SyncAsync(CancellationToken cancellationToken)
     {
         var created = 0;
-        foreach (var section in configuration.GetSection("DurableAgents:Schedules").GetChildren())
+        foreach (var def in ScheduleRules.Configured(configuration))
         {
-            var input = section["Input"];
-            var def = new ScheduleDefinition(
-                section.Key,
-                section["Cron"] ?? string.Empty,
-                section["Orchestrator"] ?? string.Empty,
-                section["TimeZone"] ?? "UTC",
-                string.IsNullOrEmpty(input) ? null : JsonDocument.Parse(input).RootElement.Clone(),
-                Enum.TryParse<CatchUpPolicy>(section["CatchUp"], true, out var catchUp) ? catchUp : CatchUpPolicy.Skip,
-                Enum.TryParse<OverlapPolicy>(section["Overlap"], true, out var overlap) ? overlap : OverlapPolicy.Skip);
             if (ScheduleApi.Validate(def, registry) is { } problem)
             {
                 LogInvalid(logger, def.Id, problem.ProblemDetails.Detail ?? "invalid");
