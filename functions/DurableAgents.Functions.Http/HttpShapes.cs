@@ -124,3 +124,6 @@ public sealed record InstanceStatus(
 
 /// <summary>The purge result.</summary>
 public sealed record PurgeResponse(int InstancesDeleted);
+
+/// <summary>An instance's model-call totals and every attempt.</summary>
+public sealed record InstanceUsage(DurableAgents.Activities.Llm.ModelUsageTotals Totals, IReadOnlyList<DurableAgents.Activities.Llm.ModelAttemptRecord> Attempts);

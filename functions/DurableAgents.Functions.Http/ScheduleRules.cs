@@ -5,6 +5,7 @@ using DurableAgents.Activities.Contracts;
 using DurableAgents.Orchestrations;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.DurableTask.Client;
 using Microsoft.Extensions.Configuration;
 
 namespace DurableAgents.Functions.Http;
@@ -12,6 +13,32 @@ namespace DurableAgents.Functions.Http;
 /// <summary>Schedule definitions: the rules every host checks, and the ones configured under DurableAgents:Schedules.</summary>
 public static partial class ScheduleRules
 {
+    private static readonly OrchestrationRuntimeStatus[] Live = [OrchestrationRuntimeStatus.Pending, OrchestrationRuntimeStatus.Running, OrchestrationRuntimeStatus.Suspended];
+
+    /// <summary>The live schedules with their next three occurrences.</summary>
+    public static async Task<List<ScheduleView>> ListAsync(DurableTaskClient client, TimeProvider time, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(client);
+        ArgumentNullException.ThrowIfNull(time);
+        var instances = new List<OrchestrationMetadata>();
+        await foreach (var i in client.GetAllInstancesAsync(new OrchestrationQuery { InstanceIdPrefix = "schedule:", Statuses = Live, PageSize = 1000, FetchInputsAndOutputs = true }).WithCancellation(cancellationToken).ConfigureAwait(false))
+        {
+            instances.Add(i);
+        }
+
+        var now = time.GetUtcNow().UtcDateTime;
+        var views = instances.Select(i =>
+        {
+            var state = i.ReadInputAs<ScheduleState>()!;
+            var def = state.Definition;
+            var zone = TimeZoneInfo.FindSystemTimeZoneById(def.TimeZone ?? "UTC");
+            var next = ScheduleRunner.Parse(def.Cron).GetOccurrences(now, now.AddYears(5), zone).Take(3).ToList();
+            return new ScheduleView(def, i.RuntimeStatus == OrchestrationRuntimeStatus.Suspended, next, state.LastOccurrenceUtc);
+        }).OrderBy(v => v.Definition.Id, StringComparer.Ordinal).ToList();
+        return views;
+    }
+
+
     /// <summary>The schedules configured under <c>DurableAgents:Schedules:{id}</c> (Cron, Orchestrator, TimeZone, Input, CatchUp, Overlap).</summary>
     public static IEnumerable<ScheduleDefinition> Configured(IConfiguration configuration)
     {
@@ -75,3 +102,6 @@ public static partial class ScheduleRules
     [GeneratedRegex("^[a-z0-9-]{1,64}$")]
     private static partial Regex ScheduleId();
 }
+
+/// <summary>A schedule as listed.</summary>
+public sealed record ScheduleView(ScheduleDefinition Definition, bool Paused, IReadOnlyList<DateTime> NextOccurrences, DateTime? LastOccurrenceUtc);

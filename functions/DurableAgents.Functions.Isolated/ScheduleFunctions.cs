@@ -17,8 +17,6 @@ namespace DurableAgents.Functions.Isolated;
 /// </summary>
 public sealed partial class ScheduleFunctions(IConfiguration configuration, ILogger<ScheduleFunctions> logger)
 {
-    private static readonly HashSet<string> Workflows = new DurableTaskRegistry().AddWorkflows().GetOrchestrators().Select(o => o.Key.Name).ToHashSet(StringComparer.OrdinalIgnoreCase);
-
     /// <summary>Every 5 minutes and at start.</summary>
     [Function("SchedulerHeartbeat")]
     public Task HeartbeatAsync(
@@ -37,7 +35,7 @@ public sealed partial class ScheduleFunctions(IConfiguration configuration, ILog
         var started = 0;
         foreach (var def in ScheduleRules.Configured(configuration))
         {
-            if (ScheduleRules.Validate(def, Workflows.Contains) is { } problem)
+            if (ScheduleRules.Validate(def, TaskWrappers.IsWorkflow) is { } problem)
             {
                 LogInvalid(logger, def.Id, problem.ProblemDetails.Detail ?? "invalid");
                 continue;

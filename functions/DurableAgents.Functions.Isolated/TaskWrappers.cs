@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using System.Text.Json;
 using DurableAgents.Activities.Llm;
 using Microsoft.Azure.Functions.Worker;
+using DurableAgents.Orchestrations;
 using Microsoft.DurableTask;
 using Microsoft.DurableTask.Client;
 using Microsoft.Extensions.DependencyInjection;
@@ -14,6 +15,11 @@ namespace DurableAgents.Functions.Isolated;
 /// </summary>
 internal static class TaskWrappers
 {
+    private static readonly HashSet<string> Workflows = new DurableTaskRegistry().AddWorkflows().GetOrchestrators().Select(o => o.Key.Name).ToHashSet(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>True for the name of a product workflow (schedules may start only those).</summary>
+    public static bool IsWorkflow(string name) => Workflows.Contains(name);
+
     /// <summary>Runs an orchestrator class on the Durable extension's context.</summary>
     public static Task<TOutput> RunOrchestratorAsync<TOrchestrator, TInput, TOutput>(TaskOrchestrationContext context)
         where TOrchestrator : TaskOrchestrator<TInput, TOutput>, new()

@@ -77,6 +77,13 @@ public sealed class IsolatedAppTests
     [TestCase("Resume", "api/instances/{instanceId}/resume", "post")]
     [TestCase("Purge", "api/instances/{instanceId}", "delete")]
     [TestCase("DevelopmentOutbox", "api/outbox", "get")]
+    [TestCase("GetInstanceModelUsage", "api/instances/{instanceId}/usage", "get")]
+    [TestCase("GetWorkflowModelUsage", "api/usage", "get")]
+    [TestCase("ListSchedules", "api/schedules", "get")]
+    [TestCase("CreateSchedule", "api/schedules", "post")]
+    [TestCase("PauseSchedule", "api/schedules/{id}/pause", "post")]
+    [TestCase("ResumeSchedule", "api/schedules/{id}/resume", "post")]
+    [TestCase("DeleteSchedule", "api/schedules/{id}", "delete")]
     public void HttpFunctions_HaveTheCustomHandlersRoutes_UnderFunctionKeys(string name, string route, string method)
     {
         var f = Metadata().Single(m => m.GetProperty("name").GetString() == name);

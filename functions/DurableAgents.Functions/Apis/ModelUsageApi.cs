@@ -2,6 +2,7 @@ using System.Text.Json;
 using DurableAgents.Activities.Contracts.Llm;
 using DurableAgents.Activities.Llm;
 using DurableAgents.Engine.Client;
+using DurableAgents.Functions.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.DurableTask.Client;
 
@@ -93,5 +94,4 @@ internal static class ModelUsageApi
     }
 
     /// <summary>An instance's model usage.</summary>
-    internal sealed record InstanceUsage(ModelUsageTotals Totals, IReadOnlyList<ModelAttemptRecord> Attempts);
 }

@@ -20,9 +20,7 @@ namespace DurableAgents.Functions.Apis;
 /// </summary>
 internal static class ScheduleApi
 {
-    private static readonly OrchestrationRuntimeStatus[] Live = [OrchestrationRuntimeStatus.Pending, OrchestrationRuntimeStatus.Running, OrchestrationRuntimeStatus.Suspended];
-
-    public static void MapScheduleApi(this IEndpointRouteBuilder app)
+        public static void MapScheduleApi(this IEndpointRouteBuilder app)
     {
         var api = app.MapGroup("/api/schedules").AddEndpointFilter<Hosting.ApiKeyFilter>().WithTags("Schedules");
         api.MapGet("/", ListAsync).WithName("ListSchedules").WithSummary("Schedules with their next occurrences.");
@@ -36,25 +34,8 @@ internal static class ScheduleApi
         TypedResults.Ok(await ListSchedulesAsync(client, time, cancellationToken).ConfigureAwait(false));
 
     /// <summary>The live schedules with their next three occurrences.</summary>
-    internal static async Task<List<ScheduleView>> ListSchedulesAsync(DurableTaskClient client, TimeProvider time, CancellationToken cancellationToken)
-    {
-        var instances = new List<OrchestrationMetadata>();
-        await foreach (var i in client.GetAllInstancesAsync(new OrchestrationQuery { InstanceIdPrefix = "schedule:", Statuses = Live, PageSize = 1000, FetchInputsAndOutputs = true }).WithCancellation(cancellationToken).ConfigureAwait(false))
-        {
-            instances.Add(i);
-        }
-
-        var now = time.GetUtcNow().UtcDateTime;
-        var views = instances.Select(i =>
-        {
-            var state = i.ReadInputAs<ScheduleState>()!;
-            var def = state.Definition;
-            var zone = TimeZoneInfo.FindSystemTimeZoneById(def.TimeZone ?? "UTC");
-            var next = ScheduleRunner.Parse(def.Cron).GetOccurrences(now, now.AddYears(5), zone).Take(3).ToList();
-            return new ScheduleView(def, i.RuntimeStatus == OrchestrationRuntimeStatus.Suspended, next, state.LastOccurrenceUtc);
-        }).OrderBy(v => v.Definition.Id, StringComparer.Ordinal).ToList();
-        return views;
-    }
+    internal static Task<List<ScheduleView>> ListSchedulesAsync(DurableTaskClient client, TimeProvider time, CancellationToken cancellationToken) =>
+        ScheduleRules.ListAsync(client, time, cancellationToken);
 
     private static async Task<Results<Created<ScheduleDefinition>, ProblemHttpResult>> CreateAsync(ScheduleDefinition definition, DurableTaskClient client, DurableAgentsClient registry, CancellationToken cancellationToken)
     {
@@ -94,9 +75,6 @@ internal static class ScheduleApi
         ScheduleRules.Validate(d, registry.HasOrchestrator);
 
 }
-
-/// <summary>A schedule as listed.</summary>
-internal sealed record ScheduleView(ScheduleDefinition Definition, bool Paused, IReadOnlyList<DateTime> NextOccurrences, DateTime? LastOccurrenceUtc);
 
 /// <summary>
 /// Puts the schedules from configuration in place (creates the ones that do not run yet). Runs at
