@@ -77,12 +77,22 @@ public sealed record StartResponse(
     string ResumePostUri,
     string PurgeHistoryDeleteUri)
 {
-    /// <summary>The URIs for an instance, on the host and path base the request came to.</summary>
-    public static StartResponse For(HttpRequest request, string id)
+    /// <summary>The configuration key of the function key put in the URIs (<c>code=</c>), see <see cref="For"/>.</summary>
+    public const string InstanceUriKeySetting = "DurableAgents:Api:InstanceUriKey";
+
+    /// <summary>
+    /// The URIs for an instance, on the host and path base the request came to. Under function-level
+    /// auth they carry <paramref name="instanceUriKey"/> as <c>code=</c>, as Durable Functions does,
+    /// so they work as given: a function key that opens the instance routes only (never the master key).
+    /// </summary>
+    public static StartResponse For(HttpRequest request, string id, string? instanceUriKey = null)
     {
         ArgumentNullException.ThrowIfNull(request);
         var root = $"{request.Scheme}://{request.Host}{request.PathBase}/api/instances/{Uri.EscapeDataString(id)}";
-        return new StartResponse(id, root, root + "/raiseEvent/{eventName}", root + "/terminate?reason={text}", root + "/suspend?reason={text}", root + "/resume?reason={text}", root);
+        var code = string.IsNullOrEmpty(instanceUriKey) ? string.Empty : "code=" + Uri.EscapeDataString(instanceUriKey);
+        string Plain(string uri) => code.Length == 0 ? uri : $"{uri}?{code}";
+        string WithReason(string uri) => code.Length == 0 ? $"{uri}?reason={{text}}" : $"{uri}?reason={{text}}&{code}";
+        return new StartResponse(id, Plain(root), Plain(root + "/raiseEvent/{eventName}"), WithReason(root + "/terminate"), WithReason(root + "/suspend"), WithReason(root + "/resume"), Plain(root));
     }
 }
 

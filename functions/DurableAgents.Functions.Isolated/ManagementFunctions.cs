@@ -5,6 +5,8 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Azure.Functions.Worker;
 using Microsoft.DurableTask;
 using Microsoft.DurableTask.Client;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace DurableAgents.Functions.Isolated;
 
@@ -33,7 +35,8 @@ public static class ManagementFunctions
             }
 
             var id = await client.ScheduleNewOrchestrationInstanceAsync(name, body, new StartOrchestrationOptions(instanceId), ct).ConfigureAwait(false);
-            var links = StartResponse.For(request, id);
+            var configuration = request.HttpContext.RequestServices.GetService<IConfiguration>();
+            var links = StartResponse.For(request, id, configuration?[StartResponse.InstanceUriKeySetting]);
             request.HttpContext.Response.Headers.RetryAfter = "1";
             return TypedResults.Accepted(links.StatusQueryGetUri, links);
         }, request);

@@ -69,6 +69,24 @@ public sealed class ManagementFunctionsTests
             It.IsAny<CancellationToken>()), Times.Once);
     }
 
+    [Test]
+    public async Task Start_WithAnInstanceUriKey_PutsItInEveryUri()
+    {
+        var client = new Mock<DurableTaskClient>("test");
+        client.Setup(c => c.ScheduleNewOrchestrationInstanceAsync(It.IsAny<TaskName>(), It.IsAny<object?>(), It.IsAny<StartOrchestrationOptions?>(), It.IsAny<CancellationToken>())).ReturnsAsync("run-2");
+        var http = Http("POST", "/api/orchestrators/HelloCities");
+        http.RequestServices = new ServiceCollection().AddLogging()
+            .AddSingleton<IConfiguration>(new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["DurableAgents:Api:InstanceUriKey"] = "instance-key" }).Build())
+            .BuildServiceProvider();
+
+        var (status, body, headers) = await ExecuteAsync(await ManagementFunctions.StartAsync(http.Request, client.Object, "HelloCities", null), http);
+
+        Assert.That(status, Is.EqualTo(202));
+        Assert.That(body.GetProperty("statusQueryGetUri").GetString(), Is.EqualTo("https://agents.example.net/api/instances/run-2?code=instance-key"));
+        Assert.That(body.GetProperty("suspendPostUri").GetString(), Is.EqualTo("https://agents.example.net/api/instances/run-2/suspend?reason={text}&code=instance-key"));
+        Assert.That(headers.Location.ToString(), Is.EqualTo("https://agents.example.net/api/instances/run-2?code=instance-key"));
+    }
+
     [TestCase("{not json", "application/json", 400)]
     [TestCase("[1]", "text/plain", 415)]
     public async Task Start_WithABadBody_IsAProblem_AndStartsNothing(string json, string contentType, int expected)

@@ -177,3 +177,28 @@ public sealed class ManagementApiTests
         Assert.That((await _http.GetAsync("/readyz")).StatusCode, Is.EqualTo(HttpStatusCode.OK));
     }
 }
+
+/// <summary>Under function-level auth the start response's URIs carry the instance-routes key (code=), as Durable Functions' do.</summary>
+public sealed class InstanceUriKeyTests
+{
+    [Test]
+    public async Task WithAnInstanceUriKey_TheStartUrisCarryIt_AndWithoutOneTheyDoNot()
+    {
+        await using var keyed = await HostProcess.StartAsync(new Dictionary<string, string> { ["DurableAgents__Api__InstanceUriKey"] = "k/ey+1" });
+        await using var plain = await HostProcess.StartAsync();
+        using var keyedHttp = keyed.CreateClient();
+        using var plainHttp = plain.CreateClient();
+
+        using var withKey = System.Text.Json.JsonDocument.Parse(await (await keyedHttp.PostAsync("/api/orchestrators/HelloCities", null)).Content.ReadAsStringAsync());
+        using var withoutKey = System.Text.Json.JsonDocument.Parse(await (await plainHttp.PostAsync("/api/orchestrators/HelloCities", null)).Content.ReadAsStringAsync());
+
+        var links = withKey.RootElement;
+        Assert.That(links.GetProperty("statusQueryGetUri").GetString(), Does.EndWith("?code=k%2Fey%2B1"));
+        Assert.That(links.GetProperty("sendEventPostUri").GetString(), Does.EndWith("/raiseEvent/{eventName}?code=k%2Fey%2B1"));
+        Assert.That(links.GetProperty("terminatePostUri").GetString(), Does.EndWith("/terminate?reason={text}&code=k%2Fey%2B1"));
+        Assert.That(links.GetProperty("purgeHistoryDeleteUri").GetString(), Does.EndWith("?code=k%2Fey%2B1"));
+        using var status = await keyedHttp.GetAsync(new Uri(links.GetProperty("statusQueryGetUri").GetString()!));
+        Assert.That((int)status.StatusCode, Is.AnyOf(200, 202), "the URI works as given");
+        Assert.That(withoutKey.RootElement.GetProperty("statusQueryGetUri").GetString(), Does.Not.Contain("code="));
+    }
+}

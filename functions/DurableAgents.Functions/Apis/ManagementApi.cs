@@ -34,7 +34,7 @@ internal static class ManagementApi
     }
 
     private static async Task<Results<Accepted<StartResponse>, ProblemHttpResult>> StartAsync(
-        string name, string? instanceId, HttpRequest request, DurableTaskClient client, CancellationToken cancellationToken)
+        string name, string? instanceId, HttpRequest request, DurableTaskClient client, IConfiguration configuration, CancellationToken cancellationToken)
     {
         var (body, problem) = await ReadJsonBodyAsync(request, cancellationToken).ConfigureAwait(false);
         if (problem is not null)
@@ -43,7 +43,7 @@ internal static class ManagementApi
         }
 
         var id = await client.ScheduleNewOrchestrationInstanceAsync(name, body, new StartOrchestrationOptions(instanceId), cancellationToken).ConfigureAwait(false);
-        var links = StartResponse.For(request, id);
+        var links = StartResponse.For(request, id, configuration[StartResponse.InstanceUriKeySetting]);
         request.HttpContext.Response.Headers.RetryAfter = "1";
         return TypedResults.Accepted(links.StatusQueryGetUri, links);
     }
