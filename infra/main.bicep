@@ -31,6 +31,10 @@ param alwaysReadyInstances int = 1
 @secure()
 param postgresAdminPassword string = newGuid()
 
+@description('Function key for the instance routes (status, raise event, terminate, suspend, resume, purge) that start responses put in their URIs as code=. scripts/deploy.sh generates it once per resource group and sets it on those functions after the zip deploy.')
+@secure()
+param instanceUriKey string = newGuid()
+
 @description('customHandler: our engine on PostgreSQL (dashboard, gRPC endpoint); isolated: the .NET isolated Durable Functions app with its task hub in the storage account. See README, "Choosing a hosting mode".')
 @allowed([ 'customHandler', 'isolated' ])
 param hostingMode string = 'customHandler'
@@ -102,6 +106,7 @@ module keyVault 'modules/keyvault.bicep' = {
     privateEndpointSubnetId: network.outputs.privateEndpointSubnetId
     dnsZoneId: network.outputs.dnsZoneIds.vault
     storageAccountName: storageAccountName
+    instanceUriKey: instanceUriKey
     postgresConnectionString: 'Host=${postgres.outputs.fqdn};Database=${postgres.outputs.databaseName};Username=${postgresAdminLogin};Password=${postgresAdminPassword};SSL Mode=Require'
   }
 }
@@ -151,6 +156,7 @@ module functionApp 'modules/functionApp.bicep' = {
     contentShareName: contentShareName
     contentShareSecretUri: keyVault.outputs.contentShareSecretUri
     postgresSecretUri: keyVault.outputs.postgresSecretUri
+    instanceUriKeySecretUri: keyVault.outputs.instanceUriKeySecretUri
     appInsightsConnectionString: monitoring.outputs.appInsightsConnectionString
     openAiEndpoint: openAi.outputs.endpoint
     alwaysReadyInstances: alwaysReadyInstances

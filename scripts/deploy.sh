@@ -41,6 +41,12 @@ if [ ! -f "$SECRETS" ]; then
 fi
 # shellcheck disable=SC1090
 . "$SECRETS"
+# The function key the start responses put in their URIs (code=): generated once, like the password.
+if [ -z "${INSTANCE_URI_KEY:-}" ]; then
+  umask 077
+  INSTANCE_URI_KEY="$(head -c 48 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 40)"
+  echo "INSTANCE_URI_KEY=$INSTANCE_URI_KEY" >>"$SECRETS"
+fi
 
 echo "== resource group $RG ($LOCATION)"
 az group create --name "$RG" --location "$LOCATION" --output none
@@ -48,7 +54,7 @@ az group create --name "$RG" --location "$LOCATION" --output none
 echo "== infrastructure (infra/main.bicep)"
 az deployment group create --resource-group "$RG" --name durableagents \
   --template-file infra/main.bicep --parameters infra/main.bicepparam \
-  --parameters postgresAdminPassword="$POSTGRES_ADMIN_PASSWORD" location="$LOCATION" hostingMode="$MODE" \
+  --parameters postgresAdminPassword="$POSTGRES_ADMIN_PASSWORD" location="$LOCATION" hostingMode="$MODE" instanceUriKey="$INSTANCE_URI_KEY" \
   --output none
 APP="$(az deployment group show -g "$RG" -n durableagents --query properties.outputs.functionAppName.value -o tsv)"
 URL="$(az deployment group show -g "$RG" -n durableagents --query properties.outputs.appUrl.value -o tsv)"
@@ -58,5 +64,16 @@ bash scripts/package.sh artifacts/durableagents.zip "$MODE"
 
 echo "== deploy to $APP"
 az functionapp deployment source config-zip --resource-group "$RG" --name "$APP" --src artifacts/durableagents.zip --output none
+
+# The same key on the functions behind the instance routes only (never a host or master key).
+if [ "$MODE" = "isolated" ]; then
+  INSTANCE_FUNCTIONS="GetInstance RaiseEvent Terminate Suspend Resume Purge"
+else
+  INSTANCE_FUNCTIONS="api-instances"
+fi
+for fn in $INSTANCE_FUNCTIONS; do
+  az functionapp function keys set --resource-group "$RG" --name "$APP" --function-name "$fn" \
+    --key-name instance-uris --key-value "$INSTANCE_URI_KEY" --output none
+done
 
 echo "app: $URL"

@@ -25,6 +25,9 @@ param contentShareSecretUri string
 @description('Key Vault secret URI of the PostgreSQL connection string.')
 param postgresSecretUri string
 
+@description('Key Vault secret URI of the instance routes\' function key (DurableAgents:Api:InstanceUriKey).')
+param instanceUriKeySecretUri string
+
 @description('Application Insights connection string (not a secret; ingestion requires Entra auth).')
 param appInsightsConnectionString string
 
@@ -71,6 +74,7 @@ var commonSettings = {
   AZURE_CLIENT_ID: identityClientId
   DurableAgents__Store: 'Postgres'
   DurableAgents__Postgres__ConnectionString: '@Microsoft.KeyVault(SecretUri=${postgresSecretUri})'
+  DurableAgents__Api__InstanceUriKey: '@Microsoft.KeyVault(SecretUri=${instanceUriKeySecretUri})'
   // DurableAgents__Redis__Configuration is left unset until the app authenticates to Azure Managed
   // Redis with Entra tokens (access keys are disabled). Redis only accelerates wake-ups; without it
   // hosts use PostgreSQL LISTEN/NOTIFY and polling.

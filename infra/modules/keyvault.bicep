@@ -17,6 +17,10 @@ param storageAccountName string
 @secure()
 param postgresConnectionString string
 
+@description('Function key for the instance routes, put in start responses\' URIs (code=); never the master key.')
+@secure()
+param instanceUriKey string
+
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: storageAccountName
 }
@@ -53,6 +57,12 @@ resource postgresSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
   properties: { value: postgresConnectionString }
 }
 
+resource instanceUriKeySecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
+  parent: vault
+  name: 'instance-uri-key'
+  properties: { value: instanceUriKey }
+}
+
 module endpoint 'privateEndpoint.bicep' = {
   name: '${name}-pe-vault'
   params: {
@@ -69,3 +79,4 @@ output id string = vault.id
 output name string = vault.name
 output contentShareSecretUri string = contentShareSecret.properties.secretUri
 output postgresSecretUri string = postgresSecret.properties.secretUri
+output instanceUriKeySecretUri string = instanceUriKeySecret.properties.secretUri
