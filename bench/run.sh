@@ -6,9 +6,15 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 . scripts/services.sh
 trap stop_services EXIT
 dotnet build -c Release bench/DurableAgents.Bench -nologo -clp:ErrorsOnly
+# the gRPC benchmark starts the host (functions/) and the stock worker (tests/DurableAgents.Grpc.Worker)
+dotnet build -c Release functions/DurableAgents.Functions -nologo -clp:ErrorsOnly
+dotnet build -c Release tests/DurableAgents.Grpc.Worker -nologo -clp:ErrorsOnly
 BENCH=bench/DurableAgents.Bench/bin/Release/net10.0/DurableAgents.Bench.dll
 echo "== sequential steps on SQLite"
 dotnet "$BENCH" sequential
 start_services
 echo "== PostgreSQL"
 dotnet "$BENCH" postgres "$DURABLEAGENTS_TEST_POSTGRES" "${1:-5000}"
+echo "== Durable Task gRPC endpoint, stock worker processes (SQLite, then PostgreSQL)"
+dotnet "$BENCH" grpc sqlite 1000 1000 5000
+dotnet "$BENCH" grpc "$DURABLEAGENTS_TEST_POSTGRES" 1000 200 1000
