@@ -99,10 +99,16 @@ internal sealed class WorkItemStreams : IDisposable
                 var orchestrationSignal = _signal.NextOrchestrationSignal();
                 var activitySignal = _signal.NextActivitySignal();
                 var freed = stream.NextFreed();
-                int sent;
+                int sent = 0;
                 try
                 {
-                    sent = await LeaseAndSendAsync(stream, writer, cancellationToken).ConfigureAwait(false);
+                    while (stream.TryDequeue(out var ready))
+                    {
+                        await SendAsync(ready.Pending, ready.WorkItem, writer, cancellationToken).ConfigureAwait(false);
+                        sent++;
+                    }
+
+                    sent += await LeaseAndSendAsync(stream, writer, cancellationToken).ConfigureAwait(false);
                 }
                 catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
                 {
@@ -158,58 +164,73 @@ internal sealed class WorkItemStreams : IDisposable
 
     private async Task<int> LeaseAndSendAsync(WorkerStream stream, IServerStreamWriter<P.WorkItem> writer, CancellationToken cancellationToken)
     {
+        // Slots are reserved before the store round trip: completions on other threads hand work
+        // to this stream too, and together they must stay within what the worker announced.
         var sent = 0;
-        var free = stream.FreeOrchestrations;
-        if (free > 0)
+        var reserved = stream.Reserve(orchestration: true, MaxLeaseBatch);
+        if (reserved > 0)
         {
-            var items = await _store.TryLockOrchestrationsAsync(stream.Id, _options.OrchestrationLease, _time.GetUtcNow(), Math.Min(free, MaxLeaseBatch), stream.Orchestrations, cancellationToken).ConfigureAwait(false);
-            foreach (var item in items)
+            IReadOnlyList<OrchestrationWorkItem> items;
+            try
             {
-                if (await TryCommitWithoutCodeAsync(item, cancellationToken).ConfigureAwait(false))
+                items = await _store.TryLockOrchestrationsAsync(stream.Id, _options.OrchestrationLease, _time.GetUtcNow(), reserved, stream.Orchestrations, cancellationToken).ConfigureAwait(false);
+            }
+            catch
+            {
+                stream.Release(orchestration: true, reserved);
+                throw;
+            }
+
+            stream.Release(orchestration: true, reserved - items.Count);
+            for (var i = 0; i < items.Count; i++)
+            {
+                (PendingEpisode Pending, P.WorkItem WorkItem)? episode;
+                try
                 {
-                    continue;
+                    episode = await EpisodeWorkItemAsync(stream, items[i], cancellationToken).ConfigureAwait(false);
+                }
+                catch
+                {
+                    // This one and the rest go back to the queue.
+                    for (var j = i; j < items.Count; j++)
+                    {
+                        await AbandonLeasedAsync(items[j]).ConfigureAwait(false);
+                    }
+
+                    stream.Release(orchestration: true, items.Count - i);
+                    throw;
                 }
 
-                var now = _time.GetUtcNow();
-                var inputs = EpisodeBuilder.Inputs(item, now);
-                var request = new P.OrchestratorRequest { InstanceId = item.InstanceId, ExecutionId = item.ExecutionId };
-                request.NewEvents.AddRange(inputs.NewEvents);
-                IReadOnlyList<P.HistoryEvent> past = [];
-                if (item.HistoryLength > 0)
+                if (episode is { } e)
                 {
-                    if (stream.HistoryStreaming && item.HistoryLength > _grpc.InlineHistoryEvents)
-                    {
-                        request.RequiresHistoryStreaming = true; // the worker streams it (StreamInstanceHistory)
-                    }
-                    else
-                    {
-                        past = await _store.GetHistoryAsync(item.InstanceId, cancellationToken).ConfigureAwait(false);
-                        request.PastEvents.AddRange(past);
-                    }
+                    await SendAsync(e.Pending, e.WorkItem, writer, cancellationToken).ConfigureAwait(false);
+                    sent++;
                 }
-
-                var pending = new PendingEpisode(NewToken(), stream, item, inputs, past);
-                await SendAsync(pending, new P.WorkItem { OrchestratorRequest = request }, writer, cancellationToken).ConfigureAwait(false);
-                sent++;
+                else
+                {
+                    stream.Release(orchestration: true, 1); // needed no worker
+                }
             }
         }
 
-        free = stream.FreeActivities;
-        if (free > 0)
+        reserved = stream.Reserve(orchestration: false, MaxLeaseBatch);
+        if (reserved > 0)
         {
-            var items = await _store.TryLockActivitiesAsync(stream.Id, _options.ActivityLease, _time.GetUtcNow(), Math.Min(free, MaxLeaseBatch), stream.Activities, cancellationToken).ConfigureAwait(false);
+            IReadOnlyList<ActivityWorkItem> items;
+            try
+            {
+                items = await _store.TryLockActivitiesAsync(stream.Id, _options.ActivityLease, _time.GetUtcNow(), reserved, stream.Activities, cancellationToken).ConfigureAwait(false);
+            }
+            catch
+            {
+                stream.Release(orchestration: false, reserved);
+                throw;
+            }
+
+            stream.Release(orchestration: false, reserved - items.Count);
             foreach (var item in items)
             {
-                var task = item.Task;
-                var request = new P.ActivityRequest
-                {
-                    Name = task.Name,
-                    Version = task.Version,
-                    Input = task.Input,
-                    TaskId = task.TaskId,
-                    OrchestrationInstance = new P.OrchestrationInstance { InstanceId = task.InstanceId, ExecutionId = task.ExecutionId },
-                };
-                await SendAsync(new PendingActivity(NewToken(), stream, item), new P.WorkItem { ActivityRequest = request }, writer, cancellationToken).ConfigureAwait(false);
+                await SendAsync(new PendingActivity(NewToken(), stream, item), ActivityWorkItemOf(item), writer, cancellationToken).ConfigureAwait(false);
                 sent++;
             }
         }
@@ -217,10 +238,68 @@ internal sealed class WorkItemStreams : IDisposable
         return sent;
     }
 
+    /// <summary>The work item for a leased episode, or null when it needed no worker (committed here).</summary>
+    private async Task<(PendingEpisode Pending, P.WorkItem WorkItem)?> EpisodeWorkItemAsync(WorkerStream stream, OrchestrationWorkItem item, CancellationToken cancellationToken)
+    {
+        if (await TryCommitWithoutCodeAsync(item, cancellationToken).ConfigureAwait(false))
+        {
+            return null;
+        }
+
+        var inputs = EpisodeBuilder.Inputs(item, _time.GetUtcNow());
+        var request = new P.OrchestratorRequest { InstanceId = item.InstanceId, ExecutionId = item.ExecutionId };
+        request.NewEvents.AddRange(inputs.NewEvents);
+        IReadOnlyList<P.HistoryEvent> past = [];
+        if (item.HistoryLength > 0)
+        {
+            if (stream.HistoryStreaming && item.HistoryLength > _grpc.InlineHistoryEvents)
+            {
+                request.RequiresHistoryStreaming = true; // the worker streams it (StreamInstanceHistory)
+            }
+            else
+            {
+                past = await _store.GetHistoryAsync(item.InstanceId, cancellationToken).ConfigureAwait(false);
+                request.PastEvents.AddRange(past);
+            }
+        }
+
+        return (new PendingEpisode(NewToken(), stream, item, inputs, past), new P.WorkItem { OrchestratorRequest = request });
+    }
+
+    private static P.WorkItem ActivityWorkItemOf(ActivityWorkItem item)
+    {
+        var task = item.Task;
+        return new P.WorkItem
+        {
+            ActivityRequest = new P.ActivityRequest
+            {
+                Name = task.Name,
+                Version = task.Version,
+                Input = task.Input,
+                TaskId = task.TaskId,
+                OrchestrationInstance = new P.OrchestrationInstance { InstanceId = task.InstanceId, ExecutionId = task.ExecutionId },
+            },
+        };
+    }
+
+    /// <summary>
+    /// Hands work leased outside the stream's loop (activities an episode's commit claimed, the
+    /// episode an activity result leased) to the stream, whose slots were reserved for it; when
+    /// the stream has ended, the item goes back to the queue instead.
+    /// </summary>
+    private async Task HandOverAsync(Pending pending, P.WorkItem workItem)
+    {
+        workItem.CompletionToken = pending.Token;
+        if (!pending.Stream.TryEnqueue(() => _pending[pending.Token] = pending, (pending, workItem)))
+        {
+            await AbandonAsync(pending, TimeSpan.Zero).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Sends a work item whose slot is reserved; a write that fails puts it back in the queue.</summary>
     private async Task SendAsync(Pending pending, P.WorkItem workItem, IServerStreamWriter<P.WorkItem> writer, CancellationToken cancellationToken)
     {
         workItem.CompletionToken = pending.Token;
-        pending.Stream.Take(pending is PendingEpisode);
         _pending[pending.Token] = pending;
         try
         {
@@ -303,16 +382,41 @@ internal sealed class WorkItemStreams : IDisposable
             whole.Actions.AddRange(episode.Actions);
             var now = _time.GetUtcNow();
             var (commit, earliestTimer) = await _episodes.PlanAsync(episode.Item, episode.Inputs, episode.Past, whole, now, "grpc", cancellationToken).ConfigureAwait(false);
+
+            // The activities this episode schedules go to the same stream as far as it has room:
+            // inserted already leased to it, handed over without a poll and a lease round trip.
+            var stream = episode.Stream;
+            // (The store claims the first ones, so only as many as lead the list and are the stream's to take.)
+            var claimable = commit.NewActivities.TakeWhile(a => stream.Activities?.Matches(a.Name) ?? true).Count();
+            var reserved = stream.Reserve(orchestration: false, claimable);
+            if (reserved > 0)
+            {
+                commit = commit.WithActivityClaim(new ActivityClaim(stream.Id, _options.ActivityLease, reserved));
+            }
+
+            IReadOnlyList<ActivityWorkItem> claimed;
             try
             {
-                await _store.CommitOrchestrationAsync(episode.Item, commit, now, cancellationToken).ConfigureAwait(false);
+                claimed = await _store.CommitOrchestrationAsync(episode.Item, commit, now, cancellationToken).ConfigureAwait(false);
             }
             catch (LeaseLostException)
             {
+                stream.Release(orchestration: false, reserved);
                 throw Refuse("orchestration", StatusCode.FailedPrecondition, $"The lease on '{episode.Item.InstanceId}' expired or was taken over before this completion arrived; nothing was written.");
             }
+            catch
+            {
+                stream.Release(orchestration: false, reserved);
+                throw;
+            }
 
-            Committed(episode.Item.InstanceId, commit, earliestTimer);
+            stream.Release(orchestration: false, reserved - claimed.Count);
+            foreach (var activity in claimed)
+            {
+                await HandOverAsync(new PendingActivity(NewToken(), stream, activity), ActivityWorkItemOf(activity)).ConfigureAwait(false);
+            }
+
+            Committed(episode.Item.InstanceId, commit, earliestTimer, notifyActivities: commit.NewActivities.Count > claimed.Count);
         }
         finally
         {
@@ -344,13 +448,57 @@ internal sealed class WorkItemStreams : IDisposable
                 : size > _options.MaxPayloadBytes
                     ? Events.TaskFailed(task.TaskId, Events.Failure(new PayloadTooLargeException($"result of activity '{task.Name}'", size, _options.MaxPayloadBytes)), now)
                     : Events.TaskCompleted(task.TaskId, response.Result, now);
-            var applied = await _store.CompleteActivitiesAsync([new ActivityCompletion(activity.Item, result)], now, cancellationToken).ConfigureAwait(false);
-            if (!applied[0])
+            // The instance the result goes to is leased to the same stream in the same transaction,
+            // if it has room and takes that orchestrator: its next episode is handed over at once.
+            var stream = activity.Stream;
+            var reserved = stream.Reserve(orchestration: true, 1);
+            ActivityResults results;
+            try
+            {
+                results = await _store.CompleteActivitiesAndLeaseAsync([new ActivityCompletion(activity.Item, result)], stream.Id, _options.OrchestrationLease, reserved, now, stream.Orchestrations, cancellationToken).ConfigureAwait(false);
+            }
+            catch
+            {
+                stream.Release(orchestration: true, reserved);
+                throw;
+            }
+
+            stream.Release(orchestration: true, reserved - results.Leased.Count);
+            if (!results.Applied[0])
             {
                 throw Refuse("activity", StatusCode.FailedPrecondition, $"Task {task.TaskId} of '{task.InstanceId}' is leased to another worker now (its lease expired); this result was discarded.");
             }
 
-            _signal.NotifyOrchestrations();
+            foreach (var leased in results.Leased)
+            {
+                (PendingEpisode Pending, P.WorkItem WorkItem)? next;
+                try
+                {
+                    next = await EpisodeWorkItemAsync(stream, leased, CancellationToken.None).ConfigureAwait(false);
+                }
+#pragma warning disable CA1031 // the result is recorded; the episode just goes back to the queue for any worker
+                catch (Exception)
+#pragma warning restore CA1031
+                {
+                    await AbandonLeasedAsync(leased).ConfigureAwait(false);
+                    next = null;
+                }
+
+                if (next is { } episode)
+                {
+                    await HandOverAsync(episode.Pending, episode.WorkItem).ConfigureAwait(false);
+                }
+                else
+                {
+                    stream.Release(orchestration: true, 1); // needed no worker, or went back to the queue
+                }
+            }
+
+            if (results.Leased.Count == 0)
+            {
+                _signal.NotifyOrchestrations();
+            }
+
             _signal.InstanceChanged(task.InstanceId);
         }
         finally
@@ -377,6 +525,7 @@ internal sealed class WorkItemStreams : IDisposable
 
     private async Task<int> ReturnAsync(WorkerStream stream)
     {
+        stream.Close(); // from now on, work handed over is abandoned at once instead
         var returned = 0;
         foreach (var (token, pending) in _pending)
         {
@@ -420,6 +569,20 @@ internal sealed class WorkItemStreams : IDisposable
         }
     }
 
+    private async Task AbandonLeasedAsync(OrchestrationWorkItem item)
+    {
+        try
+        {
+            await _store.AbandonOrchestrationAsync(item, TimeSpan.Zero, _time.GetUtcNow(), CancellationToken.None).ConfigureAwait(false);
+            _signal.NotifyOrchestrations();
+        }
+#pragma warning disable CA1031 // if the abandon cannot be written either, the lease simply expires
+        catch (Exception)
+#pragma warning restore CA1031
+        {
+        }
+    }
+
     private async Task RenewActivitiesAsync()
     {
         foreach (var pending in _pending.Values.OfType<PendingActivity>())
@@ -436,10 +599,10 @@ internal sealed class WorkItemStreams : IDisposable
         }
     }
 
-    private void Committed(string instanceId, OrchestrationCommit commit, DateTimeOffset? earliestTimer)
+    private void Committed(string instanceId, OrchestrationCommit commit, DateTimeOffset? earliestTimer, bool notifyActivities = true)
     {
         _signal.InstanceChanged(instanceId);
-        if (commit.NewActivities.Count > 0)
+        if (notifyActivities && commit.NewActivities.Count > 0)
         {
             _signal.NotifyActivities();
         }
@@ -509,6 +672,8 @@ internal sealed class WorkItemStreams : IDisposable
         private int _orchestrations;
         private int _activities;
         private TaskCompletionSource _freed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly Queue<(Pending Pending, P.WorkItem WorkItem)> _ready = new();
+        private bool _closed;
 
         public string Id { get; } = id;
 
@@ -552,33 +717,82 @@ internal sealed class WorkItemStreams : IDisposable
             }
         }
 
-        public void Take(bool orchestration)
+        /// <summary>Takes up to <paramref name="wanted"/> free slots; returns how many.</summary>
+        public int Reserve(bool orchestration, int wanted)
         {
             lock (_gate)
             {
+                var free = orchestration ? MaxOrchestrations - _orchestrations : MaxActivities - _activities;
+                var taken = Math.Max(0, Math.Min(free, wanted));
                 if (orchestration)
                 {
-                    _orchestrations++;
+                    _orchestrations += taken;
                 }
                 else
                 {
-                    _activities++;
+                    _activities += taken;
                 }
+
+                return taken;
             }
         }
 
-        public void Release(bool orchestration)
+        /// <summary>Queues reserved work for the loop to send (registering it first); false once the stream has ended.</summary>
+        public bool TryEnqueue(Action register, (Pending Pending, P.WorkItem WorkItem) work)
         {
+            TaskCompletionSource changed;
+            lock (_gate)
+            {
+                if (_closed)
+                {
+                    return false;
+                }
+
+                register();
+                _ready.Enqueue(work);
+                changed = _freed;
+                _freed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            }
+
+            changed.TrySetResult();
+            return true;
+        }
+
+        public bool TryDequeue(out (Pending Pending, P.WorkItem WorkItem) work)
+        {
+            lock (_gate)
+            {
+                return _ready.TryDequeue(out work);
+            }
+        }
+
+        /// <summary>The stream ended: nothing more is queued for it.</summary>
+        public void Close()
+        {
+            lock (_gate)
+            {
+                _closed = true;
+                _ready.Clear();
+            }
+        }
+
+        public void Release(bool orchestration, int count = 1)
+        {
+            if (count <= 0)
+            {
+                return;
+            }
+
             TaskCompletionSource freed;
             lock (_gate)
             {
                 if (orchestration)
                 {
-                    _orchestrations--;
+                    _orchestrations -= count;
                 }
                 else
                 {
-                    _activities--;
+                    _activities -= count;
                 }
 
                 freed = _freed;

@@ -59,6 +59,10 @@ public sealed class WorkerProcessTests
         Assert.That(runs, Has.Count.EqualTo(Instances * Steps));
         var twice = runs.Where(g => g.Count() > 1).ToList();
         TestContext.Out.WriteLine($"A ran {byKilled} steps before it was killed; {twice.Count} steps ran again");
+        foreach (var g in twice)
+        {
+            TestContext.Out.WriteLine($"  {g.Key}: " + string.Join(", ", g.Select(p => $"pid {p[2]} at {File.GetLastWriteTimeUtc(Path.Combine(executions, string.Join('.', p))):HH:mm:ss.fff}")));
+        }
         Assert.That(twice, Has.Count.LessThanOrEqualTo(4), "only the steps in flight on the killed worker run again");
         Assert.That(twice.Select(g => g.Count()), Has.All.EqualTo(2));
         Assert.That(twice.Select(g => g.Select(p => p[2])), Has.All.Contains(a.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)), "a repeated step was first run by the killed worker");
