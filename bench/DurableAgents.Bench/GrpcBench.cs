@@ -53,14 +53,7 @@ internal static partial class GrpcBench
             figures["sequentialRatioIfQuadratic"] = Math.Round(Math.Pow((double)longSteps / shortSteps, 2), 2);
         }
 
-        Console.WriteLine(JsonSerializer.Serialize(new { scenario = "grpc", figures }));
-        Console.WriteLine();
-        Console.WriteLine("| measure | value |");
-        Console.WriteLine("|:---|---:|");
-        foreach (var (k, v) in figures)
-        {
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {k} | {v} |"));
-        }
+        Report.Print("grpc", figures);
 
         return 0;
     }

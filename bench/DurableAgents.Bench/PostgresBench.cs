@@ -47,14 +47,7 @@ internal static class PostgresBench
         figures["fanOut1000Ms"] = Math.Round(fanOut);
         figures["fanOut1000InSingleRowCommits"] = Math.Round(fanOut * commit1 / 1000, 1);
 
-        Console.WriteLine(JsonSerializer.Serialize(new { scenario = "postgres", figures }));
-        Console.WriteLine();
-        Console.WriteLine("| measure | value |");
-        Console.WriteLine("|:---|---:|");
-        foreach (var (k, v) in figures)
-        {
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {k} | {v} |"));
-        }
+        Report.Print("postgres", figures);
 
         return 0;
     }

@@ -167,75 +167,72 @@ internal sealed class WorkItemStreams : IDisposable
         // Slots are reserved before the store round trip: completions on other threads hand work
         // to this stream too, and together they must stay within what the worker announced.
         var sent = 0;
-        var reserved = stream.Reserve(orchestration: true, MaxLeaseBatch);
-        if (reserved > 0)
+        var items = await LeaseReservedAsync(stream, orchestration: true, count => _store.TryLockOrchestrationsAsync(stream.Id, _options.OrchestrationLease, _time.GetUtcNow(), count, stream.Orchestrations, cancellationToken)).ConfigureAwait(false);
+        for (var i = 0; i < items.Count; i++)
         {
-            IReadOnlyList<OrchestrationWorkItem> items;
+            (PendingEpisode Pending, P.WorkItem WorkItem)? episode;
             try
             {
-                items = await _store.TryLockOrchestrationsAsync(stream.Id, _options.OrchestrationLease, _time.GetUtcNow(), reserved, stream.Orchestrations, cancellationToken).ConfigureAwait(false);
+                episode = await EpisodeWorkItemAsync(stream, items[i], cancellationToken).ConfigureAwait(false);
             }
             catch
             {
-                stream.Release(orchestration: true, reserved);
+                // This one and the rest go back to the queue.
+                for (var j = i; j < items.Count; j++)
+                {
+                    await AbandonLeasedAsync(items[j]).ConfigureAwait(false);
+                }
+
+                stream.Release(orchestration: true, items.Count - i);
                 throw;
             }
 
-            stream.Release(orchestration: true, reserved - items.Count);
-            for (var i = 0; i < items.Count; i++)
+            if (episode is { } e)
             {
-                (PendingEpisode Pending, P.WorkItem WorkItem)? episode;
-                try
-                {
-                    episode = await EpisodeWorkItemAsync(stream, items[i], cancellationToken).ConfigureAwait(false);
-                }
-                catch
-                {
-                    // This one and the rest go back to the queue.
-                    for (var j = i; j < items.Count; j++)
-                    {
-                        await AbandonLeasedAsync(items[j]).ConfigureAwait(false);
-                    }
-
-                    stream.Release(orchestration: true, items.Count - i);
-                    throw;
-                }
-
-                if (episode is { } e)
-                {
-                    await SendAsync(e.Pending, e.WorkItem, writer, cancellationToken).ConfigureAwait(false);
-                    sent++;
-                }
-                else
-                {
-                    stream.Release(orchestration: true, 1); // needed no worker
-                }
+                await SendAsync(e.Pending, e.WorkItem, writer, cancellationToken).ConfigureAwait(false);
+                sent++;
+            }
+            else
+            {
+                stream.Release(orchestration: true, 1); // needed no worker
             }
         }
 
-        reserved = stream.Reserve(orchestration: false, MaxLeaseBatch);
-        if (reserved > 0)
+        var activities = await LeaseReservedAsync(stream, orchestration: false, count => _store.TryLockActivitiesAsync(stream.Id, _options.ActivityLease, _time.GetUtcNow(), count, stream.Activities, cancellationToken)).ConfigureAwait(false);
+        foreach (var item in activities)
         {
-            IReadOnlyList<ActivityWorkItem> items;
-            try
-            {
-                items = await _store.TryLockActivitiesAsync(stream.Id, _options.ActivityLease, _time.GetUtcNow(), reserved, stream.Activities, cancellationToken).ConfigureAwait(false);
-            }
-            catch
-            {
-                stream.Release(orchestration: false, reserved);
-                throw;
-            }
-
-            stream.Release(orchestration: false, reserved - items.Count);
-            foreach (var item in items)
-            {
-                await SendAsync(new PendingActivity(NewToken(), stream, item), ActivityWorkItemOf(item), writer, cancellationToken).ConfigureAwait(false);
-                sent++;
-            }
+            await SendAsync(new PendingActivity(NewToken(), stream, item), ActivityWorkItemOf(item), writer, cancellationToken).ConfigureAwait(false);
+            sent++;
         }
 
         return sent;
+    }
+
+    /// <summary>
+    /// Reserves up to a batch of the stream's free slots of one kind, leases at most that many,
+    /// and gives back the slots nothing was leased for (all of them when the lease fails).
+    /// </summary>
+    private static async Task<IReadOnlyList<T>> LeaseReservedAsync<T>(WorkerStream stream, bool orchestration, Func<int, Task<IReadOnlyList<T>>> lease)
+    {
+        var reserved = stream.Reserve(orchestration, MaxLeaseBatch);
+        if (reserved == 0)
+        {
+            return [];
+        }
+
+        IReadOnlyList<T> items;
+        try
+        {
+            items = await lease(reserved).ConfigureAwait(false);
+        }
+        catch
+        {
+            stream.Release(orchestration, reserved);
+            throw;
+        }
+
+        stream.Release(orchestration, reserved - items.Count);
+        return items;
     }
 
     /// <summary>The work item for a leased episode, or null when it needed no worker (committed here).</summary>
@@ -329,7 +326,7 @@ internal sealed class WorkItemStreams : IDisposable
         try
         {
             await _store.CommitOrchestrationAsync(item, commit, _time.GetUtcNow(), cancellationToken).ConfigureAwait(false);
-            Committed(item.InstanceId, commit, null);
+            _signal.EpisodeCommitted(item.InstanceId, commit, 0, null, _time);
         }
         catch (LeaseLostException)
         {
@@ -416,7 +413,7 @@ internal sealed class WorkItemStreams : IDisposable
                 await HandOverAsync(new PendingActivity(NewToken(), stream, activity), ActivityWorkItemOf(activity)).ConfigureAwait(false);
             }
 
-            Committed(episode.Item.InstanceId, commit, earliestTimer, notifyActivities: commit.NewActivities.Count > claimed.Count);
+            _signal.EpisodeCommitted(episode.Item.InstanceId, commit, claimed.Count, earliestTimer, _time);
         }
         finally
         {
@@ -595,42 +592,6 @@ internal sealed class WorkItemStreams : IDisposable
             catch (Exception)
 #pragma warning restore CA1031
             {
-            }
-        }
-    }
-
-    private void Committed(string instanceId, OrchestrationCommit commit, DateTimeOffset? earliestTimer, bool notifyActivities = true)
-    {
-        _signal.InstanceChanged(instanceId);
-        if (notifyActivities && commit.NewActivities.Count > 0)
-        {
-            _signal.NotifyActivities();
-        }
-
-        if (commit.NewMessages.Count > 0 || commit.NewInstances.Count > 0)
-        {
-            _signal.NotifyOrchestrations();
-        }
-
-        if (earliestTimer is { } fireAt)
-        {
-            var due = fireAt - _time.GetUtcNow();
-            if (due <= TimeSpan.Zero)
-            {
-                _signal.WakeOrchestrations();
-            }
-            else
-            {
-                ITimer? timer = null;
-                timer = _time.CreateTimer(
-                    _ =>
-                    {
-                        _signal.WakeOrchestrations();
-                        timer?.Dispose();
-                    },
-                    null,
-                    due,
-                    Timeout.InfiniteTimeSpan);
             }
         }
     }

@@ -378,28 +378,14 @@ public sealed class DurableAgentsWorker : DurableTaskWorker
 
             result.Committed?.Invoke();
 
-            // Every commit wakes the instance's local waiters (status waits, tests awaiting a step).
-            _signal.InstanceChanged(item.InstanceId);
+            // Every commit wakes the instance's local waiters (status waits, tests awaiting a step)
+            // and whoever has work from it.
+            _signal.EpisodeCommitted(item.InstanceId, commit, claimed.Count, result.EarliestTimer, _time);
 
             foreach (var activity in claimed)
             {
                 claimedSlots--;
                 Track(RunReleasingAsync(() => RunActivityAsync(activity), _activitySlots));
-            }
-
-            if (commit.NewActivities.Count > claimed.Count)
-            {
-                _signal.NotifyActivities();
-            }
-
-            if (result.Commit.NewMessages.Count > 0 || result.Commit.NewInstances.Count > 0)
-            {
-                _signal.NotifyOrchestrations();
-            }
-
-            if (result.EarliestTimer is { } fireAt)
-            {
-                WakeAt(fireAt);
             }
         }
         catch (LeaseLostException)
@@ -428,28 +414,6 @@ public sealed class DurableAgentsWorker : DurableTaskWorker
                 _activitySlots.Release(claimedSlots); // claimed but not started (failed or partial commit)
             }
         }
-    }
-
-    private void WakeAt(DateTimeOffset fireAt)
-    {
-        var due = fireAt - _time.GetUtcNow();
-        if (due <= TimeSpan.Zero)
-        {
-            _signal.WakeOrchestrations();
-            return;
-        }
-
-        // A one-shot timer on the injected clock: with a fake clock, advancing time fires it.
-        ITimer? timer = null;
-        timer = _time.CreateTimer(
-            _ =>
-            {
-                _signal.WakeOrchestrations();
-                timer?.Dispose();
-            },
-            null,
-            due,
-            Timeout.InfiniteTimeSpan);
     }
 
     private async Task<IReadOnlyList<Func<Task>>> TryRunActivitiesAsync(int maxCount, CancellationToken stoppingToken)

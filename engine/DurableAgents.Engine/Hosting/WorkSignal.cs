@@ -148,6 +148,51 @@ public sealed class WorkSignal
         }
     }
 
+    /// <summary>
+    /// An episode was committed: wakes the instance's local waiters, the activity dispatchers when
+    /// it scheduled activities its committer did not claim, the orchestration dispatchers when it
+    /// sent messages or created instances, and those again when <paramref name="earliestTimer"/> is due
+    /// (a one-shot timer on <paramref name="time"/>, so that with a fake clock advancing time fires it).
+    /// </summary>
+    public void EpisodeCommitted(string instanceId, Storage.OrchestrationCommit commit, int claimedActivities, DateTimeOffset? earliestTimer, TimeProvider time)
+    {
+        ArgumentNullException.ThrowIfNull(commit);
+        ArgumentNullException.ThrowIfNull(time);
+        InstanceChanged(instanceId);
+        if (commit.NewActivities.Count > claimedActivities)
+        {
+            NotifyActivities();
+        }
+
+        if (commit.NewMessages.Count > 0 || commit.NewInstances.Count > 0)
+        {
+            NotifyOrchestrations();
+        }
+
+        if (earliestTimer is not { } fireAt)
+        {
+            return;
+        }
+
+        var due = fireAt - time.GetUtcNow();
+        if (due <= TimeSpan.Zero)
+        {
+            WakeOrchestrations();
+            return;
+        }
+
+        ITimer? timer = null;
+        timer = time.CreateTimer(
+            _ =>
+            {
+                WakeOrchestrations();
+                timer?.Dispose();
+            },
+            null,
+            due,
+            Timeout.InfiniteTimeSpan);
+    }
+
     /// <summary>The instance's status changed: wake its local waiters.</summary>
     public void InstanceChanged(string instanceId)
     {

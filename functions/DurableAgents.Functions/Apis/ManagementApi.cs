@@ -36,7 +36,7 @@ internal static class ManagementApi
     private static async Task<Results<Accepted<StartResponse>, ProblemHttpResult>> StartAsync(
         string name, string? instanceId, HttpRequest request, DurableTaskClient client, IConfiguration configuration, CancellationToken cancellationToken)
     {
-        var (body, problem) = await ReadJsonBodyAsync(request, cancellationToken).ConfigureAwait(false);
+        var (body, problem) = await JsonBody.ReadAsync(request, cancellationToken).ConfigureAwait(false);
         if (problem is not null)
         {
             return problem;
@@ -54,7 +54,7 @@ internal static class ManagementApi
         var record = await client.GetInstanceRecordAsync(instanceId, getInputsAndOutputs: true, cancellationToken).ConfigureAwait(false);
         if (record is null)
         {
-            return NotFound(instanceId);
+            return Problems.NotFound(instanceId);
         }
 
         var history = showHistory ? await client.GetHistoryEventsAsync(instanceId, cancellationToken).ConfigureAwait(false) : null;
@@ -78,7 +78,7 @@ internal static class ManagementApi
     {
         if (top is < 1 or > 1000)
         {
-            return BadRequest("'top' must be between 1 and 1000.");
+            return Problems.BadRequest("'top' must be between 1 and 1000.");
         }
 
         List<OrchestrationRuntimeStatus>? statuses = null;
@@ -89,7 +89,7 @@ internal static class ManagementApi
             {
                 if (!Enum.TryParse<OrchestrationRuntimeStatus>(s, ignoreCase: true, out var parsed) || !Statuses.Shown.Contains(parsed) || int.TryParse(s, out _))
                 {
-                    return BadRequest($"'{s}' is not a runtime status; use {string.Join(", ", Statuses.Shown)}.");
+                    return Problems.BadRequest($"'{s}' is not a runtime status; use {string.Join(", ", Statuses.Shown)}.");
                 }
 
                 statuses.Add(parsed);
@@ -121,7 +121,7 @@ internal static class ManagementApi
     private static async Task<Results<Accepted, ProblemHttpResult>> RaiseEventAsync(
         string instanceId, string eventName, HttpRequest request, DurableTaskClient client, CancellationToken cancellationToken)
     {
-        var (body, problem) = await ReadJsonBodyAsync(request, cancellationToken).ConfigureAwait(false);
+        var (body, problem) = await JsonBody.ReadAsync(request, cancellationToken).ConfigureAwait(false);
         if (problem is not null)
         {
             return problem;
@@ -155,10 +155,8 @@ internal static class ManagementApi
         var result = await client.PurgeInstanceAsync(instanceId, new PurgeInstanceOptions(Recursive: true), cancellationToken).ConfigureAwait(false);
         return result.PurgedInstanceCount > 0
             ? TypedResults.Ok(new PurgeResponse(result.PurgedInstanceCount))
-            : NotFound(instanceId);
+            : Problems.NotFound(instanceId);
     }
-
-    internal static ProblemHttpResult NotFound(string instanceId) => Problems.NotFound(instanceId);
 
     /// <summary>A history event as the protocol's canonical JSON, with its Durable Task type name in front (<c>"type": "TaskScheduled"</c>).</summary>
     private static System.Text.Json.JsonElement HistoryEventJson(Microsoft.DurableTask.Protobuf.HistoryEvent e)
@@ -171,9 +169,4 @@ internal static class ManagementApi
 
         return System.Text.Json.JsonSerializer.SerializeToElement(node);
     }
-
-    private static ProblemHttpResult BadRequest(string detail) => Problems.BadRequest(detail);
-
-    private static Task<(System.Text.Json.JsonElement? Body, ProblemHttpResult? Problem)> ReadJsonBodyAsync(HttpRequest request, CancellationToken cancellationToken) =>
-        JsonBody.ReadAsync(request, cancellationToken);
 }

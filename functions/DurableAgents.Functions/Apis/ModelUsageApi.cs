@@ -24,7 +24,7 @@ internal static class ModelUsageApi
     {
         if (await client.GetInstanceAsync(instanceId, false, cancellationToken).ConfigureAwait(false) is null)
         {
-            return ManagementApi.NotFound(instanceId);
+            return Problems.NotFound(instanceId);
         }
 
         var totals = await ledger.GetInstanceTotalsAsync(instanceId, cancellationToken).ConfigureAwait(false);
@@ -44,7 +44,7 @@ internal static class ModelUsageApi
         var instance = await client.GetInstanceAsync(instanceId, false, cancellationToken).ConfigureAwait(false);
         if (instance is null)
         {
-            return ManagementApi.NotFound(instanceId);
+            return Problems.NotFound(instanceId);
         }
 
         if (instance.IsCompleted)

@@ -31,15 +31,11 @@ internal static class ScheduleApi
     }
 
     private static async Task<Ok<List<ScheduleView>>> ListAsync(DurableTaskClient client, TimeProvider time, CancellationToken cancellationToken) =>
-        TypedResults.Ok(await ListSchedulesAsync(client, time, cancellationToken).ConfigureAwait(false));
-
-    /// <summary>The live schedules with their next three occurrences.</summary>
-    internal static Task<List<ScheduleView>> ListSchedulesAsync(DurableTaskClient client, TimeProvider time, CancellationToken cancellationToken) =>
-        ScheduleRules.ListAsync(client, time, cancellationToken);
+        TypedResults.Ok(await ScheduleRules.ListAsync(client, time, cancellationToken).ConfigureAwait(false));
 
     private static async Task<Results<Created<ScheduleDefinition>, ProblemHttpResult>> CreateAsync(ScheduleDefinition definition, DurableTaskClient client, DurableAgentsClient registry, CancellationToken cancellationToken)
     {
-        if (Validate(definition, registry) is { } problem)
+        if (ScheduleRules.Validate(definition, registry.HasOrchestrator) is { } problem)
         {
             return problem;
         }
@@ -69,11 +65,6 @@ internal static class ScheduleApi
         await client.TerminateInstanceAsync(ScheduleNames.InstanceId(id), "schedule deleted", cancellationToken).ConfigureAwait(false);
         return TypedResults.Accepted((string?)null);
     }
-
-    /// <summary>A problem for a definition that cannot run, or null.</summary>
-    public static ProblemHttpResult? Validate(ScheduleDefinition? d, DurableAgentsClient registry) =>
-        ScheduleRules.Validate(d, registry.HasOrchestrator);
-
 }
 
 /// <summary>
@@ -91,7 +82,7 @@ internal sealed partial class ScheduleSync(IConfiguration configuration, Durable
         var created = 0;
         foreach (var def in ScheduleRules.Configured(configuration))
         {
-            if (ScheduleApi.Validate(def, registry) is { } problem)
+            if (ScheduleRules.Validate(def, registry.HasOrchestrator) is { } problem)
             {
                 LogInvalid(logger, def.Id, problem.ProblemDetails.Detail ?? "invalid");
                 continue;

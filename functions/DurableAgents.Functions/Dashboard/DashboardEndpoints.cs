@@ -541,7 +541,7 @@ internal static class DashboardEndpoints
 
     private static async Task<IResult> SchedulesAsync(HttpContext http, DurableTaskClient client, TimeProvider time, CancellationToken cancellationToken)
     {
-        var schedules = await ScheduleApi.ListSchedulesAsync(client, time, cancellationToken).ConfigureAwait(false);
+        var schedules = await ScheduleRules.ListAsync(client, time, cancellationToken).ConfigureAwait(false);
         var sb = new StringBuilder("<div class=\"scroll\"><table aria-label=\"Schedules\"><thead><tr><th scope=\"col\">Schedule</th><th scope=\"col\">Workflow</th><th scope=\"col\">Cron</th><th scope=\"col\">Next occurrences</th><th scope=\"col\">State</th><th scope=\"col\">Action</th></tr></thead><tbody>");
         foreach (var s in schedules)
         {
