@@ -42,6 +42,7 @@ internal sealed class WorkItemStreams : IDisposable
     public WorkItemStreams(
         IOrchestrationStore store,
         WorkSignal signal,
+        HostIdentity identity,
         TimeProvider time,
         IOptions<DurableAgentsOptions> options,
         IOptions<GrpcEndpointOptions> grpc,
@@ -55,7 +56,7 @@ internal sealed class WorkItemStreams : IDisposable
         _grpc = grpc.Value;
         _episodes = new EpisodeBuilder(store, loggerFactory, _options);
         _logger = loggerFactory.CreateLogger("DurableAgents.Engine.Grpc");
-        _hostId = _options.WorkerId ?? $"{Environment.MachineName}:{Environment.ProcessId}";
+        _hostId = identity.HostId;
 
         // A stream that names no tasks gets everything this host's own worker does not run.
         if (_options.EnableWorker)
@@ -79,7 +80,7 @@ internal sealed class WorkItemStreams : IDisposable
     public async Task RunStreamAsync(P.GetWorkItemsRequest request, IServerStreamWriter<P.WorkItem> writer, CancellationToken cancellationToken)
     {
         var stream = new WorkerStream(
-            $"grpc:{_hostId}:{Convert.ToHexString(RandomNumberGenerator.GetBytes(4))}",
+            $"{_hostId}/grpc-{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4))}", // under the host's id: its heartbeat covers the stream's leases
             Limit(request.MaxConcurrentOrchestrationWorkItems),
             Limit(request.MaxConcurrentActivityWorkItems),
             request.Capabilities.Contains(P.WorkerCapability.HistoryStreaming),

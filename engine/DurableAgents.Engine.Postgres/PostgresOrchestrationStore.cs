@@ -706,6 +706,57 @@ public sealed partial class PostgresOrchestrationStore : IOrchestrationStore, ID
     }
 
     /// <inheritdoc />
+    public Task<ReleasedHost> RegisterHostAsync(string hostId, string incarnation, DateTimeOffset now, CancellationToken cancellationToken = default) =>
+        InTransactionAsync(
+            async (c, tx) => await NotifiedAsync(c, tx, await HostLeases.RegisterAsync(c, tx, _schema + ".", hostId, incarnation, now, cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false),
+            cancellationToken);
+
+    /// <inheritdoc />
+    public Task<HeartbeatResult> HeartbeatAsync(string hostId, string incarnation, DateTimeOffset now, TimeSpan deadAfter, CancellationToken cancellationToken = default) =>
+        InTransactionAsync(
+            async (c, tx) =>
+            {
+                var result = await HostLeases.HeartbeatAsync(c, tx, _schema + ".", hostId, incarnation, now, deadAfter, "FOR UPDATE SKIP LOCKED", cancellationToken).ConfigureAwait(false);
+                foreach (var released in result.Released)
+                {
+                    await NotifiedAsync(c, tx, released, cancellationToken).ConfigureAwait(false);
+                }
+
+                return result;
+            },
+            cancellationToken);
+
+    /// <inheritdoc />
+    public Task<ReleasedHost> UnregisterHostAsync(string hostId, string incarnation, CancellationToken cancellationToken = default) =>
+        InTransactionAsync(
+            async (c, tx) => await NotifiedAsync(c, tx, await HostLeases.UnregisterAsync(c, tx, _schema + ".", hostId, incarnation, cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false),
+            cancellationToken);
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<HostRecord>> GetHostsAsync(CancellationToken cancellationToken = default)
+    {
+        var c = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = c.ConfigureAwait(false);
+        return await HostLeases.ListAsync(c, _schema + ".", cancellationToken).ConfigureAwait(false);
+    }
+
+    // Released leases are work for every host: wake their dispatchers (delivered at commit).
+    private async Task<ReleasedHost> NotifiedAsync(NpgsqlConnection c, NpgsqlTransaction tx, ReleasedHost released, CancellationToken cancellationToken)
+    {
+        if (released.Orchestrations > 0)
+        {
+            await NotifyAsync(c, tx, "o", cancellationToken).ConfigureAwait(false);
+        }
+
+        if (released.Activities > 0)
+        {
+            await NotifyAsync(c, tx, "a", cancellationToken).ConfigureAwait(false);
+        }
+
+        return released;
+    }
+
+    /// <inheritdoc />
     public async Task<bool> TryConsumeTokenAsync(string tokenId, DateTimeOffset expiresAt, DateTimeOffset now, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(tokenId);

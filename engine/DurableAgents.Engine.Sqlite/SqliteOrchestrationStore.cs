@@ -517,6 +517,38 @@ public sealed class SqliteOrchestrationStore : IOrchestrationStore, IDisposable
     }
 
     /// <inheritdoc />
+    public async Task<ReleasedHost> RegisterHostAsync(string hostId, string incarnation, DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        var c = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = c.ConfigureAwait(false);
+        return await WriteAsync(c, tx => HostLeases.RegisterAsync(c, tx, string.Empty, hostId, incarnation, now, cancellationToken), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task<HeartbeatResult> HeartbeatAsync(string hostId, string incarnation, DateTimeOffset now, TimeSpan deadAfter, CancellationToken cancellationToken = default)
+    {
+        var c = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = c.ConfigureAwait(false);
+        return await WriteAsync(c, tx => HostLeases.HeartbeatAsync(c, tx, string.Empty, hostId, incarnation, now, deadAfter, string.Empty, cancellationToken), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task<ReleasedHost> UnregisterHostAsync(string hostId, string incarnation, CancellationToken cancellationToken = default)
+    {
+        var c = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = c.ConfigureAwait(false);
+        return await WriteAsync(c, tx => HostLeases.UnregisterAsync(c, tx, string.Empty, hostId, incarnation, cancellationToken), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<HostRecord>> GetHostsAsync(CancellationToken cancellationToken = default)
+    {
+        var c = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = c.ConfigureAwait(false);
+        return await HostLeases.ListAsync(c, string.Empty, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
     public async Task<bool> TryConsumeTokenAsync(string tokenId, DateTimeOffset expiresAt, DateTimeOffset now, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(tokenId);

@@ -15,18 +15,22 @@ using Microsoft.DurableTask.Client;
 //       runs (and with 'start' first schedules) one sequential workflow; exits when it completes.
 //   CrashHost pg-worker <connection-string> <task-hub> <side-file>
 //       runs a worker on PostgreSQL until killed; prints "ready" once started.
+// Environment: CRASHHOST_WORKER_ID sets DurableAgents:WorkerId; CRASHHOST_LEASE_SECONDS the
+// orchestration and activity leases (default 2 s, so survivors take over quickly even without
+// heartbeats; the heartbeat tests set minutes, so only the heartbeat can move the work).
 if (args.Length < 1)
 {
     return Usage();
 }
 
 var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
-builder.Logging.AddSimpleConsole().SetMinimumLevel(LogLevel.Warning);
+builder.Logging.AddSimpleConsole().SetMinimumLevel(LogLevel.Warning).AddFilter("DurableAgents.Engine.Hosting.HostLiveness", LogLevel.Information);
+var lease = TimeSpan.FromSeconds(int.Parse(Environment.GetEnvironmentVariable("CRASHHOST_LEASE_SECONDS") ?? "2", System.Globalization.CultureInfo.InvariantCulture));
 builder.Services.Configure<DurableAgentsOptions>(o =>
 {
-    // Short leases so survivors take over quickly after a kill.
-    o.OrchestrationLease = TimeSpan.FromSeconds(2);
-    o.ActivityLease = TimeSpan.FromSeconds(2);
+    o.WorkerId = Environment.GetEnvironmentVariable("CRASHHOST_WORKER_ID");
+    o.OrchestrationLease = lease;
+    o.ActivityLease = lease;
     o.MaxPollInterval = TimeSpan.FromMilliseconds(100);
     o.MaxConcurrentActivities = 8;
 });

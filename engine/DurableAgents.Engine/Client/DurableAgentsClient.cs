@@ -262,6 +262,9 @@ public sealed class DurableAgentsClient : DurableTaskClient
         return _store.GetInstanceAsync(instanceId, getInputsAndOutputs, cancellation);
     }
 
+    /// <summary>The hosts of the task hub that heartbeat, by id (a dead host's row is removed when its leases are released).</summary>
+    public Task<IReadOnlyList<HostRecord>> GetHostsAsync(CancellationToken cancellation = default) => _store.GetHostsAsync(cancellation);
+
     /// <summary>Lists instances (newest first) with the name filter <see cref="OrchestrationQuery"/> lacks, a page at a time.</summary>
     public Task<InstancePage> QueryInstancesAsync(InstanceQuery query, CancellationToken cancellation = default)
     {

@@ -3,7 +3,7 @@ using System.ComponentModel.DataAnnotations;
 namespace DurableAgents.Engine.Hosting;
 
 /// <summary>Engine settings, bound from the <c>DurableAgents</c> configuration section.</summary>
-public sealed class DurableAgentsOptions
+public sealed class DurableAgentsOptions : IValidatableObject
 {
     /// <summary>The configuration section name.</summary>
     public const string SectionName = "DurableAgents";
@@ -74,6 +74,37 @@ public sealed class DurableAgentsOptions
     /// <value>The default value is false.</value>
     public bool TakeRegisteredTasksOnly { get; set; }
 
-    /// <summary>The lease owner name of this host; defaults to machine name and process id.</summary>
+    /// <summary>
+    /// This host's id in the task hub: the prefix of its lease owners and the key of its heartbeat row.
+    /// Give each host its own stable id (the custom handler derives one from machine and port; on Azure
+    /// the instance id is used) so that a restarted host releases what its previous run held at once.
+    /// Unset and not on Azure: machine name, process id and a random suffix. Must not contain '/'.
+    /// </summary>
     public string? WorkerId { get; set; }
+
+    /// <summary>How often this host writes its heartbeat and looks for dead hosts. Zero turns heartbeats off (leases then move only when they expire).</summary>
+    /// <value>The default value is 500 ms.</value>
+    [Range(typeof(TimeSpan), "00:00:00", "00:01:00")]
+    public TimeSpan HostHeartbeatInterval { get; set; } = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>
+    /// How old a host's heartbeat may be before the others release its leases. Lower moves work
+    /// sooner after a crash; a host stalled for longer than this (GC, CPU starvation, a store outage)
+    /// loses its leases and its in-flight results are discarded and redone. At least twice
+    /// <see cref="HostHeartbeatInterval"/>.
+    /// </summary>
+    /// <value>The default value is 2 seconds.</value>
+    [Range(typeof(TimeSpan), "00:00:00.010", "01:00:00")]
+    public TimeSpan HostDeadAfter { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <inheritdoc />
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        if (HostHeartbeatInterval > TimeSpan.Zero && HostDeadAfter < HostHeartbeatInterval * 2)
+        {
+            yield return new ValidationResult(
+                $"DurableAgents:HostDeadAfter ({HostDeadAfter}) must be at least twice DurableAgents:HostHeartbeatInterval ({HostHeartbeatInterval}), or live hosts would be presumed dead between two heartbeats.",
+                [nameof(HostDeadAfter)]);
+        }
+    }
 }

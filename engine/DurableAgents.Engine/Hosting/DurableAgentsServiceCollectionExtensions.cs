@@ -74,6 +74,12 @@ public static class DurableAgentsServiceCollectionExtensions
         // Registered before the worker: hosted services start in order, so the schema exists
         // before any work or client call, and an unreachable store fails start-up clearly.
         services.AddSingleton<IHostedService, StoreInitializer>();
+
+        // Then the heartbeat: it registers this host (releasing what a previous run under the same
+        // id held) before the worker polls, and stops after the worker, handing back what is left.
+        services.TryAddSingleton<HostIdentity>();
+        services.TryAddSingleton<HostLiveness>();
+        services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<HostLiveness>());
         return services;
     }
 

@@ -56,6 +56,7 @@ public sealed class DurableAgentsWorker : DurableTaskWorker
         IServiceProvider services,
         IServiceScopeFactory scopes,
         WorkSignal signal,
+        HostIdentity identity,
         TimeProvider time,
         IOptions<DurableAgentsOptions> options,
         IOptionsMonitor<DurableTaskWorkerOptions> workerOptions,
@@ -67,6 +68,7 @@ public sealed class DurableAgentsWorker : DurableTaskWorker
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(workerOptions);
         ArgumentNullException.ThrowIfNull(loggerFactory);
+        ArgumentNullException.ThrowIfNull(identity);
         _store = store;
         _converter = workerOptions.Get(Name).DataConverter;
         _scopes = scopes;
@@ -75,7 +77,7 @@ public sealed class DurableAgentsWorker : DurableTaskWorker
         _options = options.Value;
         _logger = loggerFactory.CreateLogger<DurableAgentsWorker>();
         _episodes = new EpisodeRunner(store, factory, services, time, loggerFactory, _options);
-        _workerId = _options.WorkerId ?? $"{Environment.MachineName}:{Environment.ProcessId}:{Guid.NewGuid().ToString("N")[..6]}";
+        _workerId = identity.HostId;
         _activitySlots = new SemaphoreSlim(_options.MaxConcurrentActivities, _options.MaxConcurrentActivities);
         _orchestrationSlots = new SemaphoreSlim(_options.MaxConcurrentOrchestrations, _options.MaxConcurrentOrchestrations);
         if (_options.TakeRegisteredTasksOnly)

@@ -47,4 +47,25 @@ internal static partial class Logs
 
     [LoggerMessage(EventId = 1030, Level = LogLevel.Error, Message = "The store could not be polled for {Kind} work; backing off for {Delay}.")]
     public static partial void PollError(this ILogger logger, string kind, TimeSpan delay, Exception exception);
+
+    [LoggerMessage(EventId = 1040, Level = LogLevel.Information, Message = "Host {HostId} ({Source} id) registered; released {Orchestrations} orchestration and {Activities} activity leases its previous run held.")]
+    public static partial void HostRegistered(this ILogger logger, string hostId, string source, int orchestrations, int activities);
+
+    [LoggerMessage(EventId = 1041, Level = LogLevel.Warning, Message = "Host {HostId} stopped heartbeating (last heartbeat {LastHeartbeat:O}); released its {Orchestrations} orchestration and {Activities} activity leases for the others.")]
+    public static partial void HostDead(this ILogger logger, string hostId, DateTimeOffset? lastHeartbeat, int orchestrations, int activities);
+
+    [LoggerMessage(EventId = 1042, Level = LogLevel.Information, Message = "Host {HostId} stopped; handed back {Orchestrations} orchestration and {Activities} activity leases.")]
+    public static partial void HostUnregistered(this ILogger logger, string hostId, int orchestrations, int activities);
+
+    [LoggerMessage(EventId = 1043, Level = LogLevel.Warning, Message = "Host {HostId} was presumed dead by another host (no heartbeat for {DeadAfter}) and its leases were released; work it still runs will be discarded at commit and redone.")]
+    public static partial void HostPresumedDead(this ILogger logger, string hostId, TimeSpan deadAfter);
+
+    [LoggerMessage(EventId = 1044, Level = LogLevel.Error, Message = "Another process heartbeats as host {HostId}: two hosts share one DurableAgents:WorkerId. The newer one released this one's leases; give every host its own id.")]
+    public static partial void HostIdConflict(this ILogger logger, string hostId);
+
+    [LoggerMessage(EventId = 1045, Level = LogLevel.Warning, Message = "Heartbeat of host {HostId} could not be written; retrying at the next interval.")]
+    public static partial void HeartbeatFailed(this ILogger logger, string hostId, Exception exception);
+
+    [LoggerMessage(EventId = 1046, Level = LogLevel.Error, Message = "Lease-release observer {Observer} failed.")]
+    public static partial void ObserverFailed(this ILogger logger, string observer, Exception exception);
 }

@@ -101,6 +101,31 @@ public interface IOrchestrationStore
     Task<int> PurgeInstancesAsync(PurgeFilter filter, CancellationToken cancellationToken = default);
 
     /// <summary>
+    /// Registers a host process under <paramref name="hostId"/> (its heartbeat row, now) and releases
+    /// every lease whose owner starts with "<c>{hostId}/</c>": what a previous run under the same id
+    /// held when it died, so a restarted host resumes its work at once instead of when the leases expire.
+    /// </summary>
+    /// <returns>The previous run's last heartbeat (null: none) and the leases released.</returns>
+    Task<ReleasedHost> RegisterHostAsync(string hostId, string incarnation, DateTimeOffset now, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Refreshes this host's heartbeat (re-writing its row when another host presumed it dead), then
+    /// releases the leases of every other host whose heartbeat is older than <paramref name="deadAfter"/>
+    /// and deletes their rows. Released work is visible at once; a presumed-dead host that is still
+    /// running is fenced off by the changed lease tokens (its commits write nothing).
+    /// </summary>
+    Task<HeartbeatResult> HeartbeatAsync(string hostId, string incarnation, DateTimeOffset now, TimeSpan deadAfter, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// At a graceful stop: releases what this host still holds and deletes its row, unless another
+    /// process has registered under the same id since (then nothing is touched).
+    /// </summary>
+    Task<ReleasedHost> UnregisterHostAsync(string hostId, string incarnation, CancellationToken cancellationToken = default);
+
+    /// <summary>The hosts that heartbeat, by id.</summary>
+    Task<IReadOnlyList<HostRecord>> GetHostsAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>
     /// Marks a single-use token (an approval link) as used. True the first time for a token id,
     /// false on every later call, across all hosts. Rows are kept until <paramref name="expiresAt"/>
     /// has passed (an expired token is refused before it gets here), then pruned.

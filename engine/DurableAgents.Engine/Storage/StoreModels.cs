@@ -257,3 +257,35 @@ public sealed record RewindRequest(
     IReadOnlyList<OrchestrationMessage> Messages,
     IReadOnlyList<ActivityTaskRequest> Activities,
     IReadOnlyList<NewInstance> Children);
+
+/// <summary>A host of the task hub as its heartbeat row records it.</summary>
+/// <param name="HostId">The host's id (<c>DurableAgents:WorkerId</c>, or derived); its lease owners start with "<c>{HostId}/</c>".</param>
+/// <param name="Incarnation">The process that heartbeats under this id (new at every start).</param>
+/// <param name="StartedAt">When that process registered.</param>
+/// <param name="HeartbeatAt">Its last heartbeat.</param>
+public sealed record HostRecord(string HostId, string Incarnation, DateTimeOffset StartedAt, DateTimeOffset HeartbeatAt);
+
+/// <summary>The leases of one host that were released (it died, or it is starting again, or it stopped).</summary>
+/// <param name="HostId">The host.</param>
+/// <param name="LastHeartbeat">Its last heartbeat, or null when it had no row.</param>
+/// <param name="Orchestrations">Orchestration leases released.</param>
+/// <param name="Activities">Activity leases released.</param>
+public sealed record ReleasedHost(string HostId, DateTimeOffset? LastHeartbeat, int Orchestrations, int Activities);
+
+/// <summary>What a heartbeat found.</summary>
+/// <param name="Own">Whether this host's row was there (<see cref="HostRowState.Ok"/>), missing because another host presumed it dead and released its leases (<see cref="HostRowState.Revived"/>), or held by another process under the same id (<see cref="HostRowState.Conflict"/>).</param>
+/// <param name="Released">Hosts found dead by this heartbeat, whose leases it released.</param>
+public sealed record HeartbeatResult(HostRowState Own, IReadOnlyList<ReleasedHost> Released);
+
+/// <summary>The state of a host's own heartbeat row, as a heartbeat found it.</summary>
+public enum HostRowState
+{
+    /// <summary>The row was ours and is refreshed.</summary>
+    Ok,
+
+    /// <summary>The row was gone (another host presumed this one dead and released its leases); it is written again.</summary>
+    Revived,
+
+    /// <summary>Another process heartbeats under the same host id: a configuration error (two hosts with one <c>WorkerId</c>).</summary>
+    Conflict,
+}

@@ -32,6 +32,32 @@ internal static class EngineHostingExtensions
         }
 
         builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = Apis.ManagementApi.MaxRequestBodyBytes);
+        builder.DeriveWorkerId(customHandlerPort);
+    }
+
+    /// <summary>
+    /// Gives the host a stable id in the task hub when none is configured: machine name and listening
+    /// port, which no two live processes share. Then a host restarted on the same machine and port
+    /// releases its previous run's leases at start. On Azure the engine uses the instance id
+    /// (WEBSITE_INSTANCE_ID) instead; with port 0 (a free port picked at start) the id stays random.
+    /// </summary>
+    private static void DeriveWorkerId(this WebApplicationBuilder builder, string? customHandlerPort)
+    {
+        var config = builder.Configuration;
+        if (!string.IsNullOrWhiteSpace(config["DurableAgents:WorkerId"]) || !string.IsNullOrWhiteSpace(Environment.GetEnvironmentVariable("WEBSITE_INSTANCE_ID")))
+        {
+            return;
+        }
+
+        var url = (config["urls"] ?? config["ASPNETCORE_URLS"])?.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).FirstOrDefault();
+        var port = !string.IsNullOrEmpty(customHandlerPort) ? int.Parse(customHandlerPort, CultureInfo.InvariantCulture)
+            : url is null ? 7071
+            : Uri.TryCreate(url.Replace("://*", "://0.0.0.0", StringComparison.Ordinal).Replace("://+", "://0.0.0.0", StringComparison.Ordinal), UriKind.Absolute, out var uri) ? uri.Port
+            : 0;
+        if (port > 0)
+        {
+            config.AddInMemoryCollection([new KeyValuePair<string, string?>("DurableAgents:WorkerId", $"{Environment.MachineName}:{port}")]);
+        }
     }
 
     /// <summary>

@@ -8,9 +8,10 @@ namespace DurableAgents.Engine.Tests.Crash;
 /// <summary>
 /// A real crash: the host process is SIGKILLed mid-workflow and a new process on the same SQLite
 /// file finishes it. Completed activities must not run again; only the one in flight may.
+/// Recovery by heartbeat (leases of minutes, moved in seconds) is in CrashRecoveryTests.Heartbeats.cs.
 /// </summary>
 [NonParallelizable] // two host processes and tight timing: keep the machine to ourselves
-public sealed class CrashRecoveryTests
+public sealed partial class CrashRecoveryTests
 {
     private string _dir = null!;
 

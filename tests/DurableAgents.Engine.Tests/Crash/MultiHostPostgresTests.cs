@@ -44,7 +44,7 @@ public sealed class MultiHostPostgresTests
             {
                 var host = CrashHosts.Start("pg-worker", cs, hub, side);
                 hosts.Add(host);
-                Assert.That(await host.StandardOutput.ReadLineAsync(TestTimeout.Token(60)), Is.EqualTo("ready"), await ErrorsOf(host));
+                Assert.That(await CrashHosts.WaitReadyAsync(host, new List<string>(), TestTimeout.Token(60)), Is.True, await ErrorsOf(host));
             }
 
             for (var i = 0; i < Workflows; i++)

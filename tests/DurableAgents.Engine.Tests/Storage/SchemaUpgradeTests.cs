@@ -51,7 +51,7 @@ public sealed class SchemaUpgradeTests
         await store.EnsureCreatedAsync();
 
         await using var c = await connect();
-        Assert.That(await c.QueryAsync<string>($"SELECT version FROM {schema}schema_versions ORDER BY version"), Is.EqualTo(new[] { "1.0.0", "1.1.0", "2.0.0" }));
+        Assert.That(await c.QueryAsync<string>($"SELECT version FROM {schema}schema_versions ORDER BY version"), Is.EqualTo(new[] { "1.0.0", "1.1.0", "2.0.0", "2.1.0" }));
         await store.CreateInstanceAsync(new NewInstance("new-1", "e1", "Flow", null, "1", T0, Tags: new Dictionary<string, string> { ["team"] = "seo" }), [], T0);
         var created = await store.GetInstanceAsync("new-1", true);
         Assert.That(created!.Status, Is.EqualTo(OrchestrationRuntimeStatus.Pending));
@@ -110,7 +110,7 @@ public sealed class SchemaUpgradeTests
             store = new PostgresOrchestrationStore(cs, _hub);
         }
 
-        Assert.That(scripts.Select(s => s.Version), Is.EqualTo(new[] { "1.0.0", "1.1.0", "2.0.0" }));
+        Assert.That(scripts.Select(s => s.Version), Is.EqualTo(new[] { "1.0.0", "1.1.0", "2.0.0", "2.1.0" }));
         await using var c = await connect();
         if (_kind == "postgres")
         {

@@ -7,9 +7,9 @@ using Microsoft.DurableTask.Client;
 
 namespace DurableAgents.Engine.Tests.Storage;
 
-/// <summary>The store contract itself, on every store: leases, fencing, atomicity. Time is passed in explicitly.</summary>
+/// <summary>The store contract itself, on every store: leases, fencing, atomicity (host heartbeats in StoreConformanceTests.Hosts.cs). Time is passed in explicitly.</summary>
 [TestFixtureSource(typeof(StoreKinds), nameof(StoreKinds.All))]
-public sealed class StoreConformanceTests
+public sealed partial class StoreConformanceTests
 {
     private static readonly DateTimeOffset T0 = new(2026, 3, 1, 12, 0, 0, TimeSpan.Zero);
     private static readonly OrchestrationRuntimeStatus[] Active = [OrchestrationRuntimeStatus.Pending, OrchestrationRuntimeStatus.Running, OrchestrationRuntimeStatus.Suspended];
