@@ -20,6 +20,9 @@ public sealed partial class HostProcess : IAsyncDisposable
 
     public Uri BaseAddress { get; }
 
+    /// <summary>The SQLite file of a host started without its own connection string.</summary>
+    public string StorePath => Path.Combine(_dir, "store.db");
+
     /// <summary>The repository root (where DurableAgents.sln is).</summary>
     /// <summary>The repository root (where DurableAgents.sln is).</summary>
     public static string RepoRoot => RepoPaths.Root;

@@ -8,9 +8,11 @@ using NUnit.Framework;
 namespace DurableAgents.Functions.Tests;
 
 /// <summary>
-/// A SIGKILL of the host in the middle of a workflow's model call: the restarted host finishes the workflow,
-/// and the only model request made twice is the one that was interrupted (counted at the local
-/// OpenAI-compatible server).
+/// A SIGKILL of the host in the middle of a workflow's model call: the host restarted under the same
+/// WorkerId releases what its previous run held at start (the leases are the default 30/60 s, so only
+/// that release lets it finish in time) and finishes the workflow; the only model request made twice is
+/// the one that was interrupted (counted at the local OpenAI-compatible server), and the ledger has
+/// exactly the server's requests, the interrupted one as 'interrupted' with its estimate.
 /// </summary>
 public sealed class WorkflowCrashTests
 {
@@ -67,8 +69,7 @@ public sealed class WorkflowCrashTests
         var environment = new Dictionary<string, string>
         {
             ["DurableAgents__Sqlite__ConnectionString"] = $"Data Source={Path.Combine(dir, "store.db")}",
-            ["DurableAgents__OrchestrationLease"] = "00:00:02",
-            ["DurableAgents__ActivityLease"] = "00:00:02",
+            ["DurableAgents__WorkerId"] = "crash-host",
             ["DurableAgents__Llm__Resilience__AttemptTimeout"] = "00:05:00",
             ["DurableAgents__Llm__Resilience__TotalTimeout"] = "00:10:00",
         };
@@ -105,6 +106,31 @@ public sealed class WorkflowCrashTests
         Assert.That(repeated, Has.Count.EqualTo(1));
         Assert.That(repeated[0].Key, Is.EqualTo(bodies[killAtRequest - 1]), "the only repeated call is the interrupted one");
         Assert.That(status.GetProperty("output").GetProperty("usage").GetProperty("modelCalls").GetInt32(), Is.EqualTo(modelCalls));
+
+        // The ledger (all instances: the supervisor's workers are sub-orchestrations): one attempt per
+        // request the server received, the interrupted one on the books with its estimate and host.
+        using var usage = JsonDocument.Parse(await client.GetStringAsync("/api/usage", cts.Token));
+        var perWorkflow = usage.RootElement.EnumerateArray().ToList();
+        Assert.That(perWorkflow.Sum(w => w.GetProperty("calls").GetInt64()), Is.EqualTo(model.ChatRequests.Count), usage.RootElement.ToString());
+        Assert.That(perWorkflow.Sum(w => w.GetProperty("interrupted").GetInt64()), Is.EqualTo(1), usage.RootElement.ToString());
+        await using (var db = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(dir, "store.db")};Pooling=false"))
+        {
+            await db.OpenAsync(cts.Token);
+            await using var query = db.CreateCommand();
+            query.CommandText = "SELECT outcome, est_tokens, host FROM llm_attempts ORDER BY id";
+            var rows = new List<(string Outcome, long Estimate, string Host)>();
+            await using (var reader = await query.ExecuteReaderAsync(cts.Token))
+            {
+                while (await reader.ReadAsync(cts.Token))
+                {
+                    rows.Add((reader.GetString(0), reader.GetInt64(1), reader.GetString(2)));
+                }
+            }
+
+            Assert.That(rows.Select(r => r.Outcome), Is.EquivalentTo(Enumerable.Repeat("ok", modelCalls).Append("interrupted")));
+            Assert.That(rows.Single(r => r.Outcome == "interrupted").Estimate, Is.GreaterThan(0));
+            Assert.That(rows.Select(r => r.Host).Distinct(), Is.EqualTo(new[] { "crash-host" }));
+        }
 
         try
         {

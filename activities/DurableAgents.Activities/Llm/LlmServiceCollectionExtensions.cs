@@ -36,6 +36,8 @@ public static class LlmServiceCollectionExtensions
 
         ActivityDatabase.TryAdd(services, configuration);
         services.TryAddSingleton<IModelLedger>(sp => new RelationalModelLedger(sp.GetRequiredService<ActivityDatabase>()));
+        services.TryAddSingleton(sp => new ModelHost(sp.GetService<DurableAgents.Engine.Hosting.HostIdentity>()?.HostId ?? Environment.GetEnvironmentVariable("WEBSITE_INSTANCE_ID") ?? Environment.MachineName));
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<DurableAgents.Engine.Hosting.IHostLeaseObserver, InterruptedModelCalls>());
         var taskHub = configuration["DurableAgents:Postgres:TaskHub"] ?? "default";
 
         if (configuration["DurableAgents:Redis:Configuration"] is { Length: > 0 } redis)

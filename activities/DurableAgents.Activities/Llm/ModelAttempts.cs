@@ -1,3 +1,5 @@
+using Microsoft.Extensions.Logging;
+
 namespace DurableAgents.Activities.Llm;
 
 /// <summary>One HTTP attempt to a provider: every retry and failure is one, and each is accounted.</summary>
@@ -18,10 +20,13 @@ public sealed class ModelAttemptScope : IDisposable
     private static readonly AsyncLocal<ModelAttemptScope?> CurrentScope = new();
     private readonly ModelAttemptScope? _outer;
     private readonly List<HttpAttempt> _attempts = [];
+    private readonly Func<int, CancellationToken, Task>? _beforeSend;
+    private int _sent;
 
-    private ModelAttemptScope()
+    private ModelAttemptScope(Func<int, CancellationToken, Task>? beforeSend)
     {
         _outer = CurrentScope.Value;
+        _beforeSend = beforeSend;
         CurrentScope.Value = this;
     }
 
@@ -29,7 +34,18 @@ public sealed class ModelAttemptScope : IDisposable
     public static ModelAttemptScope? Current => CurrentScope.Value;
 
     /// <summary>Opens a scope on this async flow.</summary>
-    public static ModelAttemptScope Begin() => new();
+    /// <param name="beforeSend">
+    /// Awaited before each HTTP attempt leaves, with the attempt's 0-based index in this scope: the
+    /// write-ahead ledger row. When it throws, the request is not sent.
+    /// </param>
+    public static ModelAttemptScope Begin(Func<int, CancellationToken, Task>? beforeSend = null) => new(beforeSend);
+
+    /// <summary>Runs the write-ahead callback for the next attempt (called by <see cref="AttemptRecordingHandler"/>).</summary>
+    public Task BeforeSendAsync(CancellationToken cancellationToken)
+    {
+        var index = Interlocked.Increment(ref _sent) - 1;
+        return _beforeSend?.Invoke(index, cancellationToken) ?? Task.CompletedTask;
+    }
 
     /// <summary>Attempts so far, in order.</summary>
     public IReadOnlyList<HttpAttempt> Attempts
@@ -62,6 +78,12 @@ public sealed class AttemptRecordingHandler(string provider, TimeProvider time) 
     /// <inheritdoc />
     protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
+        // Written ahead: the attempt is on the books before the provider can bill it.
+        if (ModelAttemptScope.Current is { } scope)
+        {
+            await scope.BeforeSendAsync(cancellationToken).ConfigureAwait(false);
+        }
+
         var started = time.GetTimestamp();
         try
         {
@@ -77,10 +99,33 @@ public sealed class AttemptRecordingHandler(string provider, TimeProvider time) 
                 response.IsSuccessStatusCode ? null : $"HTTP {(int)response.StatusCode}"));
             return response;
         }
-        catch (Exception ex) when (ex is HttpRequestException or OperationCanceledException)
+        catch (Exception ex)
         {
+            // Every attempt that was written ahead gets its entry, whatever stopped it.
             ModelAttemptScope.Current?.Add(new HttpAttempt(provider, null, time.GetElapsedTime(started), null, ex.GetType().Name));
             throw;
         }
     }
+}
+
+/// <summary>The host id model attempts are written under: the engine's host id, so its heartbeat tells whether they can still settle.</summary>
+/// <param name="Id">The id.</param>
+public sealed record ModelHost(string Id);
+
+/// <summary>Marks the model attempts that were in flight on a host interrupted when the engine releases that host's leases (it died, or restarted under its id).</summary>
+public sealed partial class InterruptedModelCalls(IModelLedger ledger, ILogger<InterruptedModelCalls> logger) : DurableAgents.Engine.Hosting.IHostLeaseObserver
+{
+    /// <inheritdoc />
+    public async Task OnLeasesReleasedAsync(IReadOnlyList<DurableAgents.Engine.Storage.ReleasedHost> hosts, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(hosts);
+        var marked = await ledger.InterruptHostsAsync(hosts.Select(h => h.HostId).ToList(), cancellationToken).ConfigureAwait(false);
+        if (marked > 0)
+        {
+            LogInterrupted(logger, marked, string.Join(", ", hosts.Select(h => h.HostId)));
+        }
+    }
+
+    [LoggerMessage(EventId = 1311, Level = LogLevel.Warning, Message = "{Count} model attempts in flight on {Hosts} were marked interrupted: sent, maybe billed, never settled. Their estimates count against their instances' budgets.")]
+    private static partial void LogInterrupted(ILogger logger, int count, string hosts);
 }

@@ -47,6 +47,18 @@ public sealed record ModelAttemptRecord
 
     /// <summary>When it happened.</summary>
     public required DateTimeOffset At { get; init; }
+
+    /// <summary>The host that sent it (the engine's host id; the machine elsewhere), so a dead host's open attempts can be marked interrupted.</summary>
+    public string? Host { get; init; }
+
+    /// <summary>The call's estimate (input estimate + max output), written ahead of the request; what an interrupted attempt is assumed to have cost.</summary>
+    public long EstimatedTokens { get; init; }
+
+    /// <summary>The estimate's cost.</summary>
+    public decimal EstimatedCost { get; init; }
+
+    /// <summary>The provider's background response id, when the call ran as a background response.</summary>
+    public string? ResponseId { get; init; }
 }
 
 /// <summary>Usage totals of one instance, workflow name or day.</summary>
@@ -57,7 +69,10 @@ public sealed record ModelAttemptRecord
 /// <param name="Cost">Cost.</param>
 /// <param name="CacheHits">Answers from the response cache.</param>
 /// <param name="BudgetRefusals">Calls refused by a budget (not made).</param>
-public sealed record ModelUsageTotals(string Key, long Calls, long InputTokens, long OutputTokens, decimal Cost, long CacheHits, long BudgetRefusals = 0);
+/// <param name="Interrupted">Attempts whose host died or whose task ran again before they were settled: sent, maybe billed, usage unknown.</param>
+/// <param name="InterruptedCost">The estimates of the interrupted attempts (not in <paramref name="Cost"/>, which is settled usage only).</param>
+/// <param name="InFlight">Attempts sent and not settled yet.</param>
+public sealed record ModelUsageTotals(string Key, long Calls, long InputTokens, long OutputTokens, decimal Cost, long CacheHits, long BudgetRefusals = 0, long Interrupted = 0, decimal InterruptedCost = 0, long InFlight = 0);
 
 /// <summary>What a budget reservation decided.</summary>
 /// <param name="Allowed">False when the call would exceed the budget: it must not be made.</param>
@@ -83,10 +98,34 @@ public interface IModelLedger
     /// </summary>
     Task SettleAsync(string instanceId, string key, long tokens, decimal cost, CancellationToken cancellationToken = default);
 
-    /// <summary>Appends attempt records.</summary>
+    /// <summary>
+    /// Appends attempt records, or settles the write-ahead rows they match (same instance, task key and
+    /// attempt; an in-flight or interrupted row takes the real outcome and usage, a settled one is kept).
+    /// </summary>
     Task RecordAsync(IReadOnlyList<ModelAttemptRecord> attempts, CancellationToken cancellationToken = default);
 
-    /// <summary>Every attempt of an instance, in order.</summary>
+    /// <summary>
+    /// Writes an attempt ahead of its request: outcome <see cref="RelationalModelLedger.InFlight"/>, with host and
+    /// estimate. Committed before the request leaves, so a crash cannot make it invisible.
+    /// </summary>
+    Task BeginAttemptAsync(ModelAttemptRecord attempt, CancellationToken cancellationToken = default);
+
+    /// <summary>Records the background response id the provider gave an attempt (kept on the row, for resuming).</summary>
+    Task SetResponseIdAsync(string instanceId, string taskKey, int attempt, string responseId, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// The newest background response of a task (any run of <paramref name="taskKey"/>, its <paramref name="step"/>-th
+    /// model request), with the attempt that created it; null when none was recorded.
+    /// </summary>
+    Task<ModelAttemptRecord?> FindResponseAsync(string instanceId, string taskKey, int step, CancellationToken cancellationToken = default);
+
+    /// <summary>Marks the in-flight attempts of these hosts interrupted (the hosts died, or this host restarted under its id); returns how many.</summary>
+    Task<int> InterruptHostsAsync(IReadOnlyCollection<string> hosts, CancellationToken cancellationToken = default);
+
+    /// <summary>Marks in-flight attempts of earlier runs of the task interrupted (it runs again, so they are not coming back); returns how many.</summary>
+    Task<int> InterruptEarlierRunsAsync(string instanceId, string taskKey, string currentRunKey, CancellationToken cancellationToken = default);
+
+    /// <summary>Every attempt of an instance: runs in the order they began, each run's attempts by number.</summary>
     Task<IReadOnlyList<ModelAttemptRecord>> GetAttemptsAsync(string instanceId, CancellationToken cancellationToken = default);
 
     /// <summary>An instance's totals.</summary>
@@ -112,6 +151,12 @@ public sealed class RelationalModelLedger : IModelLedger, IDisposable
 {
     /// <summary>The outcome recorded for a call a budget refused (no tokens, no cost).</summary>
     public const string BudgetRefused = "budget-refused";
+
+    /// <summary>The outcome of an attempt written ahead of its request and not settled yet.</summary>
+    public const string InFlight = "in-flight";
+
+    /// <summary>The outcome of an attempt that was sent and never settled: its host died, or its task ran again. Its estimate stands for its cost.</summary>
+    public const string Interrupted = "interrupted";
 
     private const decimal Micro = 1_000_000m;
     private readonly ActivityDatabase _database;
@@ -152,6 +197,12 @@ public sealed class RelationalModelLedger : IModelLedger, IDisposable
             new { instanceId, key },
             tx,
             cancellationToken)).ConfigureAwait(false);
+        var interrupted = await c.QuerySingleAsync<(long Tokens, long CostMicros)>(Cmd(
+            $"SELECT CAST(COALESCE(SUM(est_tokens), 0) AS bigint), CAST(COALESCE(SUM(est_cost_micros), 0) AS bigint) FROM {Prefix}llm_attempts WHERE instance_id = @instanceId AND outcome = '{Interrupted}'",
+            new { instanceId },
+            tx,
+            cancellationToken)).ConfigureAwait(false);
+        used = (used.Tokens + interrupted.Tokens, used.CostMicros + interrupted.CostMicros);
         var usedCost = used.CostMicros / Micro;
         if (existing is null)
         {
@@ -208,11 +259,14 @@ public sealed class RelationalModelLedger : IModelLedger, IDisposable
         {
             await c.ExecuteAsync(Cmd(
                 $"""
-                INSERT INTO {Prefix}llm_attempts (instance_id, workflow, task_key, attempt, profile, provider, model, outcome, input_tokens, output_tokens, latency_ms, cost_micros, at_ms)
-                VALUES (@InstanceId, @Workflow, @TaskKey, @Attempt, @Profile, @Provider, @Model, @Outcome, @InputTokens, @OutputTokens, @LatencyMs, @CostMicros, @AtMs)
-                ON CONFLICT (instance_id, task_key, attempt) DO NOTHING
+                INSERT INTO {Prefix}llm_attempts AS t (instance_id, workflow, task_key, attempt, profile, provider, model, outcome, input_tokens, output_tokens, latency_ms, cost_micros, at_ms, host, est_tokens, est_cost_micros, response_id)
+                VALUES (@InstanceId, @Workflow, @TaskKey, @Attempt, @Profile, @Provider, @Model, @Outcome, @InputTokens, @OutputTokens, @LatencyMs, @CostMicros, @AtMs, @Host, @EstimatedTokens, @EstCostMicros, @ResponseId)
+                ON CONFLICT (instance_id, task_key, attempt) DO UPDATE SET
+                    model = excluded.model, outcome = excluded.outcome, input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens,
+                    latency_ms = excluded.latency_ms, cost_micros = excluded.cost_micros, response_id = COALESCE(excluded.response_id, t.response_id)
+                WHERE t.outcome IN ('{InFlight}', '{Interrupted}')
                 """,
-                new { a.InstanceId, a.Workflow, a.TaskKey, a.Attempt, a.Profile, a.Provider, a.Model, a.Outcome, a.InputTokens, a.OutputTokens, a.LatencyMs, CostMicros = ToMicros(a.Cost), AtMs = a.At.ToUnixTimeMilliseconds() },
+                Row(a),
                 tx,
                 cancellationToken)).ConfigureAwait(false);
         }
@@ -221,32 +275,128 @@ public sealed class RelationalModelLedger : IModelLedger, IDisposable
     }
 
     /// <inheritdoc />
+    public async Task BeginAttemptAsync(ModelAttemptRecord attempt, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(attempt);
+        var c = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = c.ConfigureAwait(false);
+        await c.ExecuteAsync(Cmd(
+            $"""
+            INSERT INTO {Prefix}llm_attempts (instance_id, workflow, task_key, attempt, profile, provider, model, outcome, input_tokens, output_tokens, latency_ms, cost_micros, at_ms, host, est_tokens, est_cost_micros, response_id)
+            VALUES (@InstanceId, @Workflow, @TaskKey, @Attempt, @Profile, @Provider, @Model, '{InFlight}', 0, 0, 0, 0, @AtMs, @Host, @EstimatedTokens, @EstCostMicros, @ResponseId)
+            ON CONFLICT (instance_id, task_key, attempt) DO NOTHING
+            """,
+            Row(attempt),
+            null,
+            cancellationToken)).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task SetResponseIdAsync(string instanceId, string taskKey, int attempt, string responseId, CancellationToken cancellationToken = default)
+    {
+        var c = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = c.ConfigureAwait(false);
+        await c.ExecuteAsync(Cmd(
+            $"UPDATE {Prefix}llm_attempts SET response_id = @responseId WHERE instance_id = @instanceId AND task_key = @taskKey AND attempt = @attempt",
+            new { instanceId, taskKey, attempt, responseId },
+            null,
+            cancellationToken)).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task<ModelAttemptRecord?> FindResponseAsync(string instanceId, string taskKey, int step, CancellationToken cancellationToken = default)
+    {
+        var c = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = c.ConfigureAwait(false);
+        var row = await c.QueryFirstOrDefaultAsync<AttemptRow>(Cmd(
+            $"""
+            SELECT {Columns} FROM {Prefix}llm_attempts
+            WHERE instance_id = @instanceId AND substr(task_key, 1, length(@prefix)) = @prefix AND response_id IS NOT NULL AND response_id LIKE @step
+            ORDER BY id DESC
+            """,
+            new { instanceId, prefix = taskKey + "#", step = $"{step}:%" },
+            null,
+            cancellationToken)).ConfigureAwait(false);
+        return row is null ? null : ToRecord(row);
+    }
+
+    /// <inheritdoc />
+    public async Task<int> InterruptHostsAsync(IReadOnlyCollection<string> hosts, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(hosts);
+        if (hosts.Count == 0)
+        {
+            return 0;
+        }
+
+        var c = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = c.ConfigureAwait(false);
+        var total = 0;
+        foreach (var host in hosts)
+        {
+            total += await c.ExecuteAsync(Cmd(
+                $"UPDATE {Prefix}llm_attempts SET outcome = '{Interrupted}' WHERE host = @host AND outcome = '{InFlight}'",
+                new { host },
+                null,
+                cancellationToken)).ConfigureAwait(false);
+        }
+
+        return total;
+    }
+
+    /// <inheritdoc />
+    public async Task<int> InterruptEarlierRunsAsync(string instanceId, string taskKey, string currentRunKey, CancellationToken cancellationToken = default)
+    {
+        var c = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = c.ConfigureAwait(false);
+        return await c.ExecuteAsync(Cmd(
+            $"UPDATE {Prefix}llm_attempts SET outcome = '{Interrupted}' WHERE instance_id = @instanceId AND substr(task_key, 1, length(@prefix)) = @prefix AND task_key <> @currentRunKey AND outcome = '{InFlight}'",
+            new { instanceId, prefix = taskKey + "#", currentRunKey },
+            null,
+            cancellationToken)).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
     public async Task<IReadOnlyList<ModelAttemptRecord>> GetAttemptsAsync(string instanceId, CancellationToken cancellationToken = default)
     {
         var c = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var connection = c.ConfigureAwait(false);
         var rows = await c.QueryAsync<AttemptRow>(Cmd(
-            $"SELECT instance_id AS InstanceId, workflow AS Workflow, task_key AS TaskKey, attempt AS Attempt, profile AS Profile, provider AS Provider, model AS Model, outcome AS Outcome, input_tokens AS InputTokens, output_tokens AS OutputTokens, latency_ms AS LatencyMs, cost_micros AS CostMicros, at_ms AS AtMs FROM {Prefix}llm_attempts WHERE instance_id = @instanceId ORDER BY id",
+            $"SELECT {Columns} FROM (SELECT a.*, MIN(id) OVER (PARTITION BY task_key) AS run_first FROM {Prefix}llm_attempts a WHERE instance_id = @instanceId) x ORDER BY run_first, attempt",
             new { instanceId },
             null,
             cancellationToken)).ConfigureAwait(false);
-        return rows.Select(r => new ModelAttemptRecord
-        {
-            InstanceId = r.InstanceId,
-            Workflow = r.Workflow,
-            TaskKey = r.TaskKey,
-            Attempt = (int)r.Attempt,
-            Profile = r.Profile,
-            Provider = r.Provider,
-            Model = r.Model,
-            Outcome = r.Outcome,
-            InputTokens = r.InputTokens,
-            OutputTokens = r.OutputTokens,
-            LatencyMs = r.LatencyMs,
-            Cost = r.CostMicros / Micro,
-            At = DateTimeOffset.FromUnixTimeMilliseconds(r.AtMs),
-        }).ToList();
+        return rows.Select(ToRecord).ToList();
     }
+
+    private const string Columns = "instance_id AS InstanceId, workflow AS Workflow, task_key AS TaskKey, attempt AS Attempt, profile AS Profile, provider AS Provider, model AS Model, outcome AS Outcome, input_tokens AS InputTokens, output_tokens AS OutputTokens, latency_ms AS LatencyMs, cost_micros AS CostMicros, at_ms AS AtMs, host AS Host, est_tokens AS EstTokens, est_cost_micros AS EstCostMicros, response_id AS ResponseId";
+
+    private static ModelAttemptRecord ToRecord(AttemptRow r) => new()
+    {
+        InstanceId = r.InstanceId,
+        Workflow = r.Workflow,
+        TaskKey = r.TaskKey,
+        Attempt = (int)r.Attempt,
+        Profile = r.Profile,
+        Provider = r.Provider,
+        Model = r.Model,
+        Outcome = r.Outcome,
+        InputTokens = r.InputTokens,
+        OutputTokens = r.OutputTokens,
+        LatencyMs = r.LatencyMs,
+        Cost = r.CostMicros / Micro,
+        At = DateTimeOffset.FromUnixTimeMilliseconds(r.AtMs),
+        Host = r.Host,
+        EstimatedTokens = r.EstTokens,
+        EstimatedCost = r.EstCostMicros / Micro,
+        ResponseId = r.ResponseId,
+    };
+
+    private static object Row(ModelAttemptRecord a) => new
+    {
+        a.InstanceId, a.Workflow, a.TaskKey, a.Attempt, a.Profile, a.Provider, a.Model, a.Outcome, a.InputTokens, a.OutputTokens, a.LatencyMs,
+        CostMicros = ToMicros(a.Cost), AtMs = a.At.ToUnixTimeMilliseconds(), a.Host, a.EstimatedTokens, EstCostMicros = ToMicros(a.EstimatedCost), a.ResponseId,
+    };
 
     /// <inheritdoc />
     public async Task<ModelUsageTotals> GetInstanceTotalsAsync(string instanceId, CancellationToken cancellationToken = default)
@@ -290,18 +440,21 @@ public sealed class RelationalModelLedger : IModelLedger, IDisposable
     {
         var c = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var connection = c.ConfigureAwait(false);
-        var rows = await c.QueryAsync<(string Key, long Calls, long InputTokens, long OutputTokens, long CostMicros, long CacheHits, long Refusals)>(Cmd(
+        var rows = await c.QueryAsync<(string Key, long Calls, long InputTokens, long OutputTokens, long CostMicros, long CacheHits, long Refusals, long Interrupted, long InterruptedMicros, long InFlight)>(Cmd(
             $"""
             SELECT {column}, CAST(COALESCE(SUM(CASE WHEN outcome = '{BudgetRefused}' THEN 0 ELSE 1 END), 0) AS bigint),
                    CAST(COALESCE(SUM(input_tokens), 0) AS bigint), CAST(COALESCE(SUM(output_tokens), 0) AS bigint),
                    CAST(COALESCE(SUM(cost_micros), 0) AS bigint), CAST(COALESCE(SUM(CASE WHEN outcome = 'cache-hit' THEN 1 ELSE 0 END), 0) AS bigint),
-                   CAST(COALESCE(SUM(CASE WHEN outcome = '{BudgetRefused}' THEN 1 ELSE 0 END), 0) AS bigint)
+                   CAST(COALESCE(SUM(CASE WHEN outcome = '{BudgetRefused}' THEN 1 ELSE 0 END), 0) AS bigint),
+                   CAST(COALESCE(SUM(CASE WHEN outcome = '{Interrupted}' THEN 1 ELSE 0 END), 0) AS bigint),
+                   CAST(COALESCE(SUM(CASE WHEN outcome = '{Interrupted}' THEN est_cost_micros ELSE 0 END), 0) AS bigint),
+                   CAST(COALESCE(SUM(CASE WHEN outcome = '{InFlight}' THEN 1 ELSE 0 END), 0) AS bigint)
             FROM {Prefix}llm_attempts {where} GROUP BY {column} ORDER BY {column}
             """,
             args,
             null,
             cancellationToken)).ConfigureAwait(false);
-        return rows.Select(r => new ModelUsageTotals(r.Key, r.Calls, r.InputTokens, r.OutputTokens, r.CostMicros / Micro, r.CacheHits, r.Refusals)).ToList();
+        return rows.Select(r => new ModelUsageTotals(r.Key, r.Calls, r.InputTokens, r.OutputTokens, r.CostMicros / Micro, r.CacheHits, r.Refusals, r.Interrupted, r.InterruptedMicros / Micro, r.InFlight)).ToList();
     }
 
     private static async Task<DbTransaction> BeginLockedAsync(DbConnection c, string instanceId, CancellationToken cancellationToken)
@@ -321,5 +474,5 @@ public sealed class RelationalModelLedger : IModelLedger, IDisposable
 
     private sealed record AttemptRow(
         string InstanceId, string Workflow, string TaskKey, long Attempt, string Profile, string Provider, string Model,
-        string Outcome, long InputTokens, long OutputTokens, long LatencyMs, long CostMicros, long AtMs);
+        string Outcome, long InputTokens, long OutputTokens, long LatencyMs, long CostMicros, long AtMs, string? Host, long EstTokens, long EstCostMicros, string? ResponseId);
 }

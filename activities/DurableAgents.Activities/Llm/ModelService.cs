@@ -34,6 +34,7 @@ public sealed partial class ModelService(
     IModelResponseCache cache,
     ModelStreamHub streams,
     IWorkflowNames workflows,
+    ModelHost host,
     IOptions<LlmOptions> options,
     TimeProvider time,
     ILogger<ModelService> logger)
@@ -99,7 +100,11 @@ public sealed partial class ModelService(
             }
         }
 
-        // 2. The budget: reserve an estimate, or refuse before any request is sent.
+        // 2. Earlier runs of this task that never settled are not coming back (this run replaces them):
+        // on the books as interrupted, their estimates count against the budget below.
+        await ledger.InterruptEarlierRunsAsync(origin.InstanceId, origin.TaskKey, RunKey(origin), cancellationToken).ConfigureAwait(false);
+
+        // 3. The budget: reserve an estimate, or refuse before any request is sent.
         var budget = request.Budget ?? (_options.Budgets.TryGetValue(workflow, out var b) ? new ModelBudget(b.MaxTokens, b.MaxCost) : null);
         var maxOutput = request.MaxOutputTokens ?? _options.DefaultMaxOutputTokens;
         if (budget is not null)
@@ -119,7 +124,7 @@ public sealed partial class ModelService(
             }
         }
 
-        // 3. The call, through the profile's chain (and its escalation profile on invalid structured output).
+        // 4. The call, through the profile's chain (and its escalation profile on invalid structured output).
         ModelResponse? response = null;
         try
         {
@@ -202,6 +207,7 @@ public sealed partial class ModelService(
             ResponseFormat = request.ResponseSchema is { } schema ? ChatResponseFormat.ForJsonSchema(schema, request.ResponseSchemaName ?? "answer") : null,
         };
 
+        var inputEstimate = EstimateInputTokens(request);
         ApplicationFailureException? lastError = null;
         string? route = escalated ? $"escalated to '{profileName}'" : null;
         for (var i = 0; i < profile.Providers.Count; i++)
@@ -215,7 +221,7 @@ public sealed partial class ModelService(
 
             try
             {
-                var chat = await SendAsync(origin, workflow, profileName, provider, messages, chatOptions, request.Stream, records, cancellationToken).ConfigureAwait(false);
+                var chat = await SendAsync(origin, workflow, profileName, provider, messages, chatOptions, request.Stream, inputEstimate, records, cancellationToken).ConfigureAwait(false);
                 var result = ToResponse(profileName, provider, chat, route);
                 if (request.ResponseSchema is not { } responseSchema || result.ToolCalls.Count > 0)
                 {
@@ -232,7 +238,7 @@ public sealed partial class ModelService(
                         new(ChatRole.Assistant, result.Text ?? string.Empty),
                         new(ChatRole.User, $"Your answer did not match the required JSON schema: {errors}. Answer again with only the corrected JSON."),
                     };
-                    chat = await SendAsync(origin, workflow, profileName, provider, repair, chatOptions, request.Stream, records, cancellationToken).ConfigureAwait(false);
+                    chat = await SendAsync(origin, workflow, profileName, provider, repair, chatOptions, request.Stream, inputEstimate + ((result.Text?.Length ?? 0) / 4) + 32, records, cancellationToken).ConfigureAwait(false);
                     result = ToResponse(profileName, provider, chat, (route is null ? string.Empty : route + "; ") + "repaired");
                     (json, errors) = await StructuredOutput.ValidateAsync(result.Text, responseSchema, cancellationToken).ConfigureAwait(false);
                 }
@@ -270,11 +276,19 @@ public sealed partial class ModelService(
 
     private async Task<ChatResponse> SendAsync(
         ModelCallOrigin origin, string workflow, string profileName, ModelProviderOptions provider, List<ChatMessage> messages, ChatOptions chatOptions,
-        bool stream, List<ModelAttemptRecord> records, CancellationToken cancellationToken)
+        bool stream, long inputEstimate, List<ModelAttemptRecord> records, CancellationToken cancellationToken)
     {
         var client = clients.Chat(provider);
         var started = time.GetTimestamp();
-        using var scope = ModelAttemptScope.Begin();
+
+        // Each HTTP attempt is written ahead (in-flight, with the estimate) before it leaves; the finally
+        // below settles the same rows (same numbers) with what happened.
+        var first = records.Count + 1;
+        var estimateTokens = inputEstimate + (chatOptions.MaxOutputTokens ?? 0);
+        var estimateCost = Price(provider.Model, provider)?.CostOf(inputEstimate, chatOptions.MaxOutputTokens ?? 0) ?? 0m;
+        using var scope = ModelAttemptScope.Begin((i, ct) => ledger.BeginAttemptAsync(
+            Record(origin, workflow, first + i, profileName, provider.EffectiveName, provider.Model, RelationalModelLedger.InFlight, new ModelUsage(0, 0), 0m, TimeSpan.Zero) with { EstimatedTokens = estimateTokens, EstimatedCost = estimateCost },
+            ct));
         ChatResponse? response = null;
         Exception? failure = null;
         try
@@ -493,7 +507,8 @@ public sealed partial class ModelService(
     {
         InstanceId = origin.InstanceId,
         Workflow = workflow,
-        TaskKey = $"{origin.TaskKey}#{origin.Run}",
+        TaskKey = RunKey(origin),
+        Host = host.Id,
         Attempt = attempt,
         Profile = profile,
         Provider = provider,
@@ -505,6 +520,8 @@ public sealed partial class ModelService(
         Cost = cost,
         At = time.GetUtcNow(),
     };
+
+    private static string RunKey(ModelCallOrigin origin) => $"{origin.TaskKey}#{origin.Run}";
 
     private static string Sha256(string s) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(s)));
 

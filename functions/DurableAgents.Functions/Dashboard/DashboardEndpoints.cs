@@ -480,13 +480,13 @@ internal static class DashboardEndpoints
         var totalTokens = workflows.Sum(w => w.InputTokens + w.OutputTokens);
         var totalCost = workflows.Sum(w => w.Cost);
         var savedCost = workflows.Sum(EstimatedSavings);
-        sb.Append(CultureInfo.InvariantCulture, $"<dl class=\"summary\"><dt>Tokens</dt><dd id=\"total-tokens\">{totalTokens}</dd><dt>Cost</dt><dd>{InstanceView.Cost(totalCost)}</dd><dt>Cache hits</dt><dd>{workflows.Sum(w => w.CacheHits)} (saved about {InstanceView.Cost(savedCost)})</dd><dt>Budget refusals</dt><dd>{workflows.Sum(w => w.BudgetRefusals)}</dd></dl>");
+        sb.Append(CultureInfo.InvariantCulture, $"<dl class=\"summary\"><dt>Tokens</dt><dd id=\"total-tokens\">{totalTokens}</dd><dt>Cost</dt><dd>{InstanceView.Cost(totalCost)}</dd><dt>Cache hits</dt><dd>{workflows.Sum(w => w.CacheHits)} (saved about {InstanceView.Cost(savedCost)})</dd><dt>Budget refusals</dt><dd>{workflows.Sum(w => w.BudgetRefusals)}</dd><dt>Interrupted attempts</dt><dd id=\"interrupted\">{workflows.Sum(w => w.Interrupted)} (estimated {InstanceView.Cost(workflows.Sum(w => w.InterruptedCost))}, not in the cost above)</dd></dl>");
 
         sb.Append("<h2 id=\"per-day\">Tokens per day (last 30 days, UTC)</h2>").Append(DailyChart(daily, since));
-        sb.Append("<h2>Per workflow</h2><div class=\"scroll\"><table aria-label=\"Usage per workflow\"><thead><tr><th scope=\"col\">Workflow</th><th scope=\"col\" class=\"num\">Calls</th><th scope=\"col\" class=\"num\">Input tokens</th><th scope=\"col\" class=\"num\">Output tokens</th><th scope=\"col\" class=\"num\">Cost</th><th scope=\"col\" class=\"num\">Cache hits</th><th scope=\"col\" class=\"num\">Saved by cache (est.)</th><th scope=\"col\" class=\"num\">Budget refusals</th></tr></thead><tbody>");
+        sb.Append("<h2>Per workflow</h2><div class=\"scroll\"><table aria-label=\"Usage per workflow\"><thead><tr><th scope=\"col\">Workflow</th><th scope=\"col\" class=\"num\">Calls</th><th scope=\"col\" class=\"num\">Input tokens</th><th scope=\"col\" class=\"num\">Output tokens</th><th scope=\"col\" class=\"num\">Cost</th><th scope=\"col\" class=\"num\">Cache hits</th><th scope=\"col\" class=\"num\">Saved by cache (est.)</th><th scope=\"col\" class=\"num\">Budget refusals</th><th scope=\"col\" class=\"num\">Interrupted (est. cost)</th></tr></thead><tbody>");
         foreach (var w in workflows.OrderByDescending(w => w.Cost).ThenByDescending(w => w.InputTokens + w.OutputTokens))
         {
-            sb.Append(CultureInfo.InvariantCulture, $"<tr><td><a href=\"/dashboard?name={U(w.Key)}\">{E(w.Key)}</a></td><td class=\"num\">{w.Calls}</td><td class=\"num\">{w.InputTokens}</td><td class=\"num\">{w.OutputTokens}</td><td class=\"num\">{InstanceView.Cost(w.Cost)}</td><td class=\"num\">{w.CacheHits}</td><td class=\"num\">{InstanceView.Cost(EstimatedSavings(w))}</td><td class=\"num\">{w.BudgetRefusals}</td></tr>");
+            sb.Append(CultureInfo.InvariantCulture, $"<tr><td><a href=\"/dashboard?name={U(w.Key)}\">{E(w.Key)}</a></td><td class=\"num\">{w.Calls}</td><td class=\"num\">{w.InputTokens}</td><td class=\"num\">{w.OutputTokens}</td><td class=\"num\">{InstanceView.Cost(w.Cost)}</td><td class=\"num\">{w.CacheHits}</td><td class=\"num\">{InstanceView.Cost(EstimatedSavings(w))}</td><td class=\"num\">{w.BudgetRefusals}</td><td class=\"num\">{w.Interrupted} ({InstanceView.Cost(w.InterruptedCost)})</td></tr>");
         }
 
         sb.Append("</tbody></table></div><h2>Top spenders</h2><div class=\"scroll\"><table aria-label=\"Top spending instances\"><thead><tr><th scope=\"col\">Instance</th><th scope=\"col\" class=\"num\">Calls</th><th scope=\"col\" class=\"num\">Tokens</th><th scope=\"col\" class=\"num\">Cost</th></tr></thead><tbody>");
@@ -495,7 +495,7 @@ internal static class DashboardEndpoints
             sb.Append(CultureInfo.InvariantCulture, $"<tr><td><a href=\"/dashboard/instances/{U(t.Key)}\">{E(t.Key)}</a></td><td class=\"num\">{t.Calls}</td><td class=\"num\">{t.InputTokens + t.OutputTokens}</td><td class=\"num\">{InstanceView.Cost(t.Cost)}</td></tr>");
         }
 
-        sb.Append("</tbody></table></div><p class=\"muted\">Savings are estimated: cache hits × the workflow's average cost per paid call.</p>");
+        sb.Append("</tbody></table></div><p class=\"muted\">Savings are estimated: cache hits × the workflow's average cost per paid call. Interrupted attempts were sent and never settled (their host died, or their task ran again): the provider may have billed them; their estimates count against budgets.</p>");
         return Page(http, "Costs", sb.ToString(), "Costs");
     }
 

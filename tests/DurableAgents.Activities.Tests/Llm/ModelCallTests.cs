@@ -1,4 +1,6 @@
 using System.Text.Json;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
 using DurableAgents.Activities.Contracts.Llm;
 using DurableAgents.Activities.Llm;
 using DurableAgents.Tests.Support;
@@ -290,5 +292,47 @@ public sealed class ModelCallTests
         Assert.That((await host.Ledger.GetInstanceTotalsAsync("rerun-1")).InputTokens, Is.EqualTo(20));
         var next = await host.Ledger.ReserveAsync("rerun-1", "rerun-1:e:2", new ModelBudget(MaxTokens: 100_000), 1, 0);
         Assert.That(next.UsedTokens, Is.EqualTo(30), "the budget counts both runs");
+    }
+
+    [Test]
+    public async Task EveryHttpAttempt_IsOnTheLedger_BeforeTheProviderReceivesIt()
+    {
+        await using var server = await FakeOpenAiServer.StartAsync();
+        await using var host = await LlmTestHost.StartAsync(LlmTestHost.FastResilience(), LlmTestHost.Provider("fast", 0, "primary", server));
+        var seenByServer = new List<IReadOnlyList<(string Outcome, long Estimate)>>();
+        async Task Look() => seenByServer.Add((await host.Ledger.GetAttemptsAsync("wa-1")).Select(a => (a.Outcome, a.EstimatedTokens)).ToList());
+        server.Then(async (ctx, _) =>
+        {
+            await Look();
+            ctx.Response.StatusCode = 429;
+            ctx.Response.Headers.RetryAfter = "0";
+        }).Then(async (ctx, req) =>
+        {
+            await Look();
+            await ctx.Response.WriteAsJsonAsync(new { id = "c", @object = "chat.completion", created = 0, model = "gpt-test", choices = new[] { new { index = 0, message = new { role = "assistant", content = "ok" }, finish_reason = "stop" } }, usage = new { prompt_tokens = 9, completion_tokens = 2, total_tokens = 11 } });
+        });
+
+        var done = await host.Models.CallAsync(new ModelCallOrigin("wa-1", 1, "wa-1:e:1"), new ModelRequest { Messages = [ModelMessage.User("hello")], Cache = ModelCacheMode.None, MaxOutputTokens = 100 });
+
+        Assert.That(done.Text, Is.EqualTo("ok"));
+        Assert.That(seenByServer[0].Select(a => a.Outcome), Is.EqualTo(new[] { "in-flight" }), "the first request was on the books when it arrived");
+        Assert.That(seenByServer[1].Select(a => a.Outcome), Is.EqualTo(new[] { "in-flight", "in-flight" }), "so was the retry (attempts settle when the call ends)");
+        Assert.That(seenByServer[0][0].Estimate, Is.GreaterThan(100), "input estimate + max output");
+        var settled = await host.Ledger.GetAttemptsAsync("wa-1");
+        Assert.That(settled.Select(a => (a.Attempt, a.Outcome, a.InputTokens)), Is.EqualTo(new[] { (1, "HTTP 429", 0L), (2, "ok", 9L) }));
+        Assert.That(settled.Count, Is.EqualTo(server.ChatRequests.Count));
+    }
+
+    [Test]
+    public async Task AttemptWrittenAheadFails_TheRequestIsNotSent()
+    {
+        await using var server = await FakeOpenAiServer.StartAsync();
+        await using var host = await LlmTestHost.StartAsync(LlmTestHost.FastResilience(), LlmTestHost.Provider("fast", 0, "primary", server));
+
+        // A ledger that cannot be written stops the request: nothing leaves without its row.
+        using var scope = ModelAttemptScope.Begin((_, _) => throw new InvalidOperationException("ledger unavailable"));
+        using var http = host.Services.GetRequiredService<IHttpClientFactory>().CreateClient(ModelClients.HttpClientName(new ModelProviderOptions { Name = "primary", Kind = ModelProviderKind.OpenAICompatible, Model = "gpt-test" }));
+        Assert.That(async () => await http.PostAsync(new Uri(server.OpenAiEndpoint, "chat/completions"), new StringContent("{}")), Throws.InstanceOf<InvalidOperationException>());
+        Assert.That(server.ChatRequests, Is.Empty, "nothing left without its ledger row");
     }
 }

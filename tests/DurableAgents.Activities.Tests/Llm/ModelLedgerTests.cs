@@ -122,4 +122,51 @@ public sealed class ModelLedgerTests(string kind)
         Assert.That(top.Select(t => t.Key), Is.EqualTo(new[] { "y", "x" }));
         Assert.That((await _ledger.GetDailyTotalsAsync(day2.AddHours(1))), Is.Empty);
     }
+
+    private static ModelAttemptRecord Open(string instance, string taskKey, int attempt, string host, long estimate, decimal estimatedCost) => new()
+    {
+        InstanceId = instance, Workflow = "Wf", TaskKey = taskKey, Attempt = attempt, Profile = "fast", Provider = "p", Model = "m",
+        Outcome = RelationalModelLedger.InFlight, At = DateTimeOffset.UnixEpoch, Host = host, EstimatedTokens = estimate, EstimatedCost = estimatedCost,
+    };
+
+    [Test]
+    public async Task WriteAhead_InFlightRow_IsSettledInPlace_AndAnInterruptedOne_CountsItsEstimateAgainstTheBudget()
+    {
+        await _ledger.BeginAttemptAsync(Open("w", "w:e:1#r1", 1, "host-a", 300, 0.03m));
+        await _ledger.BeginAttemptAsync(Open("w", "w:e:2#r1", 1, "host-b", 200, 0.02m));
+        Assert.That((await _ledger.GetAttemptsAsync("w")).Select(a => a.Outcome), Is.All.EqualTo(RelationalModelLedger.InFlight));
+        Assert.That((await _ledger.GetInstanceTotalsAsync("w")).InFlight, Is.EqualTo(2));
+
+        // host-a dies: its row becomes interrupted; host-b's call settles in place (same row).
+        Assert.That(await _ledger.InterruptHostsAsync(["host-a"]), Is.EqualTo(1));
+        await _ledger.RecordAsync([Open("w", "w:e:2#r1", 1, "host-b", 0, 0) with { Outcome = "ok", InputTokens = 40, OutputTokens = 10, Cost = 0.005m }]);
+
+        var attempts = await _ledger.GetAttemptsAsync("w");
+        Assert.That(attempts.Select(a => (a.TaskKey, a.Outcome, a.EstimatedTokens)), Is.EqualTo(new[] { ("w:e:1#r1", "interrupted", 300L), ("w:e:2#r1", "ok", 200L) }));
+        var totals = await _ledger.GetInstanceTotalsAsync("w");
+        Assert.That(totals, Is.EqualTo(new ModelUsageTotals("w", 2, 40, 10, 0.005m, 0, 0, Interrupted: 1, InterruptedCost: 0.03m, InFlight: 0)));
+
+        // The budget counts the interrupted estimate: 300 of 400 are gone.
+        var decision = await _ledger.ReserveAsync("w", "w:e:3", new ModelBudget(MaxTokens: 400), 150, 0);
+        Assert.That((decision.Allowed, decision.UsedTokens), Is.EqualTo((false, 300L)));
+
+        // A late settle of the interrupted attempt (its host was only stalled) replaces the estimate with the truth.
+        await _ledger.RecordAsync([Open("w", "w:e:1#r1", 1, "host-a", 0, 0) with { Outcome = "ok", InputTokens = 30, OutputTokens = 5, Cost = 0.003m }]);
+        Assert.That((await _ledger.GetInstanceTotalsAsync("w")).Interrupted, Is.Zero);
+        await _ledger.RecordAsync([Open("w", "w:e:1#r1", 1, "host-a", 0, 0) with { Outcome = "HTTP 500" }]);
+        Assert.That((await _ledger.GetAttemptsAsync("w"))[0].Outcome, Is.EqualTo("ok"), "a settled row is never overwritten");
+    }
+
+    [Test]
+    public async Task ARunOfTheSameTask_InterruptsTheEarlierRunsOpenAttempts_NotOtherTasksOrItsOwn()
+    {
+        await _ledger.BeginAttemptAsync(Open("t", "t:e:1#run1", 1, "h", 100, 0));
+        await _ledger.BeginAttemptAsync(Open("t", "t:e:10#run1", 1, "h", 100, 0)); // "t:e:1" is a prefix of "t:e:10", not its task
+        await _ledger.BeginAttemptAsync(Open("t", "t:e:1#run2", 1, "h", 100, 0));
+
+        var marked = await _ledger.InterruptEarlierRunsAsync("t", "t:e:1", "t:e:1#run2");
+
+        Assert.That(marked, Is.EqualTo(1));
+        Assert.That((await _ledger.GetAttemptsAsync("t")).Select(a => (a.TaskKey, a.Outcome)), Is.EqualTo(new[] { ("t:e:1#run1", "interrupted"), ("t:e:10#run1", "in-flight"), ("t:e:1#run2", "in-flight") }));
+    }
 }

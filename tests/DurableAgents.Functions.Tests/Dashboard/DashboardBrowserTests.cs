@@ -152,8 +152,18 @@ public sealed class DashboardBrowserTests
     }
 
     [Test]
-    public async Task TheCostView_ShowsTokens_PerWorkflowAndPerDay()
+    public async Task TheCostView_ShowsTokens_PerWorkflowAndPerDay_AndInterruptedAttempts()
     {
+        // An attempt whose host died mid-call, as the ledger keeps it.
+        await using (var db = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={_host.StorePath};Pooling=false"))
+        {
+            await db.OpenAsync();
+            await using var insert = db.CreateCommand();
+            insert.CommandText = "INSERT INTO llm_attempts (instance_id, workflow, task_key, attempt, profile, provider, model, outcome, input_tokens, output_tokens, latency_ms, cost_micros, at_ms, host, est_tokens, est_cost_micros) " +
+                $"VALUES ('cp-1', 'ContentPipeline', 'cp-1:e:99#dead', 1, 'fast', 'p', 'm', 'interrupted', 0, 0, 0, 0, {DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()}, 'gone-host', 500, 20000)";
+            await insert.ExecuteNonQueryAsync();
+        }
+
         var page = await OpenAsync("/dashboard/costs");
         await Browser.ScreenshotAsync(page, "costs");
 
@@ -162,6 +172,8 @@ public sealed class DashboardBrowserTests
         Assert.That(rows, Has.Some.StartsWith("ContentPipeline"));
         var heights = await page.Locator("rect.day").EvaluateAllAsync<double[]>("rects => rects.map(r => parseFloat(r.getAttribute('height')))");
         Assert.That(heights, Has.Some.GreaterThan(0), "today's bar");
+        Assert.That(await page.InnerTextAsync("#interrupted"), Does.StartWith("1 (estimated ").And.Contain("not in the cost above"));
+        Assert.That(rows.Single(r => r.StartsWith("ContentPipeline", StringComparison.Ordinal)).Split('\t').Last(), Is.EqualTo("1 (0.02)"));
     }
 
     [Test]
