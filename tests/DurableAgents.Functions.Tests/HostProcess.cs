@@ -62,9 +62,10 @@ public sealed partial class HostProcess : IAsyncDisposable
             var match = ListeningOn().Match(line);
             if (match.Success)
             {
-                _ = DrainAsync(process.StandardOutput);
-                _ = DrainAsync(process.StandardError);
-                return new HostProcess(process, dir, new Uri(match.Groups[1].Value));
+                var host = new HostProcess(process, dir, new Uri(match.Groups[1].Value));
+                _ = host.DrainAsync(process.StandardOutput);
+                _ = host.DrainAsync(process.StandardError);
+                return host;
             }
         }
     }
@@ -137,10 +138,16 @@ public sealed partial class HostProcess : IAsyncDisposable
         }
     }
 
-    private static async Task DrainAsync(StreamReader reader)
+    /// <summary>What the host printed after it started listening (stdout and stderr, logs included).</summary>
+    public string Output => string.Join("\n", _output);
+
+    private readonly System.Collections.Concurrent.ConcurrentQueue<string> _output = new();
+
+    private async Task DrainAsync(StreamReader reader)
     {
-        while (await reader.ReadLineAsync() is not null)
+        while (await reader.ReadLineAsync() is { } line)
         {
+            _output.Enqueue(line);
         }
     }
 

@@ -56,14 +56,8 @@ public sealed class WorkflowCrashTests
         };
     }
 
-    [TestCase("ContentPipeline", """{"topic":"durable agents"}""", 3, 5)]
-    [TestCase("DraftReviewLoop", """{"brief":"a launch post","maxRounds":3}""", 4, 6)]
-    [TestCase("SupervisorAgent", """{"goal":"a competitor overview","workers":["researcher","analyst"]}""", 2, 3)]
-    public async Task AKilledHost_FinishesTheWorkflow_WithoutReissuingCompletedModelCalls(string workflow, string input, int killAtRequest, int modelCalls)
+    private static (string Dir, Dictionary<string, string> Environment) Environment(FakeOpenAiServer model, bool background)
     {
-        await using var model = await FakeOpenAiServer.StartAsync();
-        model.Responder = Agents();
-        model.StallAtRequest = killAtRequest;
         var dir = Path.Combine(Path.GetTempPath(), "durableagents-workflow-crash", Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(dir);
         var environment = new Dictionary<string, string>
@@ -79,8 +73,74 @@ public sealed class WorkflowCrashTests
             environment[$"DurableAgents__Llm__Profiles__{profile}__Providers__0__Endpoint"] = model.OpenAiEndpoint.ToString();
             environment[$"DurableAgents__Llm__Profiles__{profile}__Providers__0__Model"] = "gpt-test";
             environment[$"DurableAgents__Llm__Profiles__{profile}__Providers__0__ApiKey"] = "sk-test";
+            environment[$"DurableAgents__Llm__Profiles__{profile}__Providers__0__BackgroundResponses"] = background ? "true" : "false";
         }
 
+        environment["DurableAgents__Llm__BackgroundPollInterval"] = "00:00:00.050";
+        return (dir, environment);
+
+    }
+
+    [TestCase("ContentPipeline", """{"topic":"durable agents"}""", 3, 5)]
+    [TestCase("DraftReviewLoop", """{"brief":"a launch post","maxRounds":3}""", 4, 6)]
+    public async Task WithBackgroundResponses_AKilledHost_ResumesTheAcceptedGeneration_AndPaysForNoneTwice(string workflow, string input, int killAtGeneration, int modelCalls)
+    {
+        await using var model = await FakeOpenAiServer.StartAsync();
+        model.Responder = Agents();
+        model.HoldResponse = killAtGeneration;
+        var (dir, environment) = Environment(model, background: true);
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(120));
+        var id = "bg-crash-" + workflow.ToUpperInvariant();
+        var first = await HostProcess.StartAsync(environment);
+        using (var http = first.CreateClient())
+        {
+            using var start = await http.PostAsync($"/api/orchestrators/{workflow}/{id}", new StringContent(input, Encoding.UTF8, "application/json"), cts.Token);
+            Assert.That(start.StatusCode, Is.EqualTo(HttpStatusCode.Accepted));
+
+            // Accepted and its token on the ledger (polling starts only after the token is recorded).
+            while (model.ResponseIds.Count < killAtGeneration || !model.ResponsePolls.Any(p => p.Path.Contains(model.ResponseIds[killAtGeneration - 1], StringComparison.Ordinal)))
+            {
+                await Task.Delay(20, cts.Token);
+            }
+        }
+
+        await first.DisposeAsync(); // SIGKILL while generation #killAtGeneration is in progress at the provider
+        model.ReleaseResponses();
+        await using var second = await HostProcess.StartAsync(environment);
+        using var client = second.CreateClient();
+        var status = await HostProcess.WaitUntilFinishedAsync(client, id, cts.Token);
+
+        Assert.That(status.GetProperty("runtimeStatus").GetString(), Is.EqualTo("Completed"), status.ToString());
+        Assert.That(model.Generations, Is.EqualTo(modelCalls), "generations started = generations needed: the killed one was resumed, not paid again");
+        Assert.That(model.ChatRequests, Is.Empty);
+        using var usage = JsonDocument.Parse(await client.GetStringAsync("/api/usage", cts.Token));
+        var perWorkflow = usage.RootElement.EnumerateArray().ToList();
+        Assert.That(perWorkflow.Sum(w => w.GetProperty("calls").GetInt64()), Is.EqualTo(model.Generations), usage.RootElement.ToString());
+        Assert.That(perWorkflow.Sum(w => w.GetProperty("interrupted").GetInt64()), Is.Zero, "the resumed generation was settled with its real usage");
+        Assert.That(second.Output, Does.Contain("resumed background response " + model.ResponseIds[killAtGeneration - 1]));
+        TryDelete(dir);
+    }
+
+    private static void TryDelete(string dir)
+    {
+        try
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+
+    [TestCase("ContentPipeline", """{"topic":"durable agents"}""", 3, 5)]
+    [TestCase("DraftReviewLoop", """{"brief":"a launch post","maxRounds":3}""", 4, 6)]
+    [TestCase("SupervisorAgent", """{"goal":"a competitor overview","workers":["researcher","analyst"]}""", 2, 3)]
+    public async Task AKilledHost_FinishesTheWorkflow_WithoutReissuingCompletedModelCalls(string workflow, string input, int killAtRequest, int modelCalls)
+    {
+        await using var model = await FakeOpenAiServer.StartAsync();
+        model.Responder = Agents();
+        model.StallAtRequest = killAtRequest;
+        var (dir, environment) = Environment(model, background: false);
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(120));
         var id = "crash-" + workflow.ToUpperInvariant();
         var first = await HostProcess.StartAsync(environment);
@@ -132,12 +192,6 @@ public sealed class WorkflowCrashTests
             Assert.That(rows.Select(r => r.Host).Distinct(), Is.EqualTo(new[] { "crash-host" }));
         }
 
-        try
-        {
-            Directory.Delete(dir, recursive: true);
-        }
-        catch (IOException)
-        {
-        }
+        TryDelete(dir);
     }
 }

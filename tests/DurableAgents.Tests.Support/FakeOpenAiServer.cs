@@ -24,10 +24,10 @@ public sealed record RecordedRequest(string Path, IReadOnlyDictionary<string, st
 /// <summary>
 /// An OpenAI-compatible HTTP server on a loopback port, for driving the real OpenAI and Azure OpenAI SDKs:
 /// /v1/chat/completions (JSON and SSE streaming, tool calls), /v1/embeddings, and the Azure deployment
-/// routes. Each request takes the next scripted reply (429 with Retry-After, 500, slow, malformed JSON,
+/// routes, and /v1/responses with background mode (FakeOpenAiServer.Responses.cs). Each chat request takes the next scripted reply (429 with Retry-After, 500, slow, malformed JSON,
 /// content filter, ...); with none scripted it answers a plain text.
 /// </summary>
-public sealed class FakeOpenAiServer : IAsyncDisposable
+public sealed partial class FakeOpenAiServer : IAsyncDisposable
 {
     private readonly WebApplication _app;
     private readonly ConcurrentQueue<Func<HttpContext, RecordedRequest, Task>> _script = new();
@@ -63,6 +63,7 @@ public sealed class FakeOpenAiServer : IAsyncDisposable
         app.MapPost("/openai/deployments/{deployment}/chat/completions", server.HandleAsync);
         app.MapPost("/v1/embeddings", server.HandleEmbeddingsAsync);
         app.MapPost("/openai/deployments/{deployment}/embeddings", server.HandleEmbeddingsAsync);
+        server.MapResponses(app);
         await app.StartAsync();
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
         server.BaseAddress = new Uri(address.TrimEnd('/') + "/");

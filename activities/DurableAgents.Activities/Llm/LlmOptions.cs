@@ -49,6 +49,11 @@ public sealed class LlmOptions
     /// <value>The default value is false.</value>
     public bool LogContent { get; init; }
 
+    /// <summary>How often a background response is polled until it completes (non-streaming calls; streaming calls follow the event stream).</summary>
+    /// <value>The default value is 500 ms.</value>
+    [Range(typeof(TimeSpan), "00:00:00.010", "00:01:00")]
+    public TimeSpan BackgroundPollInterval { get; init; } = TimeSpan.FromMilliseconds(500);
+
     /// <summary>Output tokens reserved for a call that sets no MaxOutputTokens (also sent to the provider as its limit).</summary>
     /// <value>The default value is 1024.</value>
     [Range(1, 1_000_000)]
@@ -88,6 +93,18 @@ public sealed class ModelProviderOptions
 
     /// <summary>The embedding model (Azure: the deployment name), if the profile embeds.</summary>
     public string? EmbeddingModel { get; init; }
+
+    /// <summary>
+    /// Calls go to the Responses API in background mode (<c>POST /responses</c> with <c>background: true</c>):
+    /// the provider's continuation token is recorded in the ledger as soon as it accepts the request, and a
+    /// re-executed call of the same task (after a crash, a lost lease or a retry) polls or resumes that
+    /// response instead of generating again. Kinds OpenAI and OpenAICompatible (the endpoint must implement
+    /// background responses; Azure OpenAI does on its v1 endpoint, <c>https://{resource}.openai.azure.com/openai/v1/</c>,
+    /// configured as OpenAICompatible) and the simulator. Chat completions have no such API: there a crash
+    /// can repeat the calls in flight, each visible as an interrupted attempt.
+    /// </summary>
+    /// <value>The default value is false.</value>
+    public bool BackgroundResponses { get; init; }
 
     /// <summary>The entry's effective name.</summary>
     public string EffectiveName => string.IsNullOrWhiteSpace(Name) ? $"{Kind}-{Model}" : Name;

@@ -94,6 +94,11 @@ internal sealed class LlmOptionsValidator : IValidateOptions<LlmOptions>
                     errors.Add($"{at}:ApiKey is required for an OpenAI provider.");
                 }
 
+                if (p.BackgroundResponses && p.Kind == ModelProviderKind.AzureOpenAI)
+                {
+                    errors.Add($"{at}:BackgroundResponses is not available with Kind=AzureOpenAI (its Azure SDK route has no background responses); use Kind=OpenAICompatible with the resource's v1 endpoint https://<resource>.openai.azure.com/openai/v1/ and its key.");
+                }
+
                 if (p.Kind != ModelProviderKind.Simulator && string.IsNullOrWhiteSpace(p.Model))
                 {
                     errors.Add($"{at}:Model is required.");

@@ -40,6 +40,9 @@ public sealed class ModelAttemptScope : IDisposable
     /// </param>
     public static ModelAttemptScope Begin(Func<int, CancellationToken, Task>? beforeSend = null) => new(beforeSend);
 
+    /// <summary>Attempts sent so far in this scope (written ahead).</summary>
+    public int Sent => Volatile.Read(ref _sent);
+
     /// <summary>Runs the write-ahead callback for the next attempt (called by <see cref="AttemptRecordingHandler"/>).</summary>
     public Task BeforeSendAsync(CancellationToken cancellationToken)
     {
@@ -75,9 +78,22 @@ public sealed class ModelAttemptScope : IDisposable
 /// <summary>Records each HTTP attempt (status, latency, Retry-After) into the current <see cref="ModelAttemptScope"/>.</summary>
 public sealed class AttemptRecordingHandler(string provider, TimeProvider time) : DelegatingHandler
 {
+    /// <summary>Whether a request can start a generation (and be billed): every POST except a cancel.</summary>
+    public static bool Generates(HttpRequestMessage request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        return request.Method == HttpMethod.Post && request.RequestUri?.AbsolutePath.EndsWith("/cancel", StringComparison.Ordinal) != true;
+    }
+
     /// <inheritdoc />
     protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
+        // Polls, stream resumes and cancels of a background response generate nothing: they are not attempts.
+        if (!Generates(request))
+        {
+            return await base.SendAsync(request, cancellationToken).ConfigureAwait(false);
+        }
+
         // Written ahead: the attempt is on the books before the provider can bill it.
         if (ModelAttemptScope.Current is { } scope)
         {

@@ -44,6 +44,9 @@ public sealed class ModelClients(IHttpClientFactory httpClients, IOptions<LlmOpt
             {
                 ModelProviderKind.Simulator => new SimulatorChatClient(),
                 ModelProviderKind.AzureOpenAI => Azure(provider).GetChatClient(provider.Model).AsIChatClient(),
+#pragma warning disable OPENAI001 // the Responses API is marked for evaluation; background mode needs it
+                _ when provider.BackgroundResponses => OpenAi(provider).GetResponsesClient().AsIChatClient(provider.Model),
+#pragma warning restore OPENAI001
                 _ => OpenAi(provider).GetChatClient(provider.Model).AsIChatClient(),
             };
             return new ChatClientBuilder(inner)

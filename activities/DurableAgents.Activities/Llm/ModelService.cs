@@ -71,7 +71,7 @@ public sealed partial class ModelService(
 
         var profile = Profile(request.Profile);
         var workflow = await WorkflowNameAsync(origin.InstanceId, cancellationToken).ConfigureAwait(false);
-        var records = new List<ModelAttemptRecord>();
+        var records = new CallRecords();
 
         // 1. The cache: a hit costs nothing and makes no request.
         var (cacheKey, scope, skipped) = CachePlan(request);
@@ -196,7 +196,7 @@ public sealed partial class ModelService(
 
     private async Task<ModelResponse> CallProfileAsync(
         ModelCallOrigin origin, string workflow, string profileName, ModelProfileOptions profile, ModelRequest request, int maxOutput,
-        List<ModelAttemptRecord> records, bool escalated, CancellationToken cancellationToken)
+        CallRecords records, bool escalated, CancellationToken cancellationToken)
     {
         var messages = request.Messages.Select(ToChatMessage).ToList();
         var chatOptions = new ChatOptions
@@ -276,7 +276,7 @@ public sealed partial class ModelService(
 
     private async Task<ChatResponse> SendAsync(
         ModelCallOrigin origin, string workflow, string profileName, ModelProviderOptions provider, List<ChatMessage> messages, ChatOptions chatOptions,
-        bool stream, long inputEstimate, List<ModelAttemptRecord> records, CancellationToken cancellationToken)
+        bool stream, long inputEstimate, CallRecords records, CancellationToken cancellationToken)
     {
         var client = clients.Chat(provider);
         var started = time.GetTimestamp();
@@ -290,6 +290,7 @@ public sealed partial class ModelService(
             Record(origin, workflow, first + i, profileName, provider.EffectiveName, provider.Model, RelationalModelLedger.InFlight, new ModelUsage(0, 0), 0m, TimeSpan.Zero) with { EstimatedTokens = estimateTokens, EstimatedCost = estimateCost },
             ct));
         ChatResponse? response = null;
+        ModelAttemptRecord? resumedFrom = null;
         Exception? failure = null;
         try
         {
@@ -299,21 +300,13 @@ public sealed partial class ModelService(
                 LogPrompt(logger, origin.InstanceId, provider.EffectiveName, prompt);
             }
 
-            if (stream)
+            if (provider.BackgroundResponses)
             {
-                var updates = new List<ChatResponseUpdate>();
-                var sequence = 0;
-                await foreach (var update in client.GetStreamingResponseAsync(messages, chatOptions, cancellationToken).ConfigureAwait(false))
-                {
-                    updates.Add(update);
-                    if (!string.IsNullOrEmpty(update.Text))
-                    {
-                        await streams.PublishAsync(new ModelStreamChunk(origin.InstanceId, origin.TaskId, sequence++, update.Text, false), cancellationToken).ConfigureAwait(false);
-                    }
-                }
-
-                await streams.PublishAsync(new ModelStreamChunk(origin.InstanceId, origin.TaskId, sequence, string.Empty, true), cancellationToken).ConfigureAwait(false);
-                response = updates.ToChatResponse();
+                (response, resumedFrom) = await BackgroundAsync(origin, provider, client, messages, chatOptions, stream, records.NextStep(), first, scope, cancellationToken).ConfigureAwait(false);
+            }
+            else if (stream)
+            {
+                response = await StreamAsync(origin, client.GetStreamingResponseAsync(messages, chatOptions, cancellationToken), null, cancellationToken).ConfigureAwait(false);
             }
             else
             {
@@ -344,7 +337,23 @@ public sealed partial class ModelService(
             var usage = new ModelUsage(response?.Usage?.InputTokenCount ?? 0, response?.Usage?.OutputTokenCount ?? 0);
             var model = response?.ModelId ?? provider.Model;
             var cost = Price(model, provider)?.CostOf(usage.InputTokens, usage.OutputTokens) ?? 0m;
-            if (http.Count == 0)
+            if (resumedFrom is not null)
+            {
+                // A resumed background response: its generation is the earlier run's attempt, settled now
+                // (in place, so the ledger keeps one row per generation the provider started).
+                // If that run had settled it already (its result was lost before it committed), it is counted: add nothing.
+                var settledBefore = resumedFrom.Outcome is not (RelationalModelLedger.InFlight or RelationalModelLedger.Interrupted);
+                records.Add(resumedFrom with
+                {
+                    Outcome = failure is null ? "ok" : ModelErrors.Classify(failure, provider.EffectiveName).ErrorType,
+                    Model = model,
+                    InputTokens = settledBefore ? 0 : usage.InputTokens,
+                    OutputTokens = settledBefore ? 0 : usage.OutputTokens,
+                    Cost = settledBefore ? 0m : cost,
+                    LatencyMs = (long)time.GetElapsedTime(started).TotalMilliseconds,
+                });
+            }
+            else if (http.Count == 0)
             {
                 // No HTTP (the simulator, or a call refused before sending, e.g. an open circuit).
                 var outcome = failure is null ? "ok" : ModelErrors.Classify(failure, provider.EffectiveName).ErrorType;
@@ -357,7 +366,12 @@ public sealed partial class ModelService(
                     var a = http[i];
                     var ok = a.StatusCode is >= 200 and < 300;
                     var billed = ok && i == http.Count - 1 && failure is null;
-                    var outcome = ok ? (failure is null ? "ok" : ModelErrors.Classify(failure, provider.EffectiveName).ErrorType) : a.Error ?? "failed";
+
+                    // Accepted, then abandoned before the answer was read (cancelled: shutdown, lost lease): maybe billed, usage unknown.
+                    var abandoned = billed && response is null;
+                    var outcome = abandoned ? RelationalModelLedger.Interrupted
+                        : ok ? (failure is null ? "ok" : ModelErrors.Classify(failure, provider.EffectiveName).ErrorType)
+                        : a.Error ?? "failed";
                     records.Add(Record(origin, workflow, records.Count + 1, profileName, provider.EffectiveName, billed ? model : provider.Model, outcome, billed ? usage : new ModelUsage(0, 0), billed ? cost : 0m, a.Latency));
                 }
             }
@@ -368,6 +382,123 @@ public sealed partial class ModelService(
                 LogCall(logger, origin.InstanceId, profileName, provider.EffectiveName, model, usage.InputTokens, usage.OutputTokens, latencyMs, http.Count);
             }
         }
+    }
+
+    /// <summary>
+    /// A call in background mode. If an earlier run of this task recorded a background response for this
+    /// step, it is resumed (polled, or its stream resumed) and no new generation starts; when the provider
+    /// no longer has it (expired, deleted, cancelled, failed) a fresh one starts and is recorded as such.
+    /// A fresh one's continuation token is recorded on its ledger row as soon as the provider accepts it.
+    /// </summary>
+    private async Task<(ChatResponse Response, ModelAttemptRecord? ResumedFrom)> BackgroundAsync(
+        ModelCallOrigin origin, ModelProviderOptions provider, IChatClient client, List<ChatMessage> messages, ChatOptions chatOptions, bool stream, int step,
+        int firstAttempt, ModelAttemptScope scope, CancellationToken cancellationToken)
+    {
+        if (await ledger.FindResponseAsync(origin.InstanceId, origin.TaskKey, step, cancellationToken).ConfigureAwait(false) is { ResponseId: { } stored } earlier
+            && BackgroundToken.Parse(stored) is { } token)
+        {
+            var responseId = BackgroundToken.ResponseId(token);
+            try
+            {
+                var resumed = stream
+                    ? await StreamAsync(origin, client.GetStreamingResponseAsync([], new ChatOptions { ContinuationToken = token }, cancellationToken), null, cancellationToken).ConfigureAwait(false)
+                    : await PollAsync(client, await client.GetResponseAsync([], new ChatOptions { ContinuationToken = token }, cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
+                if (BackgroundStatus(resumed) is { } ended)
+                {
+                    LogResumeFailed(logger, origin.InstanceId, responseId, ended);
+                }
+                else
+                {
+                    LogResumed(logger, origin.InstanceId, responseId, earlier.TaskKey);
+                    return (resumed, earlier);
+                }
+            }
+            catch (System.ClientModel.ClientResultException ex) when (ex.Status == 404)
+            {
+                LogResumeFailed(logger, origin.InstanceId, responseId, "not found (expired or deleted)");
+            }
+        }
+
+        // A fresh generation: record its token on its row the moment the provider accepts it.
+        var options = chatOptions.Clone();
+        options.AllowBackgroundResponses = true;
+        var recorded = false;
+        async Task RecordTokenAsync(ResponseContinuationToken t)
+        {
+            if (!recorded)
+            {
+                recorded = true;
+                await ledger.SetResponseIdAsync(origin.InstanceId, RunKey(origin), firstAttempt + scope.Sent - 1, BackgroundToken.Format(step, t), cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        ChatResponse response;
+        if (stream)
+        {
+            response = await StreamAsync(origin, client.GetStreamingResponseAsync(messages, options, cancellationToken), u => u.ContinuationToken is { } t ? RecordTokenAsync(t) : Task.CompletedTask, cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            var accepted = await client.GetResponseAsync(messages, options, cancellationToken).ConfigureAwait(false);
+            if (accepted.ContinuationToken is { } t)
+            {
+                await RecordTokenAsync(t).ConfigureAwait(false);
+            }
+
+            response = await PollAsync(client, accepted, cancellationToken).ConfigureAwait(false);
+        }
+
+        if (BackgroundStatus(response) is { } status)
+        {
+            throw new ApplicationFailureException($"Provider '{provider.EffectiveName}' ended background response {response.ResponseId} as {status}; the call may be retried (a retry starts a new generation, recorded as its own attempt).", LlmErrorTypes.Transient);
+        }
+
+        return (response, null);
+    }
+
+    /// <summary>Polls a background response until it is no longer queued or in progress.</summary>
+    private async Task<ChatResponse> PollAsync(IChatClient client, ChatResponse response, CancellationToken cancellationToken)
+    {
+        while (response.ContinuationToken is { } token)
+        {
+            await Task.Delay(_options.BackgroundPollInterval, time, cancellationToken).ConfigureAwait(false);
+            response = await client.GetResponseAsync([], new ChatOptions { ContinuationToken = token }, cancellationToken).ConfigureAwait(false);
+        }
+
+        return response;
+    }
+
+    /// <summary>"cancelled", "failed" or "incomplete" when a background response ended without an answer; null when it completed.</summary>
+    private static string? BackgroundStatus(ChatResponse response) =>
+#pragma warning disable OPENAI001
+        response.RawRepresentation is OpenAI.Responses.ResponseResult { Status: { } status } && status != OpenAI.Responses.ResponseStatus.Completed
+            ? status.ToString().ToLowerInvariant()
+            : null;
+#pragma warning restore OPENAI001
+
+    /// <summary>Reads a stream, publishing its text to the live stream; <paramref name="onUpdate"/> sees every update first.</summary>
+    private async Task<ChatResponse> StreamAsync(ModelCallOrigin origin, IAsyncEnumerable<ChatResponseUpdate> source, Func<ChatResponseUpdate, Task>? onUpdate, CancellationToken cancellationToken)
+    {
+        var updates = new List<ChatResponseUpdate>();
+        var sequence = 0;
+        await foreach (var update in source.WithCancellation(cancellationToken).ConfigureAwait(false))
+        {
+            if (onUpdate is not null)
+            {
+                await onUpdate(update).ConfigureAwait(false);
+            }
+
+            updates.Add(update);
+            if (!string.IsNullOrEmpty(update.Text))
+            {
+                await streams.PublishAsync(new ModelStreamChunk(origin.InstanceId, origin.TaskId, sequence++, update.Text, false), cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        await streams.PublishAsync(new ModelStreamChunk(origin.InstanceId, origin.TaskId, sequence, string.Empty, true), cancellationToken).ConfigureAwait(false);
+        var response = updates.ToChatResponse();
+        response.ContinuationToken = null; // the stream ended: nothing left to resume
+        return response;
     }
 
     private static ModelResponse ToResponse(string profileName, ModelProviderOptions provider, ChatResponse chat, string? route)
@@ -552,6 +683,12 @@ public sealed partial class ModelService(
     [LoggerMessage(EventId = 1309, Level = LogLevel.Information, Message = "Prompt for {InstanceId} to {Provider} (DurableAgents:Llm:LogContent is on):\n{Prompt}")]
     private static partial void LogPrompt(ILogger logger, string instanceId, string provider, string prompt);
 
+    [LoggerMessage(EventId = 1312, Level = LogLevel.Information, Message = "Model call for {InstanceId} resumed background response {ResponseId} of {TaskKey} instead of generating again.")]
+    private static partial void LogResumed(ILogger logger, string instanceId, string responseId, string taskKey);
+
+    [LoggerMessage(EventId = 1313, Level = LogLevel.Warning, Message = "Model call for {InstanceId}: background response {ResponseId} could not be resumed ({Reason}); starting a new generation, recorded as its own attempt.")]
+    private static partial void LogResumeFailed(ILogger logger, string instanceId, string responseId, string reason);
+
     [LoggerMessage(EventId = 1310, Level = LogLevel.Information, Message = "Completion for {InstanceId} from {Provider} (DurableAgents:Llm:LogContent is on):\n{Completion}")]
     private static partial void LogCompletion(ILogger logger, string instanceId, string provider, string completion);
 }
@@ -569,4 +706,40 @@ public sealed class ClientWorkflowNames(DurableTaskClient client) : IWorkflowNam
     /// <inheritdoc />
     public async Task<string?> NameOfAsync(string instanceId, CancellationToken cancellationToken) =>
         (await client.GetInstanceAsync(instanceId, false, cancellationToken).ConfigureAwait(false))?.Name;
+}
+
+/// <summary>The attempts of one model call, and the count of its model requests (steps), which names background responses per step.</summary>
+internal sealed class CallRecords : List<ModelAttemptRecord>
+{
+    private int _steps;
+
+    /// <summary>The next step's 1-based number: the same on every run of the task while the call makes the same requests.</summary>
+    public int NextStep() => ++_steps;
+}
+
+/// <summary>How a background response's continuation token is kept on its ledger row: "{step}:{token JSON}".</summary>
+internal static class BackgroundToken
+{
+    public static string Format(int step, ResponseContinuationToken token) =>
+        $"{step.ToString(System.Globalization.CultureInfo.InvariantCulture)}:{Encoding.UTF8.GetString(token.ToBytes().Span)}";
+
+    public static ResponseContinuationToken? Parse(string stored)
+    {
+        var colon = stored.IndexOf(':', StringComparison.Ordinal);
+        return colon < 0 ? null : ResponseContinuationToken.FromBytes(Encoding.UTF8.GetBytes(stored[(colon + 1)..]));
+    }
+
+    /// <summary>The provider's response id inside a token, for logs ("?" when it has none).</summary>
+    public static string ResponseId(ResponseContinuationToken token)
+    {
+        try
+        {
+            using var json = JsonDocument.Parse(token.ToBytes());
+            return json.RootElement.TryGetProperty("responseId", out var id) ? id.GetString() ?? "?" : "?";
+        }
+        catch (JsonException)
+        {
+            return "?";
+        }
+    }
 }
