@@ -302,7 +302,7 @@ public sealed partial class ModelService(
 
             if (provider.BackgroundResponses)
             {
-                (response, resumedFrom) = await BackgroundAsync(origin, provider, client, messages, chatOptions, stream, records.NextStep(), first, scope, cancellationToken).ConfigureAwait(false);
+                (response, resumedFrom) = await BackgroundAsync(origin, workflow, profileName, provider, client, messages, chatOptions, stream, records.NextStep(), first, scope, cancellationToken).ConfigureAwait(false);
             }
             else if (stream)
             {
@@ -391,7 +391,7 @@ public sealed partial class ModelService(
     /// A fresh one's continuation token is recorded on its ledger row as soon as the provider accepts it.
     /// </summary>
     private async Task<(ChatResponse Response, ModelAttemptRecord? ResumedFrom)> BackgroundAsync(
-        ModelCallOrigin origin, ModelProviderOptions provider, IChatClient client, List<ChatMessage> messages, ChatOptions chatOptions, bool stream, int step,
+        ModelCallOrigin origin, string workflowName, string profileName, ModelProviderOptions provider, IChatClient client, List<ChatMessage> messages, ChatOptions chatOptions, bool stream, int step,
         int firstAttempt, ModelAttemptScope scope, CancellationToken cancellationToken)
     {
         if (await ledger.FindResponseAsync(origin.InstanceId, origin.TaskKey, step, cancellationToken).ConfigureAwait(false) is { ResponseId: { } stored } earlier
@@ -413,7 +413,7 @@ public sealed partial class ModelService(
                     return (resumed, earlier);
                 }
             }
-            catch (System.ClientModel.ClientResultException ex) when (ex.Status == 404)
+            catch (Exception ex) when (ex is System.ClientModel.ClientResultException { Status: 404 } or BackgroundResponseNotFoundException)
             {
                 LogResumeFailed(logger, origin.InstanceId, responseId, "not found (expired or deleted)");
             }
@@ -428,7 +428,13 @@ public sealed partial class ModelService(
             if (!recorded)
             {
                 recorded = true;
-                await ledger.SetResponseIdAsync(origin.InstanceId, RunKey(origin), firstAttempt + scope.Sent - 1, BackgroundToken.Format(step, t), cancellationToken).ConfigureAwait(false);
+                if (scope.Sent == 0)
+                {
+                    // No HTTP (the simulator): write its row ahead here, so the token has a row to live on.
+                    await ledger.BeginAttemptAsync(Record(origin, workflowName, firstAttempt, profileName, provider.EffectiveName, provider.Model, RelationalModelLedger.InFlight, new ModelUsage(0, 0), 0m, TimeSpan.Zero), cancellationToken).ConfigureAwait(false);
+                }
+
+                await ledger.SetResponseIdAsync(origin.InstanceId, RunKey(origin), firstAttempt + Math.Max(scope.Sent, 1) - 1, BackgroundToken.Format(step, t), cancellationToken).ConfigureAwait(false);
             }
         }
 
@@ -720,8 +726,16 @@ internal sealed class CallRecords : List<ModelAttemptRecord>
 /// <summary>How a background response's continuation token is kept on its ledger row: "{step}:{token JSON}".</summary>
 internal static class BackgroundToken
 {
-    public static string Format(int step, ResponseContinuationToken token) =>
-        $"{step.ToString(System.Globalization.CultureInfo.InvariantCulture)}:{Encoding.UTF8.GetString(token.ToBytes().Span)}";
+    /// <summary>
+    /// Keeps the response id only: a resumed stream then replays the response from its first event, so
+    /// no text is lost whichever update the token came from (the final answer needs all of it).
+    /// </summary>
+    public static string Format(int step, ResponseContinuationToken token)
+    {
+        using var json = JsonDocument.Parse(token.ToBytes());
+        var id = json.RootElement.GetProperty("responseId").GetString();
+        return $"{step.ToString(System.Globalization.CultureInfo.InvariantCulture)}:{JsonSerializer.Serialize(new Dictionary<string, string?> { ["responseId"] = id })}";
+    }
 
     public static ResponseContinuationToken? Parse(string stored)
     {

@@ -12,7 +12,10 @@ namespace DurableAgents.Activities.Llm;
 /// The offline model: answers with no network and no keys so the host and the demo workflows run anywhere.
 /// Deterministic (the same conversation gives the same answer), fast, and labelled: every text answer
 /// starts with "[simulated]" and the model id is "simulator". It calls the first offered tool once per
-/// user turn, and answers JSON that fits a requested schema.
+/// user turn, and answers JSON that fits a requested schema. With background responses it behaves like a
+/// provider's Responses API: the call is accepted with a continuation token, the answer is fetched (or its
+/// stream resumed after a sequence number) with it, and a token this process did not issue (it restarted)
+/// is not found, so the caller generates again.
 /// </summary>
 public sealed class SimulatorChatClient : IChatClient
 {
@@ -22,26 +25,102 @@ public sealed class SimulatorChatClient : IChatClient
     /// <summary>The label every simulated text answer starts with.</summary>
     public const string Label = "[simulated]";
 
+    // Background responses this process accepted, by id (lost at restart, as a provider's would be after they expire).
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, ChatResponse> Background = new(StringComparer.Ordinal);
+
     /// <inheritdoc />
     public Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();
+        if (options?.ContinuationToken is { } token)
+        {
+            return Task.FromResult(Accepted(token).Final);
+        }
+
+        var answered = Generate(messages, options);
+        if (options?.AllowBackgroundResponses == true)
+        {
+            // Accepted in the background: the answer is fetched with the token, as from a provider.
+            var id = "sim_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
+            Background[id] = answered;
+            return Task.FromResult(new ChatResponse([]) { ModelId = ModelId, ResponseId = id, ContinuationToken = Token(id, null) });
+        }
+
+        return Task.FromResult(answered);
+    }
+
+    /// <summary>The accepted background response a token names.</summary>
+    /// <exception cref="BackgroundResponseNotFoundException">This process did not accept it (it restarted since).</exception>
+    private static (string Id, int? After, ChatResponse Final) Accepted(ResponseContinuationToken token)
+    {
+        using var json = JsonDocument.Parse(token.ToBytes());
+        var id = json.RootElement.GetProperty("responseId").GetString()!;
+        int? after = json.RootElement.TryGetProperty("sequenceNumber", out var n) ? n.GetInt32() : null;
+        return Background.TryGetValue(id, out var final) ? (id, after, final) : throw new BackgroundResponseNotFoundException(id);
+    }
+
+    private static ResponseContinuationToken Token(string id, int? sequence) =>
+        ResponseContinuationToken.FromBytes(JsonSerializer.SerializeToUtf8Bytes(sequence is { } s ? new Dictionary<string, object> { ["responseId"] = id, ["sequenceNumber"] = s } : new Dictionary<string, object> { ["responseId"] = id }));
+
+    private static ChatResponse Generate(IEnumerable<ChatMessage> messages, ChatOptions? options)
+    {
         var list = messages.ToList();
         var answer = Answer(list, options);
         var input = list.Sum(m => EstimateTokens(m.Text)) + 4 * list.Count;
         var output = EstimateTokens(answer.Text) + answer.Contents.OfType<FunctionCallContent>().Sum(c => 8);
-        return Task.FromResult(new ChatResponse(answer)
+        return new ChatResponse(answer)
         {
             ModelId = ModelId,
             FinishReason = answer.Contents.OfType<FunctionCallContent>().Any() ? ChatFinishReason.ToolCalls : ChatFinishReason.Stop,
             Usage = new UsageDetails { InputTokenCount = input, OutputTokenCount = output, TotalTokenCount = input + output },
-        });
+        };
     }
 
     /// <inheritdoc />
     public async IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
-        var response = await GetResponseAsync(messages, options, cancellationToken).ConfigureAwait(false);
+        // Background streams number their updates and resume after a token's sequence number.
+        string? id = null;
+        var after = -1;
+        ChatResponse response;
+        if (options?.ContinuationToken is { } token)
+        {
+            var accepted = Accepted(token);
+            (id, after, response) = (accepted.Id, accepted.After ?? -1, accepted.Final);
+        }
+        else
+        {
+            response = Generate(messages, options);
+            if (options?.AllowBackgroundResponses == true)
+            {
+                id = "sim_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
+                Background[id] = response;
+            }
+        }
+
+        await Task.Yield();
+        var sequence = 0;
+        foreach (var update in Updates(response))
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var number = sequence++;
+            if (number <= after)
+            {
+                continue;
+            }
+
+            if (id is not null)
+            {
+                update.ResponseId = id;
+                update.ContinuationToken = update.FinishReason is null ? Token(id, number) : null;
+            }
+
+            yield return update;
+        }
+    }
+
+    private static IEnumerable<ChatResponseUpdate> Updates(ChatResponse response)
+    {
         var message = response.Messages[0];
         foreach (var call in message.Contents.OfType<FunctionCallContent>())
         {
@@ -52,7 +131,6 @@ public sealed class SimulatorChatClient : IChatClient
         var start = 0;
         while (start < text.Length)
         {
-            cancellationToken.ThrowIfCancellationRequested();
             var next = text.IndexOf(' ', start + 1);
             var end = next < 0 ? text.Length : next;
             yield return new ChatResponseUpdate(ChatRole.Assistant, text[start..end]) { ModelId = ModelId };
@@ -204,4 +282,11 @@ public sealed class SimulatorEmbeddingGenerator : IEmbeddingGenerator<string, Em
 
         return v;
     }
+}
+
+/// <summary>A background response the provider does not know (expired, deleted, or issued by a simulator that restarted).</summary>
+public sealed class BackgroundResponseNotFoundException(string responseId) : Exception($"Background response '{responseId}' is not known to the provider.")
+{
+    /// <summary>The response id.</summary>
+    public string ResponseId { get; } = responseId;
 }

@@ -81,7 +81,7 @@ public sealed class BackgroundResponseTests
 
         Assert.That(response.Text, Is.EqualTo("one two three four five"));
         Assert.That(server.Generations, Is.EqualTo(1));
-        Assert.That(server.ResponsePolls.Single().Path, Does.Contain("stream=true").And.Contain("starting_after="), "the second run resumed the event stream");
+        Assert.That(server.ResponsePolls.Single().Path, Does.Contain("stream=true"), "the second run resumed the event stream (replayed from its start)");
     }
 
     [Test]
@@ -136,6 +136,31 @@ public sealed class BackgroundResponseTests
 
         Assert.That(ex!.Message, Does.Contain("DurableAgents:Llm:Profiles:fast:Providers:0:BackgroundResponses is not available with Kind=AzureOpenAI").And.Contain("/openai/v1/"));
         Assert.That(ex.Message, Does.Not.Contain("sk-test-key"));
+    }
+
+    [TestCase(false)]
+    [TestCase(true)]
+    public async Task TheOfflineSimulator_AcceptsBackgroundCalls_AndARunWhoseResultWasLost_ResumesWithoutCountingTwice(bool stream)
+    {
+        var settings = new Dictionary<string, string?>
+        {
+            ["DurableAgents:Llm:Profiles:fast:Providers:0:Name"] = "sim",
+            ["DurableAgents:Llm:Profiles:fast:Providers:0:Kind"] = "Simulator",
+            ["DurableAgents:Llm:Profiles:fast:Providers:0:BackgroundResponses"] = "true",
+        };
+        await using var host = await LlmTestHost.StartAsync(settings);
+        var first = new ModelCallOrigin("sim-bg", 1, "sim-bg:e:1");
+
+        var answer = await host.Models.CallAsync(first, Ask(stream));
+        var again = await host.Models.CallAsync(first with { Run = "after-a-crash" }, Ask(stream)); // the first result never committed
+
+        Assert.That(answer.Text, Does.StartWith(SimulatorChatClient.Label));
+        Assert.That(again.Text, Is.EqualTo(answer.Text));
+        var attempts = await host.Ledger.GetAttemptsAsync("sim-bg");
+        Assert.That(attempts, Has.Count.EqualTo(1), "one generation, one row");
+        Assert.That(attempts[0].ResponseId, Does.StartWith("1:").And.Contain("sim_"));
+        Assert.That(attempts[0].OutputTokens, Is.EqualTo(answer.Usage.OutputTokens));
+        Assert.That(host.Logs.Entries.Select(e => e.Message), Has.Some.Contains("resumed background response sim_"));
     }
 
     /// <summary>Starts the call, waits until the provider accepted it and its token is on the ledger, then cancels it: the run is gone.</summary>
