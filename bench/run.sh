@@ -18,3 +18,5 @@ dotnet "$BENCH" postgres "$DURABLEAGENTS_TEST_POSTGRES" "${1:-5000}"
 echo "== Durable Task gRPC endpoint, stock worker processes (SQLite, then PostgreSQL)"
 dotnet "$BENCH" grpc sqlite 1000 1000 5000
 dotnet "$BENCH" grpc "$DURABLEAGENTS_TEST_POSTGRES" 1000 200 1000
+echo "== crash storm: two hosts on PostgreSQL, SIGKILLs, every model request counted (chat completions, then background responses)"
+dotnet "$BENCH" storm "$DURABLEAGENTS_TEST_POSTGRES" 200 15 both

@@ -153,7 +153,7 @@ internal static partial class GrpcBench
         return builder.Build();
     }
 
-    private static string Built(string project, string dll)
+    internal static string Built(string project, string dll)
     {
         var path = Path.Combine(RepoRoot, project, "bin/Release/net10.0", dll);
         return File.Exists(path) ? path : throw new FileNotFoundException($"{path}: build the solution in Release first (bench/run.sh does)");

@@ -124,6 +124,9 @@ public sealed partial class FakeOpenAiServer : IAsyncDisposable
     /// <summary>Answers requests the script does not cover: text computed from the request (null: <see cref="DefaultText"/>).</summary>
     public Func<RecordedRequest, string?>? Responder { get; set; }
 
+    /// <summary>How long every unscripted chat answer takes (a model's generation time).</summary>
+    public TimeSpan ChatDelay { get; set; }
+
     /// <summary>The 1-based chat request that stalls (never answered while the test runs): to crash a host mid-call.</summary>
     public int? StallAtRequest { get; set; }
 
@@ -156,6 +159,11 @@ public sealed partial class FakeOpenAiServer : IAsyncDisposable
             }
             else
             {
+                if (ChatDelay > TimeSpan.Zero)
+                {
+                    await Task.Delay(ChatDelay, ctx.RequestAborted);
+                }
+
                 await AnswerAsync(ctx, request, Responder?.Invoke(request) ?? DefaultText, null, 10, 5);
             }
         }
