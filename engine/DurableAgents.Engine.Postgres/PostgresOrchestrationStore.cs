@@ -712,18 +712,15 @@ public sealed partial class PostgresOrchestrationStore : IOrchestrationStore, ID
             cancellationToken);
 
     /// <inheritdoc />
-    public Task<HeartbeatResult> HeartbeatAsync(string hostId, string incarnation, DateTimeOffset now, TimeSpan deadAfter, CancellationToken cancellationToken = default) =>
-        InTransactionAsync(
-            async (c, tx) =>
-            {
-                var result = await HostLeases.HeartbeatAsync(c, tx, _schema + ".", hostId, incarnation, now, deadAfter, "FOR UPDATE SKIP LOCKED", cancellationToken).ConfigureAwait(false);
-                foreach (var released in result.Released)
-                {
-                    await NotifiedAsync(c, tx, released, cancellationToken).ConfigureAwait(false);
-                }
+    public Task<HeartbeatResult> HeartbeatAsync(string hostId, string incarnation, DateTimeOffset now, CancellationToken cancellationToken = default) =>
+        InTransactionAsync((c, tx) => HostLeases.HeartbeatAsync(c, tx, _schema + ".", hostId, incarnation, now, cancellationToken), cancellationToken);
 
-                return result;
-            },
+    /// <inheritdoc />
+    public Task<ReleasedHost?> ReleaseHostAsync(string hostId, long observedBeats, CancellationToken cancellationToken = default) =>
+        InTransactionAsync(
+            async (c, tx) => await HostLeases.ReleaseDeadAsync(c, tx, _schema + ".", hostId, observedBeats, cancellationToken).ConfigureAwait(false) is { } released
+                ? await NotifiedAsync(c, tx, released, cancellationToken).ConfigureAwait(false)
+                : null,
             cancellationToken);
 
     /// <inheritdoc />
@@ -737,7 +734,7 @@ public sealed partial class PostgresOrchestrationStore : IOrchestrationStore, ID
     {
         var c = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
         await using var connection = c.ConfigureAwait(false);
-        return await HostLeases.ListAsync(c, _schema + ".", cancellationToken).ConfigureAwait(false);
+        return await HostLeases.ListAsync(c, null, _schema + ".", cancellationToken).ConfigureAwait(false);
     }
 
     // Released leases are work for every host: wake their dispatchers (delivered at commit).

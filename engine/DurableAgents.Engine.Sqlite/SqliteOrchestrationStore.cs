@@ -525,11 +525,19 @@ public sealed class SqliteOrchestrationStore : IOrchestrationStore, IDisposable
     }
 
     /// <inheritdoc />
-    public async Task<HeartbeatResult> HeartbeatAsync(string hostId, string incarnation, DateTimeOffset now, TimeSpan deadAfter, CancellationToken cancellationToken = default)
+    public async Task<HeartbeatResult> HeartbeatAsync(string hostId, string incarnation, DateTimeOffset now, CancellationToken cancellationToken = default)
     {
         var c = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var connection = c.ConfigureAwait(false);
-        return await WriteAsync(c, tx => HostLeases.HeartbeatAsync(c, tx, string.Empty, hostId, incarnation, now, deadAfter, string.Empty, cancellationToken), cancellationToken).ConfigureAwait(false);
+        return await WriteAsync(c, tx => HostLeases.HeartbeatAsync(c, tx, string.Empty, hostId, incarnation, now, cancellationToken), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task<ReleasedHost?> ReleaseHostAsync(string hostId, long observedBeats, CancellationToken cancellationToken = default)
+    {
+        var c = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = c.ConfigureAwait(false);
+        return await WriteAsync(c, tx => HostLeases.ReleaseDeadAsync(c, tx, string.Empty, hostId, observedBeats, cancellationToken), cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
@@ -545,7 +553,7 @@ public sealed class SqliteOrchestrationStore : IOrchestrationStore, IDisposable
     {
         var c = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var connection = c.ConfigureAwait(false);
-        return await HostLeases.ListAsync(c, string.Empty, cancellationToken).ConfigureAwait(false);
+        return await HostLeases.ListAsync(c, null, string.Empty, cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />

@@ -88,7 +88,8 @@ public sealed class DurableAgentsOptions : IValidatableObject
     public TimeSpan HostHeartbeatInterval { get; set; } = TimeSpan.FromMilliseconds(500);
 
     /// <summary>
-    /// How old a host's heartbeat may be before the others release its leases. Lower moves work
+    /// How long another host may see a host's beat count stand still (on its own clock, so clock skew
+    /// does not matter) before it releases that host's leases. Lower moves work
     /// sooner after a crash; a host stalled for longer than this (GC, CPU starvation, a store outage)
     /// loses its leases and its in-flight results are discarded and redone. At least twice
     /// <see cref="HostHeartbeatInterval"/>.

@@ -16,9 +16,9 @@ public interface IHostLeaseObserver
 /// <summary>
 /// Host heartbeats (a hosted service, started before the worker and stopped after it). At start it
 /// registers this host and releases what a previous run under the same id held; every
-/// <see cref="DurableAgentsOptions.HostHeartbeatInterval"/> it refreshes its row and releases the
-/// leases of hosts whose heartbeat is older than <see cref="DurableAgentsOptions.HostDeadAfter"/>, so
-/// their work moves within seconds instead of when the leases expire; at a graceful stop it hands
+/// <see cref="DurableAgentsOptions.HostHeartbeatInterval"/> it counts a beat on its row and releases
+/// the leases of hosts whose beat count has not moved for <see cref="DurableAgentsOptions.HostDeadAfter"/>
+/// (on this host's clock), so their work moves within seconds instead of when the leases expire; at a graceful stop it hands
 /// back whatever it still holds. Every release wakes the dispatchers (here and, through the store's
 /// notifications, on other hosts). A store outage is logged and retried; it never stops the host.
 /// </summary>
@@ -34,8 +34,11 @@ public sealed class HostLiveness(
     private readonly DurableAgentsOptions _options = options.Value;
     private readonly CancellationTokenSource _stopping = new();
     private Task? _loop;
+    private readonly SemaphoreSlim _beat = new(1, 1);
+
+    // Per other host: the beat count last seen, and when (this host's clock) it was first seen at that count.
+    private readonly Dictionary<string, (string Incarnation, long Beats, long Since)> _seen = new(StringComparer.Ordinal);
     private HostRowState _lastOwn = HostRowState.Ok;
-    private bool _registered;
     private long _heartbeats;
     private int _disposed;
 
@@ -56,7 +59,6 @@ public sealed class HostLiveness(
         try
         {
             var previous = await store.RegisterHostAsync(identity.HostId, identity.Incarnation, time.GetUtcNow(), cancellationToken).ConfigureAwait(false);
-            _registered = true;
             logger.HostRegistered(identity.HostId, identity.Source, previous.Orchestrations, previous.Activities);
             if (previous.Orchestrations + previous.Activities > 0 || previous.LastHeartbeat is not null)
             {
@@ -117,40 +119,86 @@ public sealed class HostLiveness(
         }
 
         _stopping.Dispose();
+        _beat.Dispose();
     }
 
-    /// <summary>Writes one heartbeat now and releases dead hosts' leases (the loop calls this; tests may too).</summary>
-    public async Task<HeartbeatResult> BeatAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// Writes one heartbeat now, and releases the leases of every host whose beat count has not changed
+    /// for <see cref="DurableAgentsOptions.HostDeadAfter"/> on this host's clock (the loop calls this; tests may too).
+    /// Liveness goes by beat counts, never by comparing timestamps written by other hosts, so clock skew
+    /// between hosts cannot make a live host look dead.
+    /// </summary>
+    /// <returns>The hosts released by this beat.</returns>
+    public async Task<IReadOnlyList<ReleasedHost>> BeatAsync(CancellationToken cancellationToken)
     {
-        var result = await store.HeartbeatAsync(identity.HostId, identity.Incarnation, time.GetUtcNow(), _options.HostDeadAfter, cancellationToken).ConfigureAwait(false);
-        Interlocked.Increment(ref _heartbeats);
-        if (result.Own != _lastOwn || (result.Own != HostRowState.Ok && !_registered))
+        await _beat.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
         {
-            switch (result.Own)
+            var result = await store.HeartbeatAsync(identity.HostId, identity.Incarnation, time.GetUtcNow(), cancellationToken).ConfigureAwait(false);
+            Interlocked.Increment(ref _heartbeats);
+            OwnState(result.Own);
+
+            var now = time.GetTimestamp();
+            var silent = new List<HostRecord>();
+            foreach (var other in result.Others)
             {
-                case HostRowState.Revived:
-                    logger.HostPresumedDead(identity.HostId, _options.HostDeadAfter);
-                    break;
-                case HostRowState.Conflict:
-                    logger.HostIdConflict(identity.HostId);
-                    break;
+                if (!_seen.TryGetValue(other.HostId, out var seen) || seen.Beats != other.Beats || seen.Incarnation != other.Incarnation)
+                {
+                    _seen[other.HostId] = (other.Incarnation, other.Beats, now);
+                }
+                else if (time.GetElapsedTime(seen.Since, now) >= _options.HostDeadAfter)
+                {
+                    silent.Add(other);
+                }
             }
 
-            _lastOwn = result.Own;
-        }
-
-        _registered = true;
-        if (result.Released.Count > 0)
-        {
-            foreach (var dead in result.Released)
+            foreach (var gone in _seen.Keys.Where(k => result.Others.All(o => o.HostId != k)).ToList())
             {
-                logger.HostDead(dead.HostId, dead.LastHeartbeat, dead.Orchestrations, dead.Activities);
+                _seen.Remove(gone);
             }
 
-            await ReleasedAsync(result.Released, cancellationToken).ConfigureAwait(false);
+            var released = new List<ReleasedHost>();
+            foreach (var dead in silent)
+            {
+                _seen.Remove(dead.HostId);
+                if (await store.ReleaseHostAsync(dead.HostId, dead.Beats, cancellationToken).ConfigureAwait(false) is { } r)
+                {
+                    logger.HostDead(r.HostId, r.LastHeartbeat, r.Orchestrations, r.Activities);
+                    released.Add(r);
+                }
+            }
+
+            if (released.Count > 0)
+            {
+                await ReleasedAsync(released, cancellationToken).ConfigureAwait(false);
+            }
+
+            return released;
+        }
+        finally
+        {
+            _beat.Release();
+        }
+    }
+
+    private void OwnState(HostRowState own)
+    {
+        if (own == _lastOwn)
+        {
+            return;
         }
 
-        return result;
+        switch (own)
+        {
+            case HostRowState.Revived:
+                logger.HostPresumedDead(identity.HostId, _options.HostDeadAfter);
+                break;
+            case HostRowState.Conflict:
+                logger.HostIdConflict(identity.HostId);
+                break;
+        }
+
+        _lastOwn = own;
     }
 
     private async Task RunAsync(CancellationToken stoppingToken)

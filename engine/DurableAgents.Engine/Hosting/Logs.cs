@@ -51,13 +51,13 @@ internal static partial class Logs
     [LoggerMessage(EventId = 1040, Level = LogLevel.Information, Message = "Host {HostId} ({Source} id) registered; released {Orchestrations} orchestration and {Activities} activity leases its previous run held.")]
     public static partial void HostRegistered(this ILogger logger, string hostId, string source, int orchestrations, int activities);
 
-    [LoggerMessage(EventId = 1041, Level = LogLevel.Warning, Message = "Host {HostId} stopped heartbeating (last heartbeat {LastHeartbeat:O}); released its {Orchestrations} orchestration and {Activities} activity leases for the others.")]
+    [LoggerMessage(EventId = 1041, Level = LogLevel.Warning, Message = "Host {HostId} stopped heartbeating (its last heartbeat by its own clock {LastHeartbeat:O}); released its {Orchestrations} orchestration and {Activities} activity leases for the others.")]
     public static partial void HostDead(this ILogger logger, string hostId, DateTimeOffset? lastHeartbeat, int orchestrations, int activities);
 
     [LoggerMessage(EventId = 1042, Level = LogLevel.Information, Message = "Host {HostId} stopped; handed back {Orchestrations} orchestration and {Activities} activity leases.")]
     public static partial void HostUnregistered(this ILogger logger, string hostId, int orchestrations, int activities);
 
-    [LoggerMessage(EventId = 1043, Level = LogLevel.Warning, Message = "Host {HostId} was presumed dead by another host (no heartbeat for {DeadAfter}) and its leases were released; work it still runs will be discarded at commit and redone.")]
+    [LoggerMessage(EventId = 1043, Level = LogLevel.Warning, Message = "Host {HostId} was presumed dead by another host (its beats stood still for {DeadAfter}) and its leases were released; work it still runs will be discarded at commit and redone.")]
     public static partial void HostPresumedDead(this ILogger logger, string hostId, TimeSpan deadAfter);
 
     [LoggerMessage(EventId = 1044, Level = LogLevel.Error, Message = "Another process heartbeats as host {HostId}: two hosts share one DurableAgents:WorkerId. The newer one released this one's leases; give every host its own id.")]

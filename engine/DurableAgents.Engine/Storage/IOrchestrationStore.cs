@@ -109,12 +109,19 @@ public interface IOrchestrationStore
     Task<ReleasedHost> RegisterHostAsync(string hostId, string incarnation, DateTimeOffset now, CancellationToken cancellationToken = default);
 
     /// <summary>
-    /// Refreshes this host's heartbeat (re-writing its row when another host presumed it dead), then
-    /// releases the leases of every other host whose heartbeat is older than <paramref name="deadAfter"/>
-    /// and deletes their rows. Released work is visible at once; a presumed-dead host that is still
-    /// running is fenced off by the changed lease tokens (its commits write nothing).
+    /// Refreshes this host's heartbeat and counts a beat (re-writing its row when another host presumed
+    /// it dead), and returns the other hosts' rows. Whether one of them is dead is the caller's call:
+    /// its beats stopped changing for long enough on the caller's own clock (<see cref="ReleaseHostAsync"/>).
     /// </summary>
-    Task<HeartbeatResult> HeartbeatAsync(string hostId, string incarnation, DateTimeOffset now, TimeSpan deadAfter, CancellationToken cancellationToken = default);
+    Task<HeartbeatResult> HeartbeatAsync(string hostId, string incarnation, DateTimeOffset now, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Declares a host dead if its beats are still <paramref name="observedBeats"/>: deletes its row and
+    /// releases all its leases in one transaction. Released work is visible at once; the host, if it is
+    /// only stalled, is fenced off by the changed lease tokens (its commits write nothing).
+    /// </summary>
+    /// <returns>What was released; null when the host beat since (or another host released it first).</returns>
+    Task<ReleasedHost?> ReleaseHostAsync(string hostId, long observedBeats, CancellationToken cancellationToken = default);
 
     /// <summary>
     /// At a graceful stop: releases what this host still holds and deletes its row, unless another

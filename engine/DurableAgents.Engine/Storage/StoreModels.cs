@@ -262,8 +262,9 @@ public sealed record RewindRequest(
 /// <param name="HostId">The host's id (<c>DurableAgents:WorkerId</c>, or derived); its lease owners start with "<c>{HostId}/</c>".</param>
 /// <param name="Incarnation">The process that heartbeats under this id (new at every start).</param>
 /// <param name="StartedAt">When that process registered.</param>
-/// <param name="HeartbeatAt">Its last heartbeat.</param>
-public sealed record HostRecord(string HostId, string Incarnation, DateTimeOffset StartedAt, DateTimeOffset HeartbeatAt);
+/// <param name="HeartbeatAt">Its last heartbeat, by its own clock (for people; liveness goes by <paramref name="Beats"/>).</param>
+/// <param name="Beats">Heartbeats written since it registered: a host is alive while this changes.</param>
+public sealed record HostRecord(string HostId, string Incarnation, DateTimeOffset StartedAt, DateTimeOffset HeartbeatAt, long Beats);
 
 /// <summary>The leases of one host that were released (it died, or it is starting again, or it stopped).</summary>
 /// <param name="HostId">The host.</param>
@@ -274,8 +275,8 @@ public sealed record ReleasedHost(string HostId, DateTimeOffset? LastHeartbeat, 
 
 /// <summary>What a heartbeat found.</summary>
 /// <param name="Own">Whether this host's row was there (<see cref="HostRowState.Ok"/>), missing because another host presumed it dead and released its leases (<see cref="HostRowState.Revived"/>), or held by another process under the same id (<see cref="HostRowState.Conflict"/>).</param>
-/// <param name="Released">Hosts found dead by this heartbeat, whose leases it released.</param>
-public sealed record HeartbeatResult(HostRowState Own, IReadOnlyList<ReleasedHost> Released);
+/// <param name="Others">The other hosts' rows, for the caller to see whose beats stopped.</param>
+public sealed record HeartbeatResult(HostRowState Own, IReadOnlyList<HostRecord> Others);
 
 /// <summary>The state of a host's own heartbeat row, as a heartbeat found it.</summary>
 public enum HostRowState

@@ -7,14 +7,13 @@ using Microsoft.DurableTask.Client;
 
 namespace DurableAgents.Engine.Tests.Storage;
 
-/// <summary>Host heartbeats on every store: dead hosts' leases are released (and fenced), restarts reclaim, stops hand back. Fake time throughout.</summary>
+/// <summary>Host heartbeats on every store: beat counts, dead hosts' leases released (and fenced), restarts reclaim, stops hand back. Fake time throughout.</summary>
 public sealed partial class StoreConformanceTests
 {
-    private static readonly TimeSpan DeadAfter = TimeSpan.FromSeconds(2);
     private static readonly TimeSpan LongLease = TimeSpan.FromMinutes(10);
 
     [Test]
-    public async Task DeadHost_HeartbeatOfAnother_ReleasesItsLeases_AndFencesItsCommits()
+    public async Task ReleaseHost_AtTheObservedBeatCount_ReleasesItsLeases_AndFencesItsCommits()
     {
         await _store.RegisterHostAsync("A", "a1", T0);
         await _store.RegisterHostAsync("B", "b1", T0);
@@ -22,16 +21,15 @@ public sealed partial class StoreConformanceTests
         var (orchestration, activity) = await LeaseBothAsync("i1", "A");
         var (otherOrchestration, _) = await LeaseBothAsync("i2", "AB");
 
-        var early = await _store.HeartbeatAsync("B", "b1", T0.AddSeconds(1), DeadAfter);
-        Assert.That(early.Released, Is.Empty, "A's heartbeat is 1 s old: alive");
-        await _store.HeartbeatAsync("AB", "ab1", T0.AddSeconds(1.5), DeadAfter);
-        Assert.That(await _store.TryLockOrchestrationAsync("B", LongLease, T0.AddSeconds(1)), Is.Null, "still A's");
+        var seen = await _store.HeartbeatAsync("B", "b1", T0.AddSeconds(1));
+        Assert.That(seen.Own, Is.EqualTo(HostRowState.Ok));
+        Assert.That(seen.Others.Select(h => (h.HostId, h.Beats)), Is.EqualTo(new[] { ("A", 1L), ("AB", 1L) }));
+        var a = seen.Others.Single(h => h.HostId == "A");
 
-        var late = await _store.HeartbeatAsync("B", "b1", T0.AddSeconds(3), DeadAfter);
+        var released = await _store.ReleaseHostAsync("A", a.Beats);
 
-        Assert.That(late.Own, Is.EqualTo(HostRowState.Ok));
-        Assert.That(late.Released, Has.Count.EqualTo(1));
-        Assert.That(late.Released[0], Is.EqualTo(new ReleasedHost("A", T0, 1, 1)));
+        Assert.That(released, Is.EqualTo(new ReleasedHost("A", T0, 1, 1)));
+        Assert.That(await _store.ReleaseHostAsync("A", a.Beats), Is.Null, "released once: a second observer finds nothing");
         Assert.That((await _store.GetHostsAsync()).Select(h => h.HostId), Is.EqualTo(new[] { "AB", "B" }));
 
         // The work is B's at once (the leases had 10 minutes to run), and A's late writes are fenced off.
@@ -42,6 +40,20 @@ public sealed partial class StoreConformanceTests
         await Assert.ThrowsAsync<LeaseLostException>(() => _store.CommitOrchestrationAsync(orchestration, RunningEpisode(), T0.AddSeconds(4)));
         await Assert.ThrowsAsync<LeaseLostException>(() => _store.CompleteActivityAsync(activity, Events.TaskCompleted(1, "\"late\"", T0), T0.AddSeconds(4)));
         await _store.CommitOrchestrationAsync(otherOrchestration, RunningEpisode(), T0.AddSeconds(4));
+    }
+
+    [Test]
+    public async Task ReleaseHost_AfterItBeatAgain_ReleasesNothing()
+    {
+        await _store.RegisterHostAsync("A", "a1", T0);
+        await LeaseBothAsync("i1", "A");
+        var observed = (await _store.HeartbeatAsync("B", "b1", T0)).Others.Single();
+
+        await _store.HeartbeatAsync("A", "a1", T0.AddSeconds(1)); // alive after all (a stall, a slow store)
+
+        Assert.That(await _store.ReleaseHostAsync("A", observed.Beats), Is.Null);
+        Assert.That(await _store.TryLockActivityAsync("B", LongLease, T0.AddSeconds(1)), Is.Null, "A keeps its lease");
+        Assert.That((await _store.GetHostsAsync()).Single(h => h.HostId == "A").Beats, Is.EqualTo(observed.Beats + 1));
     }
 
     [Test]
@@ -66,7 +78,7 @@ public sealed partial class StoreConformanceTests
         await _store.RegisterHostAsync("A", "run2", T0.AddSeconds(1));
         await LeaseBothAsync("i1", "A");
 
-        var beat = await _store.HeartbeatAsync("A", "run1", T0.AddSeconds(1), DeadAfter);
+        var beat = await _store.HeartbeatAsync("A", "run1", T0.AddSeconds(1));
         var stop = await _store.UnregisterHostAsync("A", "run1");
 
         Assert.That(beat.Own, Is.EqualTo(HostRowState.Conflict));
@@ -93,20 +105,30 @@ public sealed partial class StoreConformanceTests
     public async Task Heartbeat_AfterBeingPresumedDead_WritesItsRowAgain()
     {
         await _store.RegisterHostAsync("A", "a1", T0);
-        await _store.RegisterHostAsync("B", "b1", T0.AddSeconds(5));
-        Assert.That((await _store.HeartbeatAsync("B", "b1", T0.AddSeconds(5), DeadAfter)).Released.Select(r => r.HostId), Is.EqualTo(new[] { "A" }));
+        Assert.That(await _store.ReleaseHostAsync("A", 1), Is.Not.Null);
 
-        var beat = await _store.HeartbeatAsync("A", "a1", T0.AddSeconds(6), DeadAfter);
+        var beat = await _store.HeartbeatAsync("A", "a1", T0.AddSeconds(6));
 
         Assert.That(beat.Own, Is.EqualTo(HostRowState.Revived));
-        Assert.That((await _store.GetHostsAsync()).Select(h => (h.HostId, h.HeartbeatAt)), Is.EqualTo(new[] { ("A", T0.AddSeconds(6)), ("B", T0.AddSeconds(5)) }));
+        Assert.That((await _store.GetHostsAsync()).Select(h => (h.HostId, h.HeartbeatAt, h.Beats)), Is.EqualTo(new[] { ("A", T0.AddSeconds(6), 1L) }));
+    }
+
+    [Test]
+    public async Task Register_AgainUnderTheSameId_MovesTheBeatCount_SoObserversSeeTheRestart()
+    {
+        await _store.RegisterHostAsync("A", "run1", T0);
+        var before = (await _store.GetHostsAsync()).Single().Beats;
+
+        await _store.RegisterHostAsync("A", "run2", T0.AddSeconds(1));
+
+        Assert.That((await _store.GetHostsAsync()).Single().Beats, Is.GreaterThan(before));
     }
 
     [Test]
     public async Task HostId_WithSlash_IsRefused_BeforeAnyWrite()
     {
         await Assert.ThatAsync(() => _store.RegisterHostAsync("a/b", "x", T0), Throws.ArgumentException);
-        await Assert.ThatAsync(() => _store.HeartbeatAsync("a/b", "x", T0, DeadAfter), Throws.ArgumentException);
+        await Assert.ThatAsync(() => _store.HeartbeatAsync("a/b", "x", T0), Throws.ArgumentException);
         Assert.That(await _store.GetHostsAsync(), Is.Empty);
     }
 

@@ -5,8 +5,9 @@ namespace DurableAgents.Engine.Storage.Relational;
 
 /// <summary>
 /// Host liveness over the <c>hosts</c> table, the same SQL on SQLite and PostgreSQL: registration
-/// (which releases what a previous run under the same id held), heartbeats (which release the leases
-/// of hosts whose heartbeat is too old), and unregistration at a graceful stop. A lease belongs to a
+/// (which releases what a previous run under the same id held), heartbeats (a beat counter; the
+/// caller decides a host is dead when its count stops changing on the caller's clock), the release
+/// of a dead host's leases, and unregistration at a graceful stop. A lease belongs to a
 /// host when its owner starts with "<c>{host id}/</c>"; releasing it clears owner and expiry, so the
 /// work is visible at once and the old holder's commit is fenced off by the changed token.
 /// </summary>
@@ -20,8 +21,8 @@ internal static class HostLeases
         var nowMs = now.ToUnixTimeMilliseconds();
         await c.ExecuteAsync(Cmd(
             $"""
-            INSERT INTO {prefix}hosts (host_id, incarnation, started_at, heartbeat_at) VALUES (@hostId, @incarnation, @nowMs, @nowMs)
-            ON CONFLICT (host_id) DO UPDATE SET incarnation = excluded.incarnation, started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at
+            INSERT INTO {prefix}hosts AS h (host_id, incarnation, started_at, heartbeat_at, beats) VALUES (@hostId, @incarnation, @nowMs, @nowMs, 1)
+            ON CONFLICT (host_id) DO UPDATE SET incarnation = excluded.incarnation, started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at, beats = h.beats + 1
             """,
             new { hostId, incarnation, nowMs },
             tx,
@@ -31,42 +32,45 @@ internal static class HostLeases
     }
 
     /// <summary>See <see cref="IOrchestrationStore.HeartbeatAsync"/>; runs inside the caller's write transaction.</summary>
-    /// <param name="lockDead">Appended to the query of dead hosts (PostgreSQL: <c>FOR UPDATE SKIP LOCKED</c>, so two hosts do not sweep the same one).</param>
-    public static async Task<HeartbeatResult> HeartbeatAsync(DbConnection c, DbTransaction tx, string prefix, string hostId, string incarnation, DateTimeOffset now, TimeSpan deadAfter, string lockDead, CancellationToken cancellationToken)
+    public static async Task<HeartbeatResult> HeartbeatAsync(DbConnection c, DbTransaction tx, string prefix, string hostId, string incarnation, DateTimeOffset now, CancellationToken cancellationToken)
     {
         Validate(hostId, incarnation);
         var nowMs = now.ToUnixTimeMilliseconds();
         var own = HostRowState.Ok;
         var updated = await c.ExecuteAsync(Cmd(
-            $"UPDATE {prefix}hosts SET heartbeat_at = @nowMs WHERE host_id = @hostId AND incarnation = @incarnation",
+            $"UPDATE {prefix}hosts SET heartbeat_at = @nowMs, beats = beats + 1 WHERE host_id = @hostId AND incarnation = @incarnation",
             new { hostId, incarnation, nowMs },
             tx,
             cancellationToken)).ConfigureAwait(false);
         if (updated == 0)
         {
             var inserted = await c.ExecuteAsync(Cmd(
-                $"INSERT INTO {prefix}hosts (host_id, incarnation, started_at, heartbeat_at) VALUES (@hostId, @incarnation, @nowMs, @nowMs) ON CONFLICT (host_id) DO NOTHING",
+                $"INSERT INTO {prefix}hosts (host_id, incarnation, started_at, heartbeat_at, beats) VALUES (@hostId, @incarnation, @nowMs, @nowMs, 1) ON CONFLICT (host_id) DO NOTHING",
                 new { hostId, incarnation, nowMs },
                 tx,
                 cancellationToken)).ConfigureAwait(false);
             own = inserted == 1 ? HostRowState.Revived : HostRowState.Conflict;
         }
 
-        var cutoff = (now - deadAfter).ToUnixTimeMilliseconds();
-        var dead = (await c.QueryAsync<(string HostId, long HeartbeatAt)>(Cmd(
-            $"SELECT host_id, heartbeat_at FROM {prefix}hosts WHERE heartbeat_at < @cutoff AND host_id <> @hostId ORDER BY host_id {lockDead}",
-            new { cutoff, hostId },
+        var others = (await ListAsync(c, tx, prefix, cancellationToken).ConfigureAwait(false)).Where(h => h.HostId != hostId).ToList();
+        return new HeartbeatResult(own, others);
+    }
+
+    /// <summary>See <see cref="IOrchestrationStore.ReleaseHostAsync"/>; runs inside the caller's write transaction.</summary>
+    public static async Task<ReleasedHost?> ReleaseDeadAsync(DbConnection c, DbTransaction tx, string prefix, string hostId, long observedBeats, CancellationToken cancellationToken)
+    {
+        var rows = (await c.QueryAsync<long>(Cmd(
+            $"DELETE FROM {prefix}hosts WHERE host_id = @hostId AND beats = @observedBeats RETURNING heartbeat_at",
+            new { hostId, observedBeats },
             tx,
             cancellationToken)).ConfigureAwait(false)).ToList();
-        var released = new List<ReleasedHost>(dead.Count);
-        foreach (var (deadId, heartbeatAt) in dead)
+        if (rows.Count == 0)
         {
-            await c.ExecuteAsync(Cmd($"DELETE FROM {prefix}hosts WHERE host_id = @deadId AND heartbeat_at = @heartbeatAt", new { deadId, heartbeatAt }, tx, cancellationToken)).ConfigureAwait(false);
-            var (orchestrations, activities) = await ReleaseAsync(c, tx, prefix, deadId, cancellationToken).ConfigureAwait(false);
-            released.Add(new ReleasedHost(deadId, DateTimeOffset.FromUnixTimeMilliseconds(heartbeatAt), orchestrations, activities));
+            return null; // it beat since, or another host released it first
         }
 
-        return new HeartbeatResult(own, released);
+        var (orchestrations, activities) = await ReleaseAsync(c, tx, prefix, hostId, cancellationToken).ConfigureAwait(false);
+        return new ReleasedHost(hostId, DateTimeOffset.FromUnixTimeMilliseconds(rows[0]), orchestrations, activities);
     }
 
     /// <summary>See <see cref="IOrchestrationStore.UnregisterHostAsync"/>; runs inside the caller's write transaction.</summary>
@@ -86,10 +90,10 @@ internal static class HostLeases
     }
 
     /// <summary>See <see cref="IOrchestrationStore.GetHostsAsync"/>.</summary>
-    public static async Task<IReadOnlyList<HostRecord>> ListAsync(DbConnection c, string prefix, CancellationToken cancellationToken) =>
-        (await c.QueryAsync<(string HostId, string Incarnation, long StartedAt, long HeartbeatAt)>(Cmd(
-            $"SELECT host_id, incarnation, started_at, heartbeat_at FROM {prefix}hosts ORDER BY host_id", null, null, cancellationToken)).ConfigureAwait(false))
-        .Select(r => new HostRecord(r.HostId, r.Incarnation, DateTimeOffset.FromUnixTimeMilliseconds(r.StartedAt), DateTimeOffset.FromUnixTimeMilliseconds(r.HeartbeatAt)))
+    public static async Task<IReadOnlyList<HostRecord>> ListAsync(DbConnection c, DbTransaction? tx, string prefix, CancellationToken cancellationToken) =>
+        (await c.QueryAsync<(string HostId, string Incarnation, long StartedAt, long HeartbeatAt, long Beats)>(Cmd(
+            $"SELECT host_id, incarnation, started_at, heartbeat_at, beats FROM {prefix}hosts ORDER BY host_id", null, tx, cancellationToken)).ConfigureAwait(false))
+        .Select(r => new HostRecord(r.HostId, r.Incarnation, DateTimeOffset.FromUnixTimeMilliseconds(r.StartedAt), DateTimeOffset.FromUnixTimeMilliseconds(r.HeartbeatAt), r.Beats))
         .ToList();
 
     private static async Task<(int Orchestrations, int Activities)> ReleaseAsync(DbConnection c, DbTransaction tx, string prefix, string hostId, CancellationToken cancellationToken)
