@@ -45,6 +45,7 @@ internal static partial class StormBench
             : "A short, useful paragraph.";
         var hub = "storm" + Guid.NewGuid().ToString("N")[..8];
         var environment = Environment(postgres, hub, model, background);
+        Host.ResetCounts();
         var hosts = new[] { await Host.StartAsync("storm-a", environment), await Host.StartAsync("storm-b", environment) };
         await using var db = NpgsqlDataSource.Create(postgres);
         var schema = "durableagents_" + hub;
@@ -140,6 +141,7 @@ internal static partial class StormBench
                 ["interruptedAttempts"] = byOutcome.GetValueOrDefault("interrupted"),
                 ["stillInFlightAtEnd"] = byOutcome.GetValueOrDefault("in-flight"),
                 ["pollsAndResumes"] = model.ResponsePolls.Count,
+                ["liveHostsPresumedDead"] = Host.PresumedDead,
                 ["takeoverKillToFirstResumedStepSeconds"] = Summary(takeovers),
                 ["restartStartToFirstResumedStepSeconds"] = Summary(restarts),
                 ["drainAfterLastKillSeconds"] = Math.Round(drain.TotalSeconds, 1),
@@ -278,12 +280,30 @@ internal static partial class StormBench
             {
                 if (Listening().Match(line) is { Success: true } m)
                 {
-                    _ = process.StandardOutput.ReadToEndAsync();
+                    _ = CountPresumedDeadAsync(process.StandardOutput);
                     return new Host(id, process, new Uri(m.Groups[1].Value));
                 }
             }
 
             throw new InvalidOperationException($"host {id} exited before it listened");
+        }
+
+        /// <summary>Live hosts that another host presumed dead (event 1043): stalls longer than HostDeadAfter.</summary>
+        public static int PresumedDead => Volatile.Read(ref _presumedDead);
+
+        private static int _presumedDead;
+
+        public static void ResetCounts() => Interlocked.Exchange(ref _presumedDead, 0);
+
+        private static async Task CountPresumedDeadAsync(StreamReader output)
+        {
+            while (await output.ReadLineAsync() is { } line)
+            {
+                if (line.Contains("was presumed dead by another host", StringComparison.Ordinal))
+                {
+                    Interlocked.Increment(ref _presumedDead);
+                }
+            }
         }
 
         public async Task KillAsync()

@@ -262,6 +262,14 @@ public sealed partial class ModelService(
             catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
             {
                 var error = ModelErrors.Classify(ex, provider.EffectiveName);
+                if (provider.BackgroundResponses && error.ErrorType == LlmErrorTypes.InvalidRequest)
+                {
+                    error = new ApplicationFailureException(
+                        error.Message + " The call was a background response (BackgroundResponses=true on this provider entry); if the provider does not implement background responses, turn the option off for it.",
+                        error.ErrorType,
+                        nonRetryable: true,
+                        innerException: error.InnerException);
+                }
                 if (error.ErrorType is LlmErrorTypes.ContentFiltered or LlmErrorTypes.InvalidStructuredOutput or LlmErrorTypes.UnknownProfile)
                 {
                     throw error;

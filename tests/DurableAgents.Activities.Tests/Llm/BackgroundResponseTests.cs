@@ -127,6 +127,21 @@ public sealed class BackgroundResponseTests
     }
 
     [Test]
+    public async Task AProviderThatRejectsBackgroundMode_FailsTyped_NamingTheOption_AndNothingIsGenerated()
+    {
+        await using var server = await FakeOpenAiServer.StartAsync();
+        server.ThenStatus(400, errorCode: "unsupported_parameter");
+        await using var host = await LlmTestHost.StartAsync(LlmTestHost.FastResilience(), Background(server));
+
+        var ex = await Assert.ThrowsAsync<ApplicationFailureException>(() => host.Models.CallAsync(new ModelCallOrigin("bg-6", 1, "bg-6:e:1"), Ask()));
+
+        Assert.That(ex!.ErrorType, Is.EqualTo(LlmErrorTypes.InvalidRequest));
+        Assert.That(ex.Message, Does.Contain("HTTP 400").And.Contain("BackgroundResponses=true"));
+        Assert.That(server.Generations, Is.Zero);
+        Assert.That((await host.Ledger.GetAttemptsAsync("bg-6")).Select(a => a.Outcome), Is.EqualTo(new[] { "HTTP 400" }), "the refused request is on the books, settled");
+    }
+
+    [Test]
     public async Task BackgroundResponses_OnTheAzureOpenAiKind_IsRefusedAtStart_NamingTheSetting()
     {
         await using var server = await FakeOpenAiServer.StartAsync();
