@@ -75,6 +75,24 @@ public sealed class ActivityDatabase : IDisposable
             .ToList();
     }
 
+    /// <summary>
+    /// Begins a write transaction that holds <paramref name="key"/>'s lock until it ends: on SQLite the
+    /// database write lock (BEGIN IMMEDIATE), on PostgreSQL a transaction-scoped advisory lock on the key
+    /// (<paramref name="space"/> keeps different kinds of keys apart).
+    /// </summary>
+    public static async Task<DbTransaction> BeginLockedAsync(DbConnection connection, string key, int space, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        if (connection is SqliteConnection sqlite)
+        {
+            return sqlite.BeginTransaction(deferred: false);
+        }
+
+        var tx = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        await connection.ExecuteAsync(new CommandDefinition("SELECT pg_advisory_xact_lock(hashtextextended(@key, @space))", new { key, space = (long)space }, tx, cancellationToken: cancellationToken)).ConfigureAwait(false);
+        return tx;
+    }
+
     /// <summary>An open connection on which the versioned scripts have been applied.</summary>
     public Task<DbConnection> OpenAsync(CancellationToken cancellationToken) =>
         OpenAsync("schema", static (_, _) => Task.CompletedTask, cancellationToken);

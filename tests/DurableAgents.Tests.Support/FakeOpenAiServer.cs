@@ -124,6 +124,42 @@ public sealed partial class FakeOpenAiServer : IAsyncDisposable
     /// <summary>Answers requests the script does not cover: text computed from the request (null: <see cref="DefaultText"/>).</summary>
     public Func<RecordedRequest, string?>? Responder { get; set; }
 
+    /// <summary>Chat requests allowed per sliding minute; beyond, 429 with Retry-After (as a deployment's quota).</summary>
+    public int? QuotaRequestsPerMinute { get; set; }
+
+    /// <summary>Chat requests refused by the quota.</summary>
+    public int QuotaRefusals => Volatile.Read(ref _quotaRefusals);
+
+    private readonly Queue<DateTimeOffset> _quotaWindow = new();
+    private int _quotaRefusals;
+
+    /// <summary>Takes one request from the sliding-minute quota; the seconds until a slot frees when there is none.</summary>
+    private int? OverQuota()
+    {
+        if (QuotaRequestsPerMinute is not { } rpm)
+        {
+            return null;
+        }
+
+        lock (_quotaWindow)
+        {
+            var now = DateTimeOffset.UtcNow;
+            while (_quotaWindow.Count > 0 && now - _quotaWindow.Peek() >= TimeSpan.FromMinutes(1))
+            {
+                _quotaWindow.Dequeue();
+            }
+
+            if (_quotaWindow.Count >= rpm)
+            {
+                Interlocked.Increment(ref _quotaRefusals);
+                return Math.Max(1, (int)Math.Ceiling((_quotaWindow.Peek() + TimeSpan.FromMinutes(1) - now).TotalSeconds));
+            }
+
+            _quotaWindow.Enqueue(now);
+            return null;
+        }
+    }
+
     /// <summary>How long every unscripted chat answer takes (a model's generation time).</summary>
     public TimeSpan ChatDelay { get; set; }
 
@@ -148,6 +184,14 @@ public sealed partial class FakeOpenAiServer : IAsyncDisposable
         try
         {
             var request = await RecordAsync(ctx);
+            if (OverQuota() is { } retryAfter)
+            {
+                ctx.Response.StatusCode = 429;
+                ctx.Response.Headers.RetryAfter = retryAfter.ToString(CultureInfo.InvariantCulture);
+                await ctx.Response.WriteAsync("""{"error":{"message":"Rate limit reached (fake quota).","type":"rate_limit_error","code":"rate_limit_exceeded"}}""");
+                return;
+            }
+
             if (Interlocked.Increment(ref _chatCount) == StallAtRequest)
             {
                 await Task.Delay(TimeSpan.FromMinutes(5), ctx.RequestAborted);

@@ -46,6 +46,17 @@ public static class AgentOrchestrationExtensions
                 return Result(string.Empty, null, AgentStopReasons.Budget, turn - 1);
             }
 
+            if (result.Response.RetryAfter is { } wait)
+            {
+                // Every provider at its rate limit: nothing was said. Wait durably, then the same turn again
+                // (the conversation is content-addressed, so appending the same messages again is a no-op).
+                var until = context.CurrentUtcDateTime + wait;
+                context.SetCustomStatus(new { agent = run.Agent, turn, waitingForModelCapacity = new { provider = result.Response.Provider, until } });
+                await context.CreateTimer(until, CancellationToken.None);
+                turn--;
+                continue;
+            }
+
             head = result.Conversation;
             var response = result.Response;
             input += response.Usage.InputTokens;

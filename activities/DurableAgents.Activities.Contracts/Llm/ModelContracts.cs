@@ -168,6 +168,12 @@ public sealed record ModelResponse
     /// <summary>Why the answering model is not the first one tried, if so (fallback, escalation).</summary>
     public string? Route { get; init; }
 
+    /// <summary>
+    /// Set when no answer was made because every provider of the profile was at its rate limit: call
+    /// again after this long. <c>CallModelAsync</c> waits on a durable timer and calls again by itself.
+    /// </summary>
+    public TimeSpan? RetryAfter { get; init; }
+
     /// <summary>The structured answer as <typeparamref name="T"/>.</summary>
     public T? ReadJsonAs<T>() =>
         Json is { } json ? json.Deserialize<T>(LlmJson.Options) : throw new InvalidOperationException("The response has no JSON answer: the request had no response schema.");

@@ -17,11 +17,28 @@ public static class ModelOrchestrationExtensions
         NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.Strict,
     };
 
-    /// <summary>Calls the model; a completed call is never made again on replay.</summary>
-    public static Task<ModelResponse> CallModelAsync(this TaskOrchestrationContext context, ModelRequest request, TaskOptions? options = null)
+    /// <summary>
+    /// Calls the model; a completed call is never made again on replay. When the profile's providers are at
+    /// their rate limits, the activity hands back "retry after T" instead of holding its slot: this waits on a
+    /// durable timer (visible in the custom status as <c>waitingForModelCapacity</c> and on the timeline) and calls again.
+    /// </summary>
+    public static async Task<ModelResponse> CallModelAsync(this TaskOrchestrationContext context, ModelRequest request, TaskOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(context);
-        return context.CallActivityAsync<ModelResponse>(ActivityNames.CallModel, request, options);
+#pragma warning disable CA2007 // orchestration code: the continuation must stay on the orchestration's scheduler
+        while (true)
+        {
+            var response = await context.CallActivityAsync<ModelResponse>(ActivityNames.CallModel, request, options);
+            if (response.RetryAfter is not { } wait)
+            {
+                return response;
+            }
+
+            var until = context.CurrentUtcDateTime + wait;
+            context.SetCustomStatus(new { waitingForModelCapacity = new { provider = response.Provider, until } });
+            await context.CreateTimer(until, CancellationToken.None);
+        }
+#pragma warning restore CA2007
     }
 
     /// <summary>

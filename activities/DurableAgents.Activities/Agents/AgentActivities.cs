@@ -35,6 +35,11 @@ public sealed class AgentTurn(ToolRegistry tools, ConversationStore conversation
                 ResponseSchemaName = input.ResponseSchema is null ? null : "answer",
             },
             cancellationToken).ConfigureAwait(false);
+        if (response.RetryAfter is not null)
+        {
+            return new AgentTurnResult(head!, messages.Count, response, input.MaxTurns ?? profile.MaxTurns); // no answer: the loop waits and asks again
+        }
+
         head = await conversations.AppendAsync(head, [new ModelMessage(ChatRoles.Assistant, response.Text, response.ToolCalls.Count > 0 ? response.ToolCalls : null)], cancellationToken).ConfigureAwait(false);
         return new AgentTurnResult(head!, messages.Count + 1, response, input.MaxTurns ?? profile.MaxTurns);
     }

@@ -49,6 +49,14 @@ public sealed class LlmOptions
     /// <value>The default value is false.</value>
     public bool LogContent { get; init; }
 
+    /// <summary>
+    /// The longest a call waits in its activity for rate-limit capacity. Beyond it the call hands back
+    /// "retry after" and the orchestration waits on a durable timer, holding no activity slot.
+    /// </summary>
+    /// <value>The default value is 2 seconds.</value>
+    [Range(typeof(TimeSpan), "00:00:00", "00:01:00")]
+    public TimeSpan RateLimitInlineWait { get; init; } = TimeSpan.FromSeconds(2);
+
     /// <summary>How often a background response is polled until it completes (non-streaming calls; streaming calls follow the event stream).</summary>
     /// <value>The default value is 500 ms.</value>
     [Range(typeof(TimeSpan), "00:00:00.010", "00:01:00")]
@@ -105,6 +113,22 @@ public sealed class ModelProviderOptions
     /// </summary>
     /// <value>The default value is false.</value>
     public bool BackgroundResponses { get; init; }
+
+    /// <summary>
+    /// The deployment's tokens-per-minute quota (input + output), enforced before calls are sent and
+    /// shared by every host of the activity database. Null: no limit. Entries naming the same endpoint
+    /// and model share one limit.
+    /// </summary>
+    public int? TokensPerMinute { get; init; }
+
+    /// <summary>The deployment's requests-per-minute quota (see <see cref="TokensPerMinute"/>). Null: no limit.</summary>
+    public int? RequestsPerMinute { get; init; }
+
+    /// <summary>The most calls in flight at once to the deployment, across hosts. Null: no limit.</summary>
+    public int? MaxConcurrent { get; init; }
+
+    /// <summary>The key its limits are kept under: kind, endpoint and model, so entries for one deployment share them.</summary>
+    public string DeploymentKey => $"{Kind}|{Endpoint?.TrimEnd('/')}|{Model}".ToLowerInvariant();
 
     /// <summary>The entry's effective name.</summary>
     public string EffectiveName => string.IsNullOrWhiteSpace(Name) ? $"{Kind}-{Model}" : Name;

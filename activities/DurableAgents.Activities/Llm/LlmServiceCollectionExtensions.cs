@@ -36,6 +36,7 @@ public static class LlmServiceCollectionExtensions
 
         ActivityDatabase.TryAdd(services, configuration);
         services.TryAddSingleton<IModelLedger>(sp => new RelationalModelLedger(sp.GetRequiredService<ActivityDatabase>()));
+        services.TryAddSingleton(sp => new ModelRateLimiter(sp.GetRequiredService<ActivityDatabase>(), sp.GetRequiredService<TimeProvider>()));
         services.TryAddSingleton(sp => new ModelHost(sp.GetService<DurableAgents.Engine.Hosting.HostIdentity>()?.HostId ?? Environment.GetEnvironmentVariable("WEBSITE_INSTANCE_ID") ?? Environment.MachineName));
         services.TryAddEnumerable(ServiceDescriptor.Singleton<DurableAgents.Engine.Hosting.IHostLeaseObserver, InterruptedModelCalls>());
         var taskHub = configuration["DurableAgents:Postgres:TaskHub"] ?? "default";
@@ -92,6 +93,14 @@ internal sealed class LlmOptionsValidator : IValidateOptions<LlmOptions>
                 if (p.Kind == ModelProviderKind.OpenAI && string.IsNullOrEmpty(p.ApiKey))
                 {
                     errors.Add($"{at}:ApiKey is required for an OpenAI provider.");
+                }
+
+                foreach (var (setting, value) in new[] { ("TokensPerMinute", p.TokensPerMinute), ("RequestsPerMinute", p.RequestsPerMinute), ("MaxConcurrent", p.MaxConcurrent) })
+                {
+                    if (value is <= 0)
+                    {
+                        errors.Add($"{at}:{setting} must be a positive number (leave it unset for no limit); it is {value}.");
+                    }
                 }
 
                 if (p.BackgroundResponses && p.Kind == ModelProviderKind.AzureOpenAI)

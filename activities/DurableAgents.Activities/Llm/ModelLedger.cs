@@ -457,17 +457,8 @@ public sealed class RelationalModelLedger : IModelLedger, IDisposable
         return rows.Select(r => new ModelUsageTotals(r.Key, r.Calls, r.InputTokens, r.OutputTokens, r.CostMicros / Micro, r.CacheHits, r.Refusals, r.Interrupted, r.InterruptedMicros / Micro, r.InFlight)).ToList();
     }
 
-    private static async Task<DbTransaction> BeginLockedAsync(DbConnection c, string instanceId, CancellationToken cancellationToken)
-    {
-        if (c is SqliteConnection sqlite)
-        {
-            return sqlite.BeginTransaction(deferred: false); // BEGIN IMMEDIATE: the database write lock
-        }
-
-        var tx = await c.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
-        await c.ExecuteAsync(Cmd("SELECT pg_advisory_xact_lock(hashtextextended(@instanceId, 7))", new { instanceId }, tx, cancellationToken)).ConfigureAwait(false);
-        return tx;
-    }
+    private static Task<DbTransaction> BeginLockedAsync(DbConnection c, string instanceId, CancellationToken cancellationToken) =>
+        ActivityDatabase.BeginLockedAsync(c, instanceId, 7, cancellationToken);
 
     // The ledger's tables come from the versioned activity scripts (Scripts/*/activities-x.y.z.sql).
     private Task<DbConnection> OpenAsync(CancellationToken cancellationToken) => _database.OpenAsync(cancellationToken);

@@ -35,6 +35,7 @@ public sealed partial class ModelService(
     ModelStreamHub streams,
     IWorkflowNames workflows,
     ModelHost host,
+    ModelRateLimiter limiter,
     IOptions<LlmOptions> options,
     TimeProvider time,
     ILogger<ModelService> logger)
@@ -130,6 +131,21 @@ public sealed partial class ModelService(
         {
             response = await CallProfileAsync(origin, workflow, request.Profile, profile, request, maxOutput, records, escalated: false, cancellationToken).ConfigureAwait(false);
         }
+        catch (ModelCapacityException wait)
+        {
+            // Every provider is at its rate limit: no call was made. Hand back "retry after" so the
+            // orchestration waits on a durable timer instead of this activity holding its slot.
+            LogCapacityWait(logger, origin.InstanceId, wait.Provider, (long)wait.RetryAfter.TotalMilliseconds);
+            return new ModelResponse
+            {
+                Profile = request.Profile,
+                Provider = wait.Provider,
+                Model = wait.Model,
+                Usage = new ModelUsage(0, 0),
+                Cache = new ModelCacheInfo(false, null, cacheKey, null, skipped),
+                RetryAfter = wait.RetryAfter,
+            };
+        }
         finally
         {
             await ledger.RecordAsync(records, CancellationToken.None).ConfigureAwait(false);
@@ -209,6 +225,7 @@ public sealed partial class ModelService(
 
         var inputEstimate = EstimateInputTokens(request);
         ApplicationFailureException? lastError = null;
+        ModelCapacityException? capacity = null;
         string? route = escalated ? $"escalated to '{profileName}'" : null;
         for (var i = 0; i < profile.Providers.Count; i++)
         {
@@ -219,6 +236,21 @@ public sealed partial class ModelService(
                 LogFallback(logger, origin.InstanceId, profile.Providers[i - 1].EffectiveName, provider.EffectiveName, lastError.ErrorType);
             }
 
+            // The deployment's rate limits: reserve the estimate first, or move on (and wait if all are full).
+            var limits = ModelLimits.Of(provider);
+            CapacityDecision? lease = null;
+            if (limits is not null)
+            {
+                lease = await AcquireAsync(provider, limits, inputEstimate + maxOutput, cancellationToken).ConfigureAwait(false);
+                if (!lease.Granted)
+                {
+                    capacity = capacity is { } c && c.RetryAfter <= lease.RetryAfter ? c : new ModelCapacityException(provider.EffectiveName, provider.Model, lease.RetryAfter);
+                    route = (route is null ? string.Empty : route + "; ") + $"'{provider.EffectiveName}' at its rate limit";
+                    continue;
+                }
+            }
+
+            var recordsBefore = records.Count;
             try
             {
                 var chat = await SendAsync(origin, workflow, profileName, provider, messages, chatOptions, request.Stream, inputEstimate, records, cancellationToken).ConfigureAwait(false);
@@ -259,7 +291,7 @@ public sealed partial class ModelService(
                     LlmErrorTypes.InvalidStructuredOutput,
                     nonRetryable: true);
             }
-            catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            catch (Exception ex) when (ex is not ModelCapacityException && (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested))
             {
                 var error = ModelErrors.Classify(ex, provider.EffectiveName);
                 if (provider.BackgroundResponses && error.ErrorType == LlmErrorTypes.InvalidRequest)
@@ -277,9 +309,34 @@ public sealed partial class ModelService(
 
                 lastError = error;
             }
+            finally
+            {
+                if (lease is { Granted: true })
+                {
+                    var used = records.Skip(recordsBefore).Sum(r => r.InputTokens + r.OutputTokens);
+                    await limiter.ReleaseAsync(provider.DeploymentKey, limits!, lease, used, CancellationToken.None).ConfigureAwait(false);
+                }
+            }
         }
 
-        throw lastError!;
+        throw (Exception?)capacity ?? lastError!;
+    }
+
+    /// <summary>Capacity for one call, waiting inside the activity up to <see cref="LlmOptions.RateLimitInlineWait"/>.</summary>
+    private async Task<CapacityDecision> AcquireAsync(ModelProviderOptions provider, ModelLimits limits, long tokens, CancellationToken cancellationToken)
+    {
+        var started = time.GetTimestamp();
+        while (true)
+        {
+            var decision = await limiter.TryAcquireAsync(provider.DeploymentKey, limits, tokens, cancellationToken).ConfigureAwait(false);
+            var left = _options.RateLimitInlineWait - time.GetElapsedTime(started);
+            if (decision.Granted || decision.RetryAfter > left)
+            {
+                return decision;
+            }
+
+            await Task.Delay(decision.RetryAfter, time, cancellationToken).ConfigureAwait(false);
+        }
     }
 
     private async Task<ChatResponse> SendAsync(
@@ -697,6 +754,9 @@ public sealed partial class ModelService(
     [LoggerMessage(EventId = 1309, Level = LogLevel.Information, Message = "Prompt for {InstanceId} to {Provider} (DurableAgents:Llm:LogContent is on):\n{Prompt}")]
     private static partial void LogPrompt(ILogger logger, string instanceId, string provider, string prompt);
 
+    [LoggerMessage(EventId = 1314, Level = LogLevel.Information, Message = "Model call for {InstanceId}: {Provider} is at its rate limit; the workflow waits {WaitMs} ms on a durable timer and calls again.")]
+    private static partial void LogCapacityWait(ILogger logger, string instanceId, string provider, long waitMs);
+
     [LoggerMessage(EventId = 1312, Level = LogLevel.Information, Message = "Model call for {InstanceId} resumed background response {ResponseId} of {TaskKey} instead of generating again.")]
     private static partial void LogResumed(ILogger logger, string instanceId, string responseId, string taskKey);
 
@@ -764,4 +824,14 @@ internal static class BackgroundToken
             return "?";
         }
     }
+}
+
+/// <summary>Every provider of the profile is at its rate limit: no call was made.</summary>
+internal sealed class ModelCapacityException(string provider, string model, TimeSpan retryAfter) : Exception($"Provider '{provider}' is at its rate limit; capacity expected in {retryAfter}.")
+{
+    public string Provider { get; } = provider;
+
+    public string Model { get; } = model;
+
+    public TimeSpan RetryAfter { get; } = retryAfter;
 }

@@ -1,0 +1,177 @@
+using System.Data.Common;
+using System.Security.Cryptography;
+using Dapper;
+using Microsoft.Data.Sqlite;
+
+namespace DurableAgents.Activities.Llm;
+
+/// <summary>The limits of one provider deployment (from its provider entry).</summary>
+/// <param name="TokensPerMinute">Tokens (input + output) per minute, or null.</param>
+/// <param name="RequestsPerMinute">Requests per minute, or null.</param>
+/// <param name="MaxConcurrent">Calls at once, or null.</param>
+public sealed record ModelLimits(int? TokensPerMinute, int? RequestsPerMinute, int? MaxConcurrent)
+{
+    /// <summary>The limits of a provider entry, or null when it sets none.</summary>
+    public static ModelLimits? Of(ModelProviderOptions provider)
+    {
+        ArgumentNullException.ThrowIfNull(provider);
+        return provider.TokensPerMinute is null && provider.RequestsPerMinute is null && provider.MaxConcurrent is null
+            ? null
+            : new ModelLimits(provider.TokensPerMinute, provider.RequestsPerMinute, provider.MaxConcurrent);
+    }
+}
+
+/// <summary>What a capacity request decided: a lease to release after the call, or how long to wait.</summary>
+/// <param name="LeaseId">The lease (granted), or null.</param>
+/// <param name="Reserved">Tokens reserved.</param>
+/// <param name="RetryAfter">When not granted: how long until the capacity is expected to be there.</param>
+public sealed record CapacityDecision(string? LeaseId, long Reserved, TimeSpan RetryAfter)
+{
+    /// <summary>Whether the call may go.</summary>
+    public bool Granted => LeaseId is not null;
+}
+
+/// <summary>
+/// Tokens and requests per minute, and calls at once, per provider deployment, shared by every host of
+/// the activity database (the engine's SQLite file, or the task hub's PostgreSQL schema). A token
+/// bucket per deployment refills continuously at the per-minute rate up to one minute's worth; a call
+/// reserves its estimate (the same the budget uses) before it is sent and settles to its real usage
+/// after, returning what it did not use at once. Each decision runs in a transaction holding the
+/// deployment's lock (SQLite: the write lock; PostgreSQL: an advisory lock).
+/// </summary>
+public sealed class ModelRateLimiter(ActivityDatabase database, TimeProvider time)
+{
+    /// <summary>How long a lease of a call in flight lasts if its host dies before releasing it.</summary>
+    public static readonly TimeSpan LeaseLifetime = TimeSpan.FromMinutes(10);
+
+    /// <summary>How soon to look again when calls in flight hold enough reserved tokens to cover a shortfall.</summary>
+    public static readonly TimeSpan RecheckAfter = TimeSpan.FromSeconds(1);
+
+    private string Prefix => database.Prefix;
+
+    /// <summary>Reserves capacity for one call of about <paramref name="tokens"/> tokens, or says how long to wait.</summary>
+    public async Task<CapacityDecision> TryAcquireAsync(string deployment, ModelLimits limits, long tokens, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(deployment);
+        ArgumentNullException.ThrowIfNull(limits);
+        var c = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = c.ConfigureAwait(false);
+        var tx = await BeginLockedAsync(c, deployment, cancellationToken).ConfigureAwait(false);
+        await using var transaction = tx.ConfigureAwait(false);
+        var nowMs = time.GetUtcNow().ToUnixTimeMilliseconds();
+        var (bucketTokens, bucketRequests) = await RefilledAsync(c, tx, deployment, limits, nowMs, cancellationToken).ConfigureAwait(false);
+
+        // A call larger than a whole minute's tokens waits for a full bucket, then goes (else it never could).
+        var need = limits.TokensPerMinute is { } tpm ? Math.Min(tokens, tpm) : tokens;
+        var wait = TimeSpan.Zero;
+        if (limits.TokensPerMinute is { } perMinute && bucketTokens < need)
+        {
+            var refill = Ms((need - bucketTokens) * 60_000d / perMinute);
+
+            // Calls in flight hold reservations that mostly come back when they settle (estimates are
+            // upper bounds): if they could cover the shortfall, look again soon rather than at the refill time.
+            var reserved = await c.ExecuteScalarAsync<long>(Cmd($"SELECT COALESCE(SUM(tokens), 0) FROM {Prefix}llm_limit_leases WHERE deployment = @deployment AND expires_ms > @nowMs", new { deployment, nowMs }, tx, cancellationToken)).ConfigureAwait(false);
+            wait = Max(wait, reserved >= need - bucketTokens && refill > RecheckAfter ? RecheckAfter : refill);
+        }
+
+        if (limits.RequestsPerMinute is { } rpm && bucketRequests < 1)
+        {
+            wait = Max(wait, Ms((1 - bucketRequests) * 60_000d / rpm));
+        }
+
+        if (limits.MaxConcurrent is { } max)
+        {
+            var inFlight = await c.ExecuteScalarAsync<long>(Cmd($"SELECT COUNT(*) FROM {Prefix}llm_limit_leases WHERE deployment = @deployment AND expires_ms > @nowMs", new { deployment, nowMs }, tx, cancellationToken)).ConfigureAwait(false);
+            if (inFlight >= max)
+            {
+                wait = Max(wait, TimeSpan.FromSeconds(1)); // no rate to compute from: look again soon
+            }
+        }
+
+        if (wait > TimeSpan.Zero)
+        {
+            await tx.CommitAsync(cancellationToken).ConfigureAwait(false); // keeps the refill
+            return new CapacityDecision(null, 0, wait);
+        }
+
+        var id = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
+        await c.ExecuteAsync(Cmd(
+            $"UPDATE {Prefix}llm_limits SET tokens = tokens - @need, requests = requests - @one WHERE deployment = @deployment",
+            new { deployment, need = (double)(limits.TokensPerMinute is null ? 0 : need), one = limits.RequestsPerMinute is null ? 0d : 1d },
+            tx,
+            cancellationToken)).ConfigureAwait(false);
+        await c.ExecuteAsync(Cmd(
+            $"INSERT INTO {Prefix}llm_limit_leases (id, deployment, tokens, expires_ms) VALUES (@id, @deployment, @need, @expires)",
+            new { id, deployment, need, expires = nowMs + (long)LeaseLifetime.TotalMilliseconds },
+            tx,
+            cancellationToken)).ConfigureAwait(false);
+        await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
+        return new CapacityDecision(id, need, TimeSpan.Zero);
+    }
+
+    /// <summary>Ends a lease: the tokens the call did not use go back at once (a call that used more owes the difference).</summary>
+    public async Task ReleaseAsync(string deployment, ModelLimits limits, CapacityDecision lease, long usedTokens, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(limits);
+        ArgumentNullException.ThrowIfNull(lease);
+        if (lease.LeaseId is null)
+        {
+            return;
+        }
+
+        var c = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = c.ConfigureAwait(false);
+        var tx = await BeginLockedAsync(c, deployment, cancellationToken).ConfigureAwait(false);
+        await using var transaction = tx.ConfigureAwait(false);
+        var nowMs = time.GetUtcNow().ToUnixTimeMilliseconds();
+        await RefilledAsync(c, tx, deployment, limits, nowMs, cancellationToken).ConfigureAwait(false);
+        var deleted = await c.ExecuteAsync(Cmd($"DELETE FROM {Prefix}llm_limit_leases WHERE id = @id", new { id = lease.LeaseId }, tx, cancellationToken)).ConfigureAwait(false);
+        if (deleted == 1 && limits.TokensPerMinute is { } tpm)
+        {
+            var back = lease.Reserved - usedTokens;
+            await c.ExecuteAsync(Cmd(
+                $"UPDATE {Prefix}llm_limits SET tokens = CASE WHEN tokens + @back > @tpm THEN @tpm ELSE tokens + @back END WHERE deployment = @deployment",
+                new { deployment, back = (double)back, tpm = (double)tpm },
+                tx,
+                cancellationToken)).ConfigureAwait(false);
+        }
+
+        await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The bucket after refilling for the time since it was last touched (created full).</summary>
+    private async Task<(double Tokens, double Requests)> RefilledAsync(DbConnection c, DbTransaction tx, string deployment, ModelLimits limits, long nowMs, CancellationToken cancellationToken)
+    {
+        var tpm = limits.TokensPerMinute ?? 0;
+        var rpm = limits.RequestsPerMinute ?? 0;
+        var rows = (await c.QueryAsync<(double Tokens, double Requests, long UpdatedMs)>(Cmd(
+            $"SELECT tokens, requests, updated_ms FROM {Prefix}llm_limits WHERE deployment = @deployment", new { deployment }, tx, cancellationToken)).ConfigureAwait(false)).ToList();
+        double tokens = tpm, requests = rpm;
+        if (rows.Count == 1)
+        {
+            var elapsed = Math.Max(0, nowMs - rows[0].UpdatedMs);
+            tokens = Math.Min(tpm, rows[0].Tokens + (elapsed * tpm / 60_000d));
+            requests = Math.Min(rpm, rows[0].Requests + (elapsed * rpm / 60_000d));
+        }
+
+        await c.ExecuteAsync(Cmd(
+            $"""
+            INSERT INTO {Prefix}llm_limits (deployment, tokens, requests, updated_ms) VALUES (@deployment, @tokens, @requests, @nowMs)
+            ON CONFLICT (deployment) DO UPDATE SET tokens = excluded.tokens, requests = excluded.requests, updated_ms = excluded.updated_ms
+            """,
+            new { deployment, tokens, requests, nowMs },
+            tx,
+            cancellationToken)).ConfigureAwait(false);
+        return (tokens, requests);
+    }
+
+    private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
+
+    // Whole milliseconds, rounded up: waiting that long is always enough.
+    private static TimeSpan Ms(double milliseconds) => TimeSpan.FromMilliseconds(Math.Ceiling(milliseconds - 1e-6));
+
+    private static CommandDefinition Cmd(string sql, object? args, DbTransaction? tx, CancellationToken ct) => new(sql, args, tx, cancellationToken: ct);
+
+    private static Task<DbTransaction> BeginLockedAsync(DbConnection c, string deployment, CancellationToken cancellationToken) =>
+        ActivityDatabase.BeginLockedAsync(c, deployment, 11, cancellationToken);
+}

@@ -1,0 +1,226 @@
+using DurableAgents.Activities;
+using DurableAgents.Activities.Llm;
+using DurableAgents.Tests.Support;
+using Microsoft.Extensions.Time.Testing;
+using NUnit.Framework;
+
+namespace DurableAgents.Activities.Tests.Llm;
+
+/// <summary>The shared rate limiter on both databases, on fake time: buckets refill at the per-minute rate, leases settle to real usage.</summary>
+[TestFixture("sqlite")]
+[TestFixture("postgres")]
+public sealed class ModelRateLimiterTests(string kind)
+{
+    private const string Deployment = "openaicompatible|http://127.0.0.1:1/v1|gpt-test";
+    private ActivityTestDatabase _database = null!;
+    private FakeTimeProvider _time = null!;
+    private ActivityDatabase _a = null!;
+    private ActivityDatabase _b = null!;
+
+    [SetUp]
+    public void SetUp()
+    {
+        _database = ActivityTestDatabase.Create(kind);
+        _time = new FakeTimeProvider(new DateTimeOffset(2026, 12, 2, 9, 0, 0, TimeSpan.Zero));
+        _a = Open();
+        _b = Open();
+    }
+
+    [TearDown]
+    public void TearDown()
+    {
+        _a.Dispose();
+        _b.Dispose();
+        _database.Dispose();
+    }
+
+    // Two hosts' limiters over the same database share one bucket.
+    private ActivityDatabase Open() => _database.IsPostgres ? ActivityDatabase.ForPostgres(_database.DataSource!, _database.Hub) : ActivityDatabase.ForSqlite(_database.SqliteConnectionString!);
+
+    [Test]
+    public async Task RequestsPerMinute_AreSharedByTwoLimiters_AndRefillAtTheRate()
+    {
+        var limits = new ModelLimits(null, RequestsPerMinute: 2, null);
+        var hostA = new ModelRateLimiter(_a, _time);
+        var hostB = new ModelRateLimiter(_b, _time);
+
+        var first = await hostA.TryAcquireAsync(Deployment, limits, 100, default);
+        var second = await hostB.TryAcquireAsync(Deployment, limits, 100, default);
+        var third = await hostA.TryAcquireAsync(Deployment, limits, 100, default);
+
+        Assert.That((first.Granted, second.Granted, third.Granted), Is.EqualTo((true, true, false)));
+        Assert.That(third.RetryAfter, Is.EqualTo(TimeSpan.FromSeconds(30)), "one request per 30 s at 2 per minute");
+        _time.Advance(TimeSpan.FromSeconds(29));
+        Assert.That((await hostB.TryAcquireAsync(Deployment, limits, 100, default)).RetryAfter, Is.EqualTo(TimeSpan.FromSeconds(1)));
+        _time.Advance(TimeSpan.FromSeconds(1));
+        Assert.That((await hostB.TryAcquireAsync(Deployment, limits, 100, default)).Granted, Is.True);
+    }
+
+    [Test]
+    public async Task TokensPerMinute_ReserveTheEstimate_AndTheUnusedPartComesBackAtRelease()
+    {
+        var limits = new ModelLimits(TokensPerMinute: 1000, null, null);
+        var limiter = new ModelRateLimiter(_a, _time);
+
+        var big = await limiter.TryAcquireAsync(Deployment, limits, 600, default);
+        var refused = await limiter.TryAcquireAsync(Deployment, limits, 600, default);
+        Assert.That(big.Granted, Is.True);
+        Assert.That(refused.RetryAfter, Is.EqualTo(ModelRateLimiter.RecheckAfter), "200 tokens short, and the call in flight holds 600 that may come back: look again soon");
+
+        await limiter.ReleaseAsync(Deployment, limits, big, usedTokens: 100, default);
+
+        var after = await limiter.TryAcquireAsync(Deployment, limits, 600, default);
+        Assert.That(after.Granted, Is.True, "500 unused tokens came back at once");
+        await limiter.ReleaseAsync(Deployment, limits, after, usedTokens: 600, default); // all used: 300 left, nothing in flight
+        var shortfall = await limiter.TryAcquireAsync(Deployment, limits, 500, default);
+        Assert.That(shortfall.RetryAfter, Is.EqualTo(TimeSpan.FromSeconds(12)), "200 short at 1000 per minute, with nothing in flight to come back");
+    }
+
+    [Test]
+    public async Task ACallLargerThanAMinutesTokens_WaitsForAFullBucket_ThenGoes()
+    {
+        var limits = new ModelLimits(TokensPerMinute: 1000, null, null);
+        var limiter = new ModelRateLimiter(_a, _time);
+        var spent = await limiter.TryAcquireAsync(Deployment, limits, 500, default);
+        await limiter.ReleaseAsync(Deployment, limits, spent, usedTokens: 500, default); // all of it used: nothing comes back
+
+        var huge = await limiter.TryAcquireAsync(Deployment, limits, 5000, default);
+        Assert.That(huge.RetryAfter, Is.EqualTo(TimeSpan.FromSeconds(30)));
+        _time.Advance(TimeSpan.FromSeconds(30));
+        Assert.That((await limiter.TryAcquireAsync(Deployment, limits, 5000, default)).Granted, Is.True);
+    }
+
+    [Test]
+    public async Task MaxConcurrent_CountsCallsInFlight_AcrossLimiters()
+    {
+        var limits = new ModelLimits(null, null, MaxConcurrent: 1);
+        var hostA = new ModelRateLimiter(_a, _time);
+        var hostB = new ModelRateLimiter(_b, _time);
+
+        var running = await hostA.TryAcquireAsync(Deployment, limits, 10, default);
+        var blocked = await hostB.TryAcquireAsync(Deployment, limits, 10, default);
+        await hostA.ReleaseAsync(Deployment, limits, running, 10, default);
+        var next = await hostB.TryAcquireAsync(Deployment, limits, 10, default);
+
+        Assert.That((running.Granted, blocked.Granted, next.Granted), Is.EqualTo((true, false, true)));
+
+        // A lease whose host died ends by itself.
+        Assert.That((await hostA.TryAcquireAsync(Deployment, limits, 10, default)).Granted, Is.False);
+        _time.Advance(ModelRateLimiter.LeaseLifetime);
+        Assert.That((await hostA.TryAcquireAsync(Deployment, limits, 10, default)).Granted, Is.True);
+    }
+
+    [Test]
+    public async Task DifferentDeployments_HaveTheirOwnBuckets()
+    {
+        var limits = new ModelLimits(null, RequestsPerMinute: 1, null);
+        var limiter = new ModelRateLimiter(_a, _time);
+
+        Assert.That((await limiter.TryAcquireAsync(Deployment, limits, 1, default)).Granted, Is.True);
+        Assert.That((await limiter.TryAcquireAsync(Deployment + "-other", limits, 1, default)).Granted, Is.True);
+        Assert.That((await limiter.TryAcquireAsync(Deployment, limits, 1, default)).Granted, Is.False);
+    }
+}
+
+/// <summary>Rate limits in a running host: the real SDK, the local server with a quota, and the durable wait.</summary>
+public sealed class ModelRateLimitTests
+{
+    [Test]
+    public async Task AtTheLimit_TheCallHandsBackRetryAfter_AndTheWorkflowWaitsOnADurableTimer_With_No429()
+    {
+        await using var server = await FakeOpenAiServer.StartAsync();
+        server.ChatDelay = TimeSpan.FromMilliseconds(400); // the first calls are still in flight when the last asks
+        server.QuotaRequestsPerMinute = 3;
+        var settings = new Dictionary<string, string?>(LlmTestHost.Provider("fast", 0, "limited", server))
+        {
+            ["DurableAgents:Llm:Profiles:fast:Providers:0:TokensPerMinute"] = "2400",
+            ["DurableAgents:Llm:Profiles:fast:Providers:0:RequestsPerMinute"] = "3",
+            ["DurableAgents:Llm:RateLimitInlineWait"] = "00:00:00", // never wait in the activity: always durably
+        };
+        await using var host = await LlmTestHost.StartAsync(LlmTestHost.FastResilience(), settings);
+        var request = new Contracts.Llm.ModelRequest { Messages = [Contracts.Llm.ModelMessage.User("hi")], Cache = Contracts.Llm.ModelCacheMode.None, MaxOutputTokens = 1000 };
+
+        // Each call reserves about 1,000 tokens: two fit in 2,400, the third must wait for the first two to settle.
+        var ids = new[] { "rl-1", "rl-2", "rl-3" };
+        foreach (var id in ids)
+        {
+            await host.Client.ScheduleNewOrchestrationInstanceAsync(nameof(Ask), request, new Microsoft.DurableTask.StartOrchestrationOptions { InstanceId = id });
+        }
+
+        var token = TestTimeout.Token(60);
+        foreach (var id in ids)
+        {
+            var done = await host.Client.WaitForInstanceCompletionAsync(id, true, token);
+            Assert.That(done.RuntimeStatus, Is.EqualTo(Microsoft.DurableTask.Client.OrchestrationRuntimeStatus.Completed), done.FailureDetails?.ToString());
+        }
+
+        Assert.That(server.ChatRequests, Has.Count.EqualTo(3), "one request per call: none refused and retried");
+        Assert.That(server.QuotaRefusals, Is.Zero, "the limiter kept the deployment under its quota");
+        var waited = new List<string>();
+        foreach (var id in ids)
+        {
+            var history = await host.Backend.GetHistoryEventsAsync(id, token);
+            if (history.Any(e => e.TimerCreated is not null))
+            {
+                waited.Add(id);
+                Assert.That(history.Count(e => e.TaskScheduled?.Name == "CallModel"), Is.EqualTo(2), "it called again after the timer");
+            }
+        }
+
+        Assert.That(waited, Has.Count.EqualTo(1), "exactly one call found the bucket empty");
+        Assert.That(host.Logs.Entries.Select(e => e.Message), Has.Some.Contains("is at its rate limit; the workflow waits"));
+    }
+
+    [Test]
+    public async Task ALimitOfZeroOrLess_IsRefusedAtStart_NamingTheSetting()
+    {
+        await using var server = await FakeOpenAiServer.StartAsync();
+        var settings = new Dictionary<string, string?>(LlmTestHost.Provider("fast", 0, "limited", server)) { ["DurableAgents:Llm:Profiles:fast:Providers:0:RequestsPerMinute"] = "0" };
+
+        var ex = await Assert.CatchAsync(async () => await LlmTestHost.StartAsync(settings));
+
+        Assert.That(ex!.Message, Does.Contain("DurableAgents:Llm:Profiles:fast:Providers:0:RequestsPerMinute must be a positive number"));
+    }
+}
+
+/// <summary>The agent loop waits for capacity between turns, durably, and says nothing while it waits.</summary>
+public sealed class AgentRateLimitTests
+{
+    [Test]
+    public async Task AnAgentTurnWithoutCapacity_WaitsOnATimer_AndIsAskedAgain_WithNoEmptyAnswerInTheConversation()
+    {
+        await using var server = await FakeOpenAiServer.StartAsync();
+        server.ChatDelay = TimeSpan.FromMilliseconds(400);
+        server.DefaultText = "Here is my answer.";
+        // Both profiles name the same deployment, so they share its limits.
+        var settings = new Dictionary<string, string?>(LlmTestHost.Provider("fast", 0, "limited", server).Concat(LlmTestHost.Provider("strong", 0, "limited-strong", server)))
+        {
+            ["DurableAgents:Llm:Profiles:fast:Providers:0:MaxConcurrent"] = "1",
+            ["DurableAgents:Llm:Profiles:strong:Providers:0:MaxConcurrent"] = "1",
+            ["DurableAgents:Llm:RateLimitInlineWait"] = "00:00:00",
+            ["DurableAgents:Llm:Cache:Enabled"] = "false", // the two chats ask the same: both must reach the model
+        };
+        await using var host = await LlmTestHost.StartAsync(LlmTestHost.FastResilience(), settings);
+        var ids = new[] { "ag-1", "ag-2" };
+        foreach (var id in ids)
+        {
+            await host.Client.ScheduleNewOrchestrationInstanceAsync("AgentChat", new DurableAgents.Orchestrations.AgentChatInput("Say something.", Agent: "writer"), new Microsoft.DurableTask.StartOrchestrationOptions { InstanceId = id });
+        }
+
+        var token = TestTimeout.Token(60);
+        var waited = 0;
+        foreach (var id in ids)
+        {
+            var done = await host.Client.WaitForInstanceCompletionAsync(id, true, token);
+            Assert.That(done.RuntimeStatus, Is.EqualTo(Microsoft.DurableTask.Client.OrchestrationRuntimeStatus.Completed), done.FailureDetails?.ToString());
+            var result = done.ReadOutputAs<Contracts.Agents.AgentRunResult>()!;
+            Assert.That(result.Text, Is.EqualTo("Here is my answer."));
+            Assert.That(result.Turns, Is.EqualTo(1), "the wait is not a turn");
+            var history = await host.Backend.GetHistoryEventsAsync(id, token);
+            waited += history.Any(e => e.TimerCreated is not null) ? 1 : 0;
+        }
+
+        Assert.That(waited, Is.EqualTo(1), "one chat found the deployment busy (MaxConcurrent 1) and waited");
+        Assert.That(server.ChatRequests, Has.Count.EqualTo(2));
+    }
+}
