@@ -127,6 +127,9 @@ public sealed partial class FakeOpenAiServer : IAsyncDisposable
     /// <summary>Chat requests allowed per sliding minute; beyond, 429 with Retry-After (as a deployment's quota).</summary>
     public int? QuotaRequestsPerMinute { get; set; }
 
+    /// <summary>A fixed <c>x-ratelimit-remaining-requests</c> header on every chat answer (as a provider reports its quota).</summary>
+    public int? ReportRemainingRequests { get; set; }
+
     /// <summary>Chat requests refused by the quota.</summary>
     public int QuotaRefusals => Volatile.Read(ref _quotaRefusals);
 
@@ -190,6 +193,11 @@ public sealed partial class FakeOpenAiServer : IAsyncDisposable
                 ctx.Response.Headers.RetryAfter = retryAfter.ToString(CultureInfo.InvariantCulture);
                 await ctx.Response.WriteAsync("""{"error":{"message":"Rate limit reached (fake quota).","type":"rate_limit_error","code":"rate_limit_exceeded"}}""");
                 return;
+            }
+
+            if (ReportRemainingRequests is { } remaining)
+            {
+                ctx.Response.Headers["x-ratelimit-remaining-requests"] = remaining.ToString(CultureInfo.InvariantCulture);
             }
 
             if (Interlocked.Increment(ref _chatCount) == StallAtRequest)

@@ -8,7 +8,9 @@ namespace DurableAgents.Activities.Llm;
 /// <param name="Latency">Until the response headers (or the failure).</param>
 /// <param name="RetryAfter">The provider's Retry-After, if it sent one.</param>
 /// <param name="Error">Why it failed, if it did (no payloads, no secrets).</param>
-public sealed record HttpAttempt(string Provider, int? StatusCode, TimeSpan Latency, TimeSpan? RetryAfter, string? Error);
+/// <param name="RemainingRequests">The provider's <c>x-ratelimit-remaining-requests</c>, if it sent it.</param>
+/// <param name="RemainingTokens">The provider's <c>x-ratelimit-remaining-tokens</c>, if it sent it.</param>
+public sealed record HttpAttempt(string Provider, int? StatusCode, TimeSpan Latency, TimeSpan? RetryAfter, string? Error, long? RemainingRequests = null, long? RemainingTokens = null);
 
 /// <summary>
 /// Collects the HTTP attempts of the model call in flight on this async flow: the CallModel activity
@@ -78,6 +80,9 @@ public sealed class ModelAttemptScope : IDisposable
 /// <summary>Records each HTTP attempt (status, latency, Retry-After) into the current <see cref="ModelAttemptScope"/>.</summary>
 public sealed class AttemptRecordingHandler(string provider, TimeProvider time) : DelegatingHandler
 {
+    private static long? Header(HttpResponseMessage response, string name) =>
+        response.Headers.TryGetValues(name, out var values) && long.TryParse(values.FirstOrDefault(), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var n) ? n : null;
+
     /// <summary>Whether a request can start a generation (and be billed): every POST except a cancel.</summary>
     public static bool Generates(HttpRequestMessage request)
     {
@@ -112,7 +117,9 @@ public sealed class AttemptRecordingHandler(string provider, TimeProvider time) 
                 (int)response.StatusCode,
                 time.GetElapsedTime(started),
                 retryAfter,
-                response.IsSuccessStatusCode ? null : $"HTTP {(int)response.StatusCode}"));
+                response.IsSuccessStatusCode ? null : $"HTTP {(int)response.StatusCode}",
+                Header(response, "x-ratelimit-remaining-requests"),
+                Header(response, "x-ratelimit-remaining-tokens")));
             return response;
         }
         catch (Exception ex)

@@ -139,6 +139,43 @@ public sealed class ModelRateLimiter(ActivityDatabase database, TimeProvider tim
         await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// Learns from the provider, which also sees other clients of the deployment: its remaining requests and
+    /// tokens lower the bucket to them, and a 429's Retry-After empties it until then (refill starts after).
+    /// </summary>
+    public async Task ObserveAsync(string deployment, ModelLimits limits, long? remainingRequests, long? remainingTokens, TimeSpan? throttledFor, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(limits);
+        if (remainingRequests is null && remainingTokens is null && throttledFor is null)
+        {
+            return;
+        }
+
+        var c = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = c.ConfigureAwait(false);
+        var tx = await BeginLockedAsync(c, deployment, cancellationToken).ConfigureAwait(false);
+        await using var transaction = tx.ConfigureAwait(false);
+        var nowMs = time.GetUtcNow().ToUnixTimeMilliseconds();
+        var (tokens, requests) = await RefilledAsync(c, tx, deployment, limits, nowMs, cancellationToken).ConfigureAwait(false);
+        var updatedMs = nowMs;
+        if (throttledFor is { } t && t > TimeSpan.Zero)
+        {
+            (tokens, requests, updatedMs) = (0, 0, nowMs + (long)t.TotalMilliseconds);
+        }
+        else
+        {
+            tokens = remainingTokens is { } rt && limits.TokensPerMinute is not null ? Math.Min(tokens, rt) : tokens;
+            requests = remainingRequests is { } rr && limits.RequestsPerMinute is not null ? Math.Min(requests, rr) : requests;
+        }
+
+        await c.ExecuteAsync(Cmd(
+            $"UPDATE {Prefix}llm_limits SET tokens = @tokens, requests = @requests, updated_ms = @updatedMs WHERE deployment = @deployment",
+            new { deployment, tokens, requests, updatedMs },
+            tx,
+            cancellationToken)).ConfigureAwait(false);
+        await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
     /// <summary>The bucket after refilling for the time since it was last touched (created full).</summary>
     private async Task<(double Tokens, double Requests)> RefilledAsync(DbConnection c, DbTransaction tx, string deployment, ModelLimits limits, long nowMs, CancellationToken cancellationToken)
     {
@@ -174,4 +211,25 @@ public sealed class ModelRateLimiter(ActivityDatabase database, TimeProvider tim
 
     private static Task<DbTransaction> BeginLockedAsync(DbConnection c, string deployment, CancellationToken cancellationToken) =>
         ActivityDatabase.BeginLockedAsync(c, deployment, 11, cancellationToken);
+}
+
+/// <summary>Rate-limit metrics on the <c>DurableAgents.GenAI</c> meter (tag <c>deployment</c>: the provider entry's name).</summary>
+public static class ModelRateMetrics
+{
+    private static readonly System.Diagnostics.Metrics.Meter Meter = new(ModelClients.ActivitySourceName);
+
+    /// <summary>Tokens reserved before calls.</summary>
+    public static readonly System.Diagnostics.Metrics.Counter<long> Reserved = Meter.CreateCounter<long>("durableagents.llm.ratelimit.reserved", "{token}", "Tokens reserved for calls before they were sent.");
+
+    /// <summary>Tokens the calls really used.</summary>
+    public static readonly System.Diagnostics.Metrics.Counter<long> Used = Meter.CreateCounter<long>("durableagents.llm.ratelimit.used", "{token}", "Tokens the rate-limited calls really used.");
+
+    /// <summary>Calls that waited for capacity (tag <c>kind</c>: inline in the activity, or durable on a timer).</summary>
+    public static readonly System.Diagnostics.Metrics.Counter<long> Waits = Meter.CreateCounter<long>("durableagents.llm.ratelimit.waits", "{call}", "Calls that waited for rate-limit capacity.");
+
+    /// <summary>How long they waited (durable: the wait handed back).</summary>
+    public static readonly System.Diagnostics.Metrics.Histogram<double> WaitTime = Meter.CreateHistogram<double>("durableagents.llm.ratelimit.wait.duration", "ms", "Time calls waited for rate-limit capacity.");
+
+    /// <summary>429s the provider still answered.</summary>
+    public static readonly System.Diagnostics.Metrics.Counter<long> Throttled = Meter.CreateCounter<long>("durableagents.llm.ratelimit.throttled", "{response}", "HTTP 429 answers received from the provider.");
 }

@@ -136,6 +136,8 @@ public sealed partial class ModelService(
             // Every provider is at its rate limit: no call was made. Hand back "retry after" so the
             // orchestration waits on a durable timer instead of this activity holding its slot.
             LogCapacityWait(logger, origin.InstanceId, wait.Provider, (long)wait.RetryAfter.TotalMilliseconds);
+            ModelRateMetrics.Waits.Add(1, new KeyValuePair<string, object?>("deployment", wait.Provider), new KeyValuePair<string, object?>("kind", "durable"));
+            ModelRateMetrics.WaitTime.Record(wait.RetryAfter.TotalMilliseconds, new KeyValuePair<string, object?>("deployment", wait.Provider), new KeyValuePair<string, object?>("kind", "durable"));
             return new ModelResponse
             {
                 Profile = request.Profile,
@@ -315,6 +317,16 @@ public sealed partial class ModelService(
                 {
                     var used = records.Skip(recordsBefore).Sum(r => r.InputTokens + r.OutputTokens);
                     await limiter.ReleaseAsync(provider.DeploymentKey, limits!, lease, used, CancellationToken.None).ConfigureAwait(false);
+                    ModelRateMetrics.Used.Add(used, new KeyValuePair<string, object?>("deployment", provider.EffectiveName));
+                    var http = records.LastHttp;
+                    var throttled = http.LastOrDefault(a => a.StatusCode == 429);
+                    if (throttled is not null)
+                    {
+                        ModelRateMetrics.Throttled.Add(1, new KeyValuePair<string, object?>("deployment", provider.EffectiveName));
+                    }
+
+                    var last = http.LastOrDefault(a => a.StatusCode is >= 200 and < 300);
+                    await limiter.ObserveAsync(provider.DeploymentKey, limits!, last?.RemainingRequests, last?.RemainingTokens, last is null ? throttled?.RetryAfter : null, CancellationToken.None).ConfigureAwait(false);
                 }
             }
         }
@@ -332,6 +344,17 @@ public sealed partial class ModelService(
             var left = _options.RateLimitInlineWait - time.GetElapsedTime(started);
             if (decision.Granted || decision.RetryAfter > left)
             {
+                var tags = new KeyValuePair<string, object?>("deployment", provider.EffectiveName);
+                if (decision.Granted)
+                {
+                    ModelRateMetrics.Reserved.Add(decision.Reserved, tags);
+                    if (time.GetElapsedTime(started) is { Ticks: > 0 } waited && waited >= TimeSpan.FromMilliseconds(1))
+                    {
+                        ModelRateMetrics.Waits.Add(1, tags, new KeyValuePair<string, object?>("kind", "inline"));
+                        ModelRateMetrics.WaitTime.Record(waited.TotalMilliseconds, tags, new KeyValuePair<string, object?>("kind", "inline"));
+                    }
+                }
+
                 return decision;
             }
 
@@ -399,6 +422,7 @@ public sealed partial class ModelService(
         finally
         {
             var http = scope.Attempts;
+            records.LastHttp = http;
             var usage = new ModelUsage(response?.Usage?.InputTokenCount ?? 0, response?.Usage?.OutputTokenCount ?? 0);
             var model = response?.ModelId ?? provider.Model;
             var cost = Price(model, provider)?.CostOf(usage.InputTokens, usage.OutputTokens) ?? 0m;
@@ -786,6 +810,9 @@ public sealed class ClientWorkflowNames(DurableTaskClient client) : IWorkflowNam
 internal sealed class CallRecords : List<ModelAttemptRecord>
 {
     private int _steps;
+
+    /// <summary>The HTTP attempts of the latest request (what the provider said about its limits).</summary>
+    public IReadOnlyList<HttpAttempt> LastHttp { get; set; } = [];
 
     /// <summary>The next step's 1-based number: the same on every run of the task while the call makes the same requests.</summary>
     public int NextStep() => ++_steps;

@@ -111,6 +111,25 @@ public sealed class ModelRateLimiterTests(string kind)
     }
 
     [Test]
+    public async Task TheProvidersHeaders_LowerTheBucket_AndA429EmptiesItUntilItsRetryAfter()
+    {
+        var limits = new ModelLimits(TokensPerMinute: 10_000, RequestsPerMinute: 60, null);
+        var limiter = new ModelRateLimiter(_a, _time);
+        await limiter.TryAcquireAsync(Deployment, limits, 100, default);
+
+        // Another client of the deployment used most of it: the provider says 0 requests remain.
+        await limiter.ObserveAsync(Deployment, limits, remainingRequests: 0, remainingTokens: 5_000, throttledFor: null, default);
+        Assert.That((await limiter.TryAcquireAsync(Deployment, limits, 100, default)).RetryAfter, Is.EqualTo(TimeSpan.FromSeconds(1)), "one request per second at 60 per minute");
+
+        // A 429 with Retry-After 20 s: nothing goes for 20 s, then the bucket refills from empty.
+        await limiter.ObserveAsync(Deployment, limits, null, null, throttledFor: TimeSpan.FromSeconds(20), default);
+        _time.Advance(TimeSpan.FromSeconds(19));
+        Assert.That((await limiter.TryAcquireAsync(Deployment, limits, 100, default)).Granted, Is.False);
+        _time.Advance(TimeSpan.FromSeconds(2));
+        Assert.That((await limiter.TryAcquireAsync(Deployment, limits, 100, default)).Granted, Is.True, "1 s after the Retry-After a request has refilled");
+    }
+
+    [Test]
     public async Task DifferentDeployments_HaveTheirOwnBuckets()
     {
         var limits = new ModelLimits(null, RequestsPerMinute: 1, null);
@@ -172,6 +191,31 @@ public sealed class ModelRateLimitTests
     }
 
     [Test]
+    public async Task WhenTheProviderSaysNoRequestsRemain_TheNextCallWaitsDurably_InsteadOfBeingSent()
+    {
+        await using var server = await FakeOpenAiServer.StartAsync();
+        server.ReportRemainingRequests = 0;
+        var settings = new Dictionary<string, string?>(LlmTestHost.Provider("fast", 0, "limited", server))
+        {
+            ["DurableAgents:Llm:Profiles:fast:Providers:0:RequestsPerMinute"] = "60", // configured higher than what is left
+            ["DurableAgents:Llm:RateLimitInlineWait"] = "00:00:00",
+            ["DurableAgents:Llm:Cache:Enabled"] = "false",
+        };
+        await using var host = await LlmTestHost.StartAsync(LlmTestHost.FastResilience(), settings);
+        var request = new Contracts.Llm.ModelRequest { Messages = [Contracts.Llm.ModelMessage.User("hi")] };
+        using var waits = new MetricCapture("durableagents.llm.ratelimit.waits");
+
+        var first = await host.AskAsync(request, "seen-1");
+        var second = await host.AskAsync(request, "seen-2");
+
+        Assert.That((first.RuntimeStatus, second.RuntimeStatus), Is.EqualTo((Microsoft.DurableTask.Client.OrchestrationRuntimeStatus.Completed, Microsoft.DurableTask.Client.OrchestrationRuntimeStatus.Completed)));
+        Assert.That((await host.Backend.GetHistoryEventsAsync("seen-1")).Any(e => e.TimerCreated is not null), Is.False);
+        Assert.That((await host.Backend.GetHistoryEventsAsync("seen-2")).Any(e => e.TimerCreated is not null), Is.True, "the limiter learned from the header and made the second call wait");
+        Assert.That(server.ChatRequests, Has.Count.EqualTo(2));
+        Assert.That(waits.Total, Is.GreaterThanOrEqualTo(1), "the wait is on the metrics");
+    }
+
+    [Test]
     public async Task ALimitOfZeroOrLess_IsRefusedAtStart_NamingTheSetting()
     {
         await using var server = await FakeOpenAiServer.StartAsync();
@@ -223,4 +267,28 @@ public sealed class AgentRateLimitTests
         Assert.That(waited, Is.EqualTo(1), "one chat found the deployment busy (MaxConcurrent 1) and waited");
         Assert.That(server.ChatRequests, Has.Count.EqualTo(2));
     }
+}
+
+/// <summary>Sums a counter of the DurableAgents.GenAI meter while it lives.</summary>
+internal sealed class MetricCapture : IDisposable
+{
+    private readonly System.Diagnostics.Metrics.MeterListener _listener = new();
+    private long _total;
+
+    public MetricCapture(string instrument)
+    {
+        _listener.InstrumentPublished = (i, l) =>
+        {
+            if (i.Name == instrument)
+            {
+                l.EnableMeasurementEvents(i);
+            }
+        };
+        _listener.SetMeasurementEventCallback<long>((_, value, _, _) => Interlocked.Add(ref _total, value));
+        _listener.Start();
+    }
+
+    public long Total => Interlocked.Read(ref _total);
+
+    public void Dispose() => _listener.Dispose();
 }
