@@ -54,12 +54,11 @@ public sealed class ModelRateLimiter(ActivityDatabase database, TimeProvider tim
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(deployment);
         ArgumentNullException.ThrowIfNull(limits);
-        var c = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
-        await using var connection = c.ConfigureAwait(false);
-        var tx = await BeginLockedAsync(c, deployment, cancellationToken).ConfigureAwait(false);
-        await using var transaction = tx.ConfigureAwait(false);
-        var nowMs = time.GetUtcNow().ToUnixTimeMilliseconds();
-        var (bucketTokens, bucketRequests) = await RefilledAsync(c, tx, deployment, limits, nowMs, cancellationToken).ConfigureAwait(false);
+        return await LockedAsync(deployment, limits, (c, tx, nowMs, bucketTokens, bucketRequests) => AcquireLockedAsync(c, tx, nowMs, bucketTokens, bucketRequests, deployment, limits, tokens, cancellationToken), cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task<CapacityDecision> AcquireLockedAsync(DbConnection c, DbTransaction tx, long nowMs, double bucketTokens, double bucketRequests, string deployment, ModelLimits limits, long tokens, CancellationToken cancellationToken)
+    {
 
         // A call larger than a whole minute's tokens waits for a full bucket, then goes (else it never could).
         var need = limits.TokensPerMinute is { } tpm ? Math.Min(tokens, tpm) : tokens;
@@ -90,8 +89,7 @@ public sealed class ModelRateLimiter(ActivityDatabase database, TimeProvider tim
 
         if (wait > TimeSpan.Zero)
         {
-            await tx.CommitAsync(cancellationToken).ConfigureAwait(false); // keeps the refill
-            return new CapacityDecision(null, 0, wait);
+            return new CapacityDecision(null, 0, wait); // the refill is kept (committed)
         }
 
         var id = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
@@ -105,7 +103,6 @@ public sealed class ModelRateLimiter(ActivityDatabase database, TimeProvider tim
             new { id, deployment, need, expires = nowMs + (long)LeaseLifetime.TotalMilliseconds },
             tx,
             cancellationToken)).ConfigureAwait(false);
-        await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
         return new CapacityDecision(id, need, TimeSpan.Zero);
     }
 
@@ -119,24 +116,21 @@ public sealed class ModelRateLimiter(ActivityDatabase database, TimeProvider tim
             return;
         }
 
-        var c = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
-        await using var connection = c.ConfigureAwait(false);
-        var tx = await BeginLockedAsync(c, deployment, cancellationToken).ConfigureAwait(false);
-        await using var transaction = tx.ConfigureAwait(false);
-        var nowMs = time.GetUtcNow().ToUnixTimeMilliseconds();
-        await RefilledAsync(c, tx, deployment, limits, nowMs, cancellationToken).ConfigureAwait(false);
-        var deleted = await c.ExecuteAsync(Cmd($"DELETE FROM {Prefix}llm_limit_leases WHERE id = @id", new { id = lease.LeaseId }, tx, cancellationToken)).ConfigureAwait(false);
-        if (deleted == 1 && limits.TokensPerMinute is { } tpm)
+        await LockedAsync(deployment, limits, async (c, tx, _, _, _) =>
         {
-            var back = lease.Reserved - usedTokens;
-            await c.ExecuteAsync(Cmd(
-                $"UPDATE {Prefix}llm_limits SET tokens = CASE WHEN tokens + @back > @tpm THEN @tpm ELSE tokens + @back END WHERE deployment = @deployment",
-                new { deployment, back = (double)back, tpm = (double)tpm },
-                tx,
-                cancellationToken)).ConfigureAwait(false);
-        }
+            var deleted = await c.ExecuteAsync(Cmd($"DELETE FROM {Prefix}llm_limit_leases WHERE id = @id", new { id = lease.LeaseId }, tx, cancellationToken)).ConfigureAwait(false);
+            if (deleted == 1 && limits.TokensPerMinute is { } tpm)
+            {
+                var back = lease.Reserved - usedTokens;
+                await c.ExecuteAsync(Cmd(
+                    $"UPDATE {Prefix}llm_limits SET tokens = CASE WHEN tokens + @back > @tpm THEN @tpm ELSE tokens + @back END WHERE deployment = @deployment",
+                    new { deployment, back = (double)back, tpm = (double)tpm },
+                    tx,
+                    cancellationToken)).ConfigureAwait(false);
+            }
 
-        await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
+            return true;
+        }, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -151,29 +145,40 @@ public sealed class ModelRateLimiter(ActivityDatabase database, TimeProvider tim
             return;
         }
 
+        await LockedAsync(deployment, limits, async (c, tx, nowMs, tokens, requests) =>
+        {
+            var updatedMs = nowMs;
+            if (throttledFor is { } t && t > TimeSpan.Zero)
+            {
+                (tokens, requests, updatedMs) = (0, 0, nowMs + (long)t.TotalMilliseconds);
+            }
+            else
+            {
+                tokens = remainingTokens is { } rt && limits.TokensPerMinute is not null ? Math.Min(tokens, rt) : tokens;
+                requests = remainingRequests is { } rr && limits.RequestsPerMinute is not null ? Math.Min(requests, rr) : requests;
+            }
+
+            await c.ExecuteAsync(Cmd(
+                $"UPDATE {Prefix}llm_limits SET tokens = @tokens, requests = @requests, updated_ms = @updatedMs WHERE deployment = @deployment",
+                new { deployment, tokens, requests, updatedMs },
+                tx,
+                cancellationToken)).ConfigureAwait(false);
+            return true;
+        }, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Runs <paramref name="work"/> on the refilled bucket in a transaction holding the deployment's lock, and commits.</summary>
+    private async Task<T> LockedAsync<T>(string deployment, ModelLimits limits, Func<DbConnection, DbTransaction, long, double, double, Task<T>> work, CancellationToken cancellationToken)
+    {
         var c = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var connection = c.ConfigureAwait(false);
         var tx = await BeginLockedAsync(c, deployment, cancellationToken).ConfigureAwait(false);
         await using var transaction = tx.ConfigureAwait(false);
         var nowMs = time.GetUtcNow().ToUnixTimeMilliseconds();
         var (tokens, requests) = await RefilledAsync(c, tx, deployment, limits, nowMs, cancellationToken).ConfigureAwait(false);
-        var updatedMs = nowMs;
-        if (throttledFor is { } t && t > TimeSpan.Zero)
-        {
-            (tokens, requests, updatedMs) = (0, 0, nowMs + (long)t.TotalMilliseconds);
-        }
-        else
-        {
-            tokens = remainingTokens is { } rt && limits.TokensPerMinute is not null ? Math.Min(tokens, rt) : tokens;
-            requests = remainingRequests is { } rr && limits.RequestsPerMinute is not null ? Math.Min(requests, rr) : requests;
-        }
-
-        await c.ExecuteAsync(Cmd(
-            $"UPDATE {Prefix}llm_limits SET tokens = @tokens, requests = @requests, updated_ms = @updatedMs WHERE deployment = @deployment",
-            new { deployment, tokens, requests, updatedMs },
-            tx,
-            cancellationToken)).ConfigureAwait(false);
+        var result = await work(c, tx, nowMs, tokens, requests).ConfigureAwait(false);
         await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
+        return result;
     }
 
     /// <summary>The bucket after refilling for the time since it was last touched (created full).</summary>
