@@ -73,4 +73,7 @@ internal sealed class DurableClientHolder : IWorkflowNames
 
     public async Task<string?> NameOfAsync(string instanceId, CancellationToken cancellationToken) =>
         _client is null ? null : (await _client.GetInstanceAsync(instanceId, false, cancellationToken).ConfigureAwait(false))?.Name;
+
+    public async Task<string?> TagOfAsync(string instanceId, string tag, CancellationToken cancellationToken) =>
+        _client is null ? null : (await _client.GetInstanceAsync(instanceId, false, cancellationToken).ConfigureAwait(false))?.Tags.GetValueOrDefault(tag);
 }

@@ -74,9 +74,22 @@ public enum ModelCacheMode
     Semantic = 2,
 }
 
+/// <summary>Which lane a model call takes at a rate-limited deployment.</summary>
+public enum ModelPriority
+{
+    /// <summary>A person is waiting (HTTP-started chat, approvals): served first, from a reserve batch work cannot take.</summary>
+    Interactive,
+
+    /// <summary>Scheduled and bulk work (SEO audits, weekly content): takes what interactive work leaves, with a guaranteed share.</summary>
+    Batch,
+}
+
 /// <summary>The input of <see cref="ActivityNames.CallModel"/>.</summary>
 public sealed record ModelRequest
 {
+    /// <summary>The lane at rate-limited deployments; null: the workflow's (<c>Llm:Priorities:&lt;workflow&gt;</c>, an instance tag <c>priority</c>, else interactive).</summary>
+    public ModelPriority? Priority { get; init; }
+
     /// <summary>The model profile (configuration DurableAgents:Llm:Profiles:{name}). The default is "fast".</summary>
     public string Profile { get; init; } = "fast";
 

@@ -1,4 +1,5 @@
 using System.ComponentModel.DataAnnotations;
+using DurableAgents.Activities.Contracts.Llm;
 
 namespace DurableAgents.Activities.Llm;
 
@@ -48,6 +49,19 @@ public sealed class LlmOptions
     /// </summary>
     /// <value>The default value is false.</value>
     public bool LogContent { get; init; }
+
+    /// <summary>Lanes per workflow name at rate-limited deployments (<c>Llm:Priorities:SeoAudit=Batch</c>); unlisted workflows are interactive. An instance tag <c>priority</c> set at start overrides it.</summary>
+    public Dictionary<string, ModelPriority> Priorities { get; init; } = new(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>The share of each minute's capacity batch calls leave for interactive ones (while interactive calls have room in their lane). It stands idle when no person is waiting: keep it small.</summary>
+    /// <value>The default value is 0.1.</value>
+    [Range(0.0, 0.9)]
+    public double InteractiveReserve { get; init; } = 0.1;
+
+    /// <summary>The share of each minute's capacity guaranteed to batch calls: while batch calls wait, interactive calls take no more than the rest.</summary>
+    /// <value>The default value is 0.2.</value>
+    [Range(0.0, 0.9)]
+    public double BatchShare { get; init; } = 0.2;
 
     /// <summary>
     /// The longest a call waits in its activity for rate-limit capacity. Beyond it the call hands back

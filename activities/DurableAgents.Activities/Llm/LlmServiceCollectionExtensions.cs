@@ -36,7 +36,11 @@ public static class LlmServiceCollectionExtensions
 
         ActivityDatabase.TryAdd(services, configuration);
         services.TryAddSingleton<IModelLedger>(sp => new RelationalModelLedger(sp.GetRequiredService<ActivityDatabase>()));
-        services.TryAddSingleton(sp => new ModelRateLimiter(sp.GetRequiredService<ActivityDatabase>(), sp.GetRequiredService<TimeProvider>()));
+        services.TryAddSingleton(sp =>
+        {
+            var llm = sp.GetRequiredService<IOptions<LlmOptions>>().Value;
+            return new ModelRateLimiter(sp.GetRequiredService<ActivityDatabase>(), sp.GetRequiredService<TimeProvider>(), llm.InteractiveReserve, llm.BatchShare);
+        });
         services.TryAddSingleton(sp => new ModelHost(sp.GetService<DurableAgents.Engine.Hosting.HostIdentity>()?.HostId ?? Environment.GetEnvironmentVariable("WEBSITE_INSTANCE_ID") ?? Environment.MachineName));
         services.TryAddEnumerable(ServiceDescriptor.Singleton<DurableAgents.Engine.Hosting.IHostLeaseObserver, InterruptedModelCalls>());
         var taskHub = configuration["DurableAgents:Postgres:TaskHub"] ?? "default";

@@ -1,7 +1,7 @@
 using System.Data.Common;
 using System.Security.Cryptography;
 using Dapper;
-using Microsoft.Data.Sqlite;
+using DurableAgents.Activities.Contracts.Llm;
 
 namespace DurableAgents.Activities.Llm;
 
@@ -39,7 +39,7 @@ public sealed record CapacityDecision(string? LeaseId, long Reserved, TimeSpan R
 /// after, returning what it did not use at once. Each decision runs in a transaction holding the
 /// deployment's lock (SQLite: the write lock; PostgreSQL: an advisory lock).
 /// </summary>
-public sealed class ModelRateLimiter(ActivityDatabase database, TimeProvider time)
+public sealed class ModelRateLimiter(ActivityDatabase database, TimeProvider time, double interactiveReserve = 0.1, double batchShare = 0.2)
 {
     /// <summary>How long a lease of a call in flight lasts if its host dies before releasing it.</summary>
     public static readonly TimeSpan LeaseLifetime = TimeSpan.FromMinutes(10);
@@ -50,32 +50,68 @@ public sealed class ModelRateLimiter(ActivityDatabase database, TimeProvider tim
     private string Prefix => database.Prefix;
 
     /// <summary>Reserves capacity for one call of about <paramref name="tokens"/> tokens, or says how long to wait.</summary>
-    public async Task<CapacityDecision> TryAcquireAsync(string deployment, ModelLimits limits, long tokens, CancellationToken cancellationToken)
+    public Task<CapacityDecision> TryAcquireAsync(string deployment, ModelLimits limits, long tokens, CancellationToken cancellationToken) =>
+        TryAcquireAsync(deployment, limits, tokens, ModelPriority.Interactive, cancellationToken);
+
+    /// <summary>
+    /// Reserves capacity in a lane. Batch calls leave the interactive reserve in the deployment's bucket (as
+    /// far as interactive calls have room in their lane), so a saturating batch job never makes a person
+    /// wait behind it. Interactive calls also count against their lane, (1 − batch share) of the capacity;
+    /// while batch calls are waiting (one was refused within <see cref="BatchDemandWindow"/>) they keep to
+    /// it, so batch work keeps its guaranteed share. Alone, interactive calls may use the whole deployment;
+    /// batch calls always leave the reserve (keep it small: it stands idle when no person is waiting).
+    /// </summary>
+    public async Task<CapacityDecision> TryAcquireAsync(string deployment, ModelLimits limits, long tokens, ModelPriority priority, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(deployment);
         ArgumentNullException.ThrowIfNull(limits);
-        return await LockedAsync(deployment, limits, (c, tx, nowMs, bucketTokens, bucketRequests) => AcquireLockedAsync(c, tx, nowMs, bucketTokens, bucketRequests, deployment, limits, tokens, cancellationToken), cancellationToken).ConfigureAwait(false);
+        return await LockedAsync(deployment, limits, (c, tx, nowMs, bucketTokens, bucketRequests) => AcquireLockedAsync(c, tx, nowMs, bucketTokens, bucketRequests, deployment, limits, tokens, priority, cancellationToken), cancellationToken).ConfigureAwait(false);
     }
 
-    private async Task<CapacityDecision> AcquireLockedAsync(DbConnection c, DbTransaction tx, long nowMs, double bucketTokens, double bucketRequests, string deployment, ModelLimits limits, long tokens, CancellationToken cancellationToken)
+    private async Task<CapacityDecision> AcquireLockedAsync(DbConnection c, DbTransaction tx, long nowMs, double bucketTokens, double bucketRequests, string deployment, ModelLimits limits, long tokens, ModelPriority priority, CancellationToken cancellationToken)
     {
-
         // A call larger than a whole minute's tokens waits for a full bucket, then goes (else it never could).
         var need = limits.TokensPerMinute is { } tpm ? Math.Min(tokens, tpm) : tokens;
-        var wait = TimeSpan.Zero;
-        if (limits.TokensPerMinute is { } perMinute && bucketTokens < need)
+        var lane = InteractiveLane(limits);
+        var (laneTokens, laneRequests) = await RefilledAsync(c, tx, LaneKey(deployment), lane, nowMs, cancellationToken).ConfigureAwait(false);
+
+        // Batch leaves the interactive reserve, but only as much of it as interactive calls could use now.
+        double reserveTokens = 0, reserveRequests = 0;
+        if (priority == ModelPriority.Batch)
         {
-            var refill = Ms((need - bucketTokens) * 60_000d / perMinute);
+            reserveTokens = limits.TokensPerMinute is { } t ? Math.Min(interactiveReserve * t, laneTokens) : 0;
+            reserveRequests = limits.RequestsPerMinute is { } r ? Math.Min(interactiveReserve * r, laneRequests) : 0;
+        }
+
+        var wait = TimeSpan.Zero;
+        if (limits.TokensPerMinute is { } perMinute && bucketTokens < need + reserveTokens)
+        {
+            var shortfall = need + reserveTokens - bucketTokens;
+            var refill = Ms(shortfall * 60_000d / perMinute);
 
             // Calls in flight hold reservations that mostly come back when they settle (estimates are
             // upper bounds): if they could cover the shortfall, look again soon rather than at the refill time.
             var reserved = await c.ExecuteScalarAsync<long>(Cmd($"SELECT COALESCE(SUM(tokens), 0) FROM {Prefix}llm_limit_leases WHERE deployment = @deployment AND expires_ms > @nowMs", new { deployment, nowMs }, tx, cancellationToken)).ConfigureAwait(false);
-            wait = Max(wait, reserved >= need - bucketTokens && refill > RecheckAfter ? RecheckAfter : refill);
+            wait = Max(wait, reserved >= shortfall && refill > RecheckAfter ? RecheckAfter : refill);
         }
 
-        if (limits.RequestsPerMinute is { } rpm && bucketRequests < 1)
+        if (limits.RequestsPerMinute is { } rpm && bucketRequests < 1 + reserveRequests)
         {
-            wait = Max(wait, Ms((1 - bucketRequests) * 60_000d / rpm));
+            wait = Max(wait, Ms((1 + reserveRequests - bucketRequests) * 60_000d / rpm));
+        }
+
+        // Interactive calls keep to their lane only while batch calls are waiting: alone, they may use it all.
+        if (priority == ModelPriority.Interactive && await BatchWaitingAsync(c, tx, deployment, nowMs, cancellationToken).ConfigureAwait(false))
+        {
+            if (lane.TokensPerMinute is { } laneTpm && laneTokens < Math.Min(need, laneTpm))
+            {
+                wait = Max(wait, Ms((Math.Min(need, laneTpm) - laneTokens) * 60_000d / laneTpm));
+            }
+
+            if (lane.RequestsPerMinute is { } laneRpm && laneRequests < 1)
+            {
+                wait = Max(wait, Ms((1 - laneRequests) * 60_000d / laneRpm));
+            }
         }
 
         if (limits.MaxConcurrent is { } max)
@@ -89,15 +125,28 @@ public sealed class ModelRateLimiter(ActivityDatabase database, TimeProvider tim
 
         if (wait > TimeSpan.Zero)
         {
+            if (priority == ModelPriority.Batch)
+            {
+                await c.ExecuteAsync(Cmd(
+                    $"""
+                    INSERT INTO {Prefix}llm_limits (deployment, tokens, requests, updated_ms) VALUES (@key, 0, 0, @nowMs)
+                    ON CONFLICT (deployment) DO UPDATE SET updated_ms = excluded.updated_ms
+                    """,
+                    new { key = deployment + BatchWaitingSuffix, nowMs },
+                    tx,
+                    cancellationToken)).ConfigureAwait(false);
+            }
+
             return new CapacityDecision(null, 0, wait); // the refill is kept (committed)
         }
 
-        var id = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
-        await c.ExecuteAsync(Cmd(
-            $"UPDATE {Prefix}llm_limits SET tokens = tokens - @need, requests = requests - @one WHERE deployment = @deployment",
-            new { deployment, need = (double)(limits.TokensPerMinute is null ? 0 : need), one = limits.RequestsPerMinute is null ? 0d : 1d },
-            tx,
-            cancellationToken)).ConfigureAwait(false);
+        var id = (priority == ModelPriority.Interactive ? InteractivePrefix : string.Empty) + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
+        await TakeAsync(c, tx, deployment, limits, need, cancellationToken).ConfigureAwait(false);
+        if (priority == ModelPriority.Interactive)
+        {
+            await TakeAsync(c, tx, LaneKey(deployment), lane, Math.Min(need, lane.TokensPerMinute ?? need), cancellationToken).ConfigureAwait(false);
+        }
+
         await c.ExecuteAsync(Cmd(
             $"INSERT INTO {Prefix}llm_limit_leases (id, deployment, tokens, expires_ms) VALUES (@id, @deployment, @need, @expires)",
             new { id, deployment, need, expires = nowMs + (long)LeaseLifetime.TotalMilliseconds },
@@ -116,17 +165,19 @@ public sealed class ModelRateLimiter(ActivityDatabase database, TimeProvider tim
             return;
         }
 
-        await LockedAsync(deployment, limits, async (c, tx, _, _, _) =>
+        await LockedAsync(deployment, limits, async (c, tx, nowMs, _, _) =>
         {
             var deleted = await c.ExecuteAsync(Cmd($"DELETE FROM {Prefix}llm_limit_leases WHERE id = @id", new { id = lease.LeaseId }, tx, cancellationToken)).ConfigureAwait(false);
-            if (deleted == 1 && limits.TokensPerMinute is { } tpm)
+            if (deleted == 1)
             {
                 var back = lease.Reserved - usedTokens;
-                await c.ExecuteAsync(Cmd(
-                    $"UPDATE {Prefix}llm_limits SET tokens = CASE WHEN tokens + @back > @tpm THEN @tpm ELSE tokens + @back END WHERE deployment = @deployment",
-                    new { deployment, back = (double)back, tpm = (double)tpm },
-                    tx,
-                    cancellationToken)).ConfigureAwait(false);
+                await GiveBackAsync(c, tx, deployment, limits.TokensPerMinute, back, cancellationToken).ConfigureAwait(false);
+                if (lease.LeaseId.StartsWith(InteractivePrefix, StringComparison.Ordinal))
+                {
+                    var lane = InteractiveLane(limits);
+                    await RefilledAsync(c, tx, LaneKey(deployment), lane, nowMs, cancellationToken).ConfigureAwait(false);
+                    await GiveBackAsync(c, tx, LaneKey(deployment), lane.TokensPerMinute, back, cancellationToken).ConfigureAwait(false);
+                }
             }
 
             return true;
@@ -165,6 +216,47 @@ public sealed class ModelRateLimiter(ActivityDatabase database, TimeProvider tim
                 cancellationToken)).ConfigureAwait(false);
             return true;
         }, cancellationToken).ConfigureAwait(false);
+    }
+
+    private const string InteractivePrefix = "i.";
+    private const string BatchWaitingSuffix = "#batch-waiting";
+
+    /// <summary>How long after a batch call was refused interactive calls keep to their lane.</summary>
+    public static readonly TimeSpan BatchDemandWindow = TimeSpan.FromMinutes(1);
+
+    private async Task<bool> BatchWaitingAsync(DbConnection c, DbTransaction tx, string deployment, long nowMs, CancellationToken cancellationToken)
+    {
+        var last = await c.ExecuteScalarAsync<long?>(Cmd($"SELECT updated_ms FROM {Prefix}llm_limits WHERE deployment = @key", new { key = deployment + BatchWaitingSuffix }, tx, cancellationToken)).ConfigureAwait(false);
+        return last is { } ms && nowMs - ms < BatchDemandWindow.TotalMilliseconds;
+    }
+
+    private static string LaneKey(string deployment) => deployment + "#interactive";
+
+    /// <summary>The interactive lane's limits: the deployment's, less the batch share.</summary>
+    private ModelLimits InteractiveLane(ModelLimits limits) => new(
+        limits.TokensPerMinute is { } t ? Math.Max(1, (int)(t * (1 - batchShare))) : null,
+        limits.RequestsPerMinute is { } r ? Math.Max(1, (int)(r * (1 - batchShare))) : null,
+        null);
+
+    private Task<int> TakeAsync(DbConnection c, DbTransaction tx, string key, ModelLimits limits, long tokens, CancellationToken cancellationToken) =>
+        c.ExecuteAsync(Cmd(
+            $"UPDATE {Prefix}llm_limits SET tokens = tokens - @tokens, requests = requests - @one WHERE deployment = @key",
+            new { key, tokens = (double)(limits.TokensPerMinute is null ? 0 : tokens), one = limits.RequestsPerMinute is null ? 0d : 1d },
+            tx,
+            cancellationToken));
+
+    private async Task GiveBackAsync(DbConnection c, DbTransaction tx, string key, int? tokensPerMinute, long back, CancellationToken cancellationToken)
+    {
+        if (tokensPerMinute is not { } tpm)
+        {
+            return;
+        }
+
+        await c.ExecuteAsync(Cmd(
+            $"UPDATE {Prefix}llm_limits SET tokens = CASE WHEN tokens + @back > @tpm THEN @tpm ELSE tokens + @back END WHERE deployment = @key",
+            new { key, back = (double)back, tpm = (double)tpm },
+            tx,
+            cancellationToken)).ConfigureAwait(false);
     }
 
     /// <summary>Runs <paramref name="work"/> on the refilled bucket in a transaction holding the deployment's lock, and commits.</summary>

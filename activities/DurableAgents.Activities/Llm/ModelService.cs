@@ -107,6 +107,7 @@ public sealed partial class ModelService(
 
         // 3. The budget: reserve an estimate, or refuse before any request is sent.
         var budget = request.Budget ?? (_options.Budgets.TryGetValue(workflow, out var b) ? new ModelBudget(b.MaxTokens, b.MaxCost) : null);
+        records.Priority = await PriorityAsync(origin, workflow, request, profile, cancellationToken).ConfigureAwait(false);
         var maxOutput = request.MaxOutputTokens ?? _options.DefaultMaxOutputTokens;
         if (budget is not null)
         {
@@ -136,8 +137,9 @@ public sealed partial class ModelService(
             // Every provider is at its rate limit: no call was made. Hand back "retry after" so the
             // orchestration waits on a durable timer instead of this activity holding its slot.
             LogCapacityWait(logger, origin.InstanceId, wait.Provider, (long)wait.RetryAfter.TotalMilliseconds);
-            ModelRateMetrics.Waits.Add(1, new KeyValuePair<string, object?>("deployment", wait.Provider), new KeyValuePair<string, object?>("kind", "durable"));
-            ModelRateMetrics.WaitTime.Record(wait.RetryAfter.TotalMilliseconds, new KeyValuePair<string, object?>("deployment", wait.Provider), new KeyValuePair<string, object?>("kind", "durable"));
+            var lane = new KeyValuePair<string, object?>("lane", records.Priority.ToString().ToLowerInvariant());
+            ModelRateMetrics.Waits.Add(1, new KeyValuePair<string, object?>("deployment", wait.Provider), lane, new KeyValuePair<string, object?>("kind", "durable"));
+            ModelRateMetrics.WaitTime.Record(wait.RetryAfter.TotalMilliseconds, new KeyValuePair<string, object?>("deployment", wait.Provider), lane, new KeyValuePair<string, object?>("kind", "durable"));
             return new ModelResponse
             {
                 Profile = request.Profile,
@@ -243,7 +245,7 @@ public sealed partial class ModelService(
             CapacityDecision? lease = null;
             if (limits is not null)
             {
-                lease = await AcquireAsync(provider, limits, inputEstimate + maxOutput, cancellationToken).ConfigureAwait(false);
+                lease = await AcquireAsync(provider, limits, inputEstimate + maxOutput, records.Priority, cancellationToken).ConfigureAwait(false);
                 if (!lease.Granted)
                 {
                     capacity = capacity is { } c && c.RetryAfter <= lease.RetryAfter ? c : new ModelCapacityException(provider.EffectiveName, provider.Model, lease.RetryAfter);
@@ -334,24 +336,49 @@ public sealed partial class ModelService(
         throw (Exception?)capacity ?? lastError!;
     }
 
+    /// <summary>The call's lane: the request's, the instance's <c>priority</c> tag, the workflow's configured one, else interactive (only looked up when a provider has limits).</summary>
+    private async Task<ModelPriority> PriorityAsync(ModelCallOrigin origin, string workflow, ModelRequest request, ModelProfileOptions profile, CancellationToken cancellationToken)
+    {
+        if (request.Priority is { } asked)
+        {
+            return asked;
+        }
+
+        if (profile.Providers.All(p => ModelLimits.Of(p) is null))
+        {
+            return ModelPriority.Interactive;
+        }
+
+        if (await workflows.TagOfAsync(origin.InstanceId, PriorityTag, cancellationToken).ConfigureAwait(false) is { } tag && Enum.TryParse<ModelPriority>(tag, ignoreCase: true, out var tagged))
+        {
+            return tagged;
+        }
+
+        return _options.Priorities.TryGetValue(workflow, out var configured) ? configured : ModelPriority.Interactive;
+    }
+
+    /// <summary>The instance tag that sets a workflow's lane at start (<c>interactive</c> or <c>batch</c>).</summary>
+    public const string PriorityTag = "priority";
+
     /// <summary>Capacity for one call, waiting inside the activity up to <see cref="LlmOptions.RateLimitInlineWait"/>.</summary>
-    private async Task<CapacityDecision> AcquireAsync(ModelProviderOptions provider, ModelLimits limits, long tokens, CancellationToken cancellationToken)
+    private async Task<CapacityDecision> AcquireAsync(ModelProviderOptions provider, ModelLimits limits, long tokens, ModelPriority priority, CancellationToken cancellationToken)
     {
         var started = time.GetTimestamp();
         while (true)
         {
-            var decision = await limiter.TryAcquireAsync(provider.DeploymentKey, limits, tokens, cancellationToken).ConfigureAwait(false);
+            var decision = await limiter.TryAcquireAsync(provider.DeploymentKey, limits, tokens, priority, cancellationToken).ConfigureAwait(false);
             var left = _options.RateLimitInlineWait - time.GetElapsedTime(started);
             if (decision.Granted || decision.RetryAfter > left)
             {
                 var tags = new KeyValuePair<string, object?>("deployment", provider.EffectiveName);
+                var lane = new KeyValuePair<string, object?>("lane", priority.ToString().ToLowerInvariant());
                 if (decision.Granted)
                 {
                     ModelRateMetrics.Reserved.Add(decision.Reserved, tags);
                     if (time.GetElapsedTime(started) is { Ticks: > 0 } waited && waited >= TimeSpan.FromMilliseconds(1))
                     {
-                        ModelRateMetrics.Waits.Add(1, tags, new KeyValuePair<string, object?>("kind", "inline"));
-                        ModelRateMetrics.WaitTime.Record(waited.TotalMilliseconds, tags, new KeyValuePair<string, object?>("kind", "inline"));
+                        ModelRateMetrics.Waits.Add(1, tags, lane, new KeyValuePair<string, object?>("kind", "inline"));
+                        ModelRateMetrics.WaitTime.Record(waited.TotalMilliseconds, tags, lane, new KeyValuePair<string, object?>("kind", "inline"));
                     }
                 }
 
@@ -796,6 +823,9 @@ public interface IWorkflowNames
 {
     /// <summary>The orchestrator name of the instance, or null when it is unknown.</summary>
     Task<string?> NameOfAsync(string instanceId, CancellationToken cancellationToken);
+
+    /// <summary>One of the instance's tags (set at start), or null.</summary>
+    Task<string?> TagOfAsync(string instanceId, string tag, CancellationToken cancellationToken) => Task.FromResult<string?>(null);
 }
 
 /// <summary>Asks the Durable Task client.</summary>
@@ -804,12 +834,19 @@ public sealed class ClientWorkflowNames(DurableTaskClient client) : IWorkflowNam
     /// <inheritdoc />
     public async Task<string?> NameOfAsync(string instanceId, CancellationToken cancellationToken) =>
         (await client.GetInstanceAsync(instanceId, false, cancellationToken).ConfigureAwait(false))?.Name;
+
+    /// <inheritdoc />
+    public async Task<string?> TagOfAsync(string instanceId, string tag, CancellationToken cancellationToken) =>
+        (await client.GetInstanceAsync(instanceId, false, cancellationToken).ConfigureAwait(false))?.Tags.GetValueOrDefault(tag);
 }
 
 /// <summary>The attempts of one model call, and the count of its model requests (steps), which names background responses per step.</summary>
 internal sealed class CallRecords : List<ModelAttemptRecord>
 {
     private int _steps;
+
+    /// <summary>The call's lane at rate-limited deployments.</summary>
+    public ModelPriority Priority { get; set; }
 
     /// <summary>The HTTP attempts of the latest request (what the provider said about its limits).</summary>
     public IReadOnlyList<HttpAttempt> LastHttp { get; set; } = [];

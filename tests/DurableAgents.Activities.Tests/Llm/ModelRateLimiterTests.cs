@@ -1,4 +1,5 @@
 using DurableAgents.Activities;
+using DurableAgents.Activities.Contracts.Llm;
 using DurableAgents.Activities.Llm;
 using DurableAgents.Tests.Support;
 using Microsoft.Extensions.Time.Testing;
@@ -291,4 +292,71 @@ internal sealed class MetricCapture : IDisposable
     public long Total => Interlocked.Read(ref _total);
 
     public void Dispose() => _listener.Dispose();
+}
+
+/// <summary>Priorities at a rate-limited deployment, on fake time: interactive first, batch never starved.</summary>
+[TestFixture("sqlite")]
+[TestFixture("postgres")]
+public sealed class ModelPriorityTests(string kind)
+{
+    private const string Deployment = "openaicompatible|http://127.0.0.1:1/v1|gpt-test";
+    private static readonly ModelLimits TenPerMinute = new(null, RequestsPerMinute: 10, null);
+    private ActivityTestDatabase _database = null!;
+    private ActivityDatabase _db = null!;
+    private FakeTimeProvider _time = null!;
+    private ModelRateLimiter _limiter = null!;
+
+    [SetUp]
+    public void SetUp()
+    {
+        _database = ActivityTestDatabase.Create(kind);
+        _db = _database.IsPostgres ? ActivityDatabase.ForPostgres(_database.DataSource!, _database.Hub) : ActivityDatabase.ForSqlite(_database.SqliteConnectionString!);
+        _time = new FakeTimeProvider(new DateTimeOffset(2026, 12, 2, 9, 0, 0, TimeSpan.Zero));
+        _limiter = new ModelRateLimiter(_db, _time, interactiveReserve: 0.2, batchShare: 0.3); // reserve 2 of 10; interactive lane 7 while batch waits
+    }
+
+    [TearDown]
+    public void TearDown()
+    {
+        _db.Dispose();
+        _database.Dispose();
+    }
+
+    private async Task<int> GrantedAsync(ModelPriority lane, int tries)
+    {
+        var granted = 0;
+        for (var i = 0; i < tries; i++)
+        {
+            granted += (await _limiter.TryAcquireAsync(Deployment, TenPerMinute, 1, lane, default)).Granted ? 1 : 0;
+        }
+
+        return granted;
+    }
+
+    [Test]
+    public async Task ASaturatingBatchJob_LeavesTheReserve_SoAPersonDoesNotWaitBehindIt()
+    {
+        Assert.That(await GrantedAsync(ModelPriority.Batch, 20), Is.EqualTo(8), "batch stops at the reserve");
+        Assert.That(await GrantedAsync(ModelPriority.Interactive, 1), Is.EqualTo(1), "the interactive call goes at once");
+    }
+
+    [Test]
+    public async Task InteractiveAlone_MayUseTheWholeDeployment()
+    {
+        Assert.That(await GrantedAsync(ModelPriority.Interactive, 20), Is.EqualTo(10));
+    }
+
+    [Test]
+    public async Task WhileBatchWaits_InteractiveKeepsToItsLane_SoBatchGetsItsShare()
+    {
+        Assert.That(await GrantedAsync(ModelPriority.Batch, 20), Is.EqualTo(8), "batch takes all but the reserve, and the rest of its calls wait");
+
+        // 59 s later the bucket is full again and batch calls are still waiting.
+        _time.Advance(TimeSpan.FromSeconds(59));
+        var interactive = await GrantedAsync(ModelPriority.Interactive, 20);
+        var batch = await GrantedAsync(ModelPriority.Batch, 20);
+
+        Assert.That(interactive, Is.EqualTo(7), "interactive keeps to its lane (1 − 0.3 of 10) while batch waits");
+        Assert.That(batch, Is.EqualTo(3), "batch gets its guaranteed share: the reserve is not held back once interactive's lane is used up");
+    }
 }
