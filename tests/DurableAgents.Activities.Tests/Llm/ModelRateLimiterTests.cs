@@ -360,3 +360,61 @@ public sealed class ModelPriorityTests(string kind)
         Assert.That(batch, Is.EqualTo(3), "batch gets its guaranteed share: the reserve is not held back once interactive's lane is used up");
     }
 }
+
+/// <summary>The lane a call takes, end to end through the model service.</summary>
+public sealed class ModelLaneSelectionTests
+{
+    private static Dictionary<string, string?> Limited(FakeOpenAiServer server) => new(LlmTestHost.Provider("fast", 0, "limited", server))
+    {
+        ["DurableAgents:Llm:Profiles:fast:Providers:0:RequestsPerMinute"] = "10",
+        ["DurableAgents:Llm:InteractiveReserve"] = "0.2",
+        ["DurableAgents:Llm:RateLimitInlineWait"] = "00:00:00",
+        ["DurableAgents:Llm:Cache:Enabled"] = "false",
+    };
+
+    [TestCase(ModelPriority.Batch, 8)]
+    [TestCase(ModelPriority.Interactive, 10)]
+    public async Task TheRequestsPriority_ChoosesTheLane(ModelPriority priority, int answered)
+    {
+        await using var server = await FakeOpenAiServer.StartAsync();
+        await using var host = await LlmTestHost.StartAsync(LlmTestHost.FastResilience(), Limited(server));
+
+        var responses = new List<ModelResponse>();
+        for (var i = 0; i < 12; i++)
+        {
+            responses.Add(await host.Models.CallAsync(new ModelCallOrigin("lane-" + i, 1, $"lane-{i}:e:1"), new ModelRequest { Messages = [ModelMessage.User("hi " + i)], Priority = priority }));
+        }
+
+        Assert.That(responses.Count(r => r.RetryAfter is null), Is.EqualTo(answered));
+        Assert.That(server.ChatRequests, Has.Count.EqualTo(answered), "a call without capacity sends nothing");
+    }
+
+    [Test]
+    public async Task AnInstanceTaggedBatch_AndAWorkflowConfiguredBatch_TakeTheBatchLane()
+    {
+        await using var server = await FakeOpenAiServer.StartAsync();
+        var settings = Limited(server);
+        settings["DurableAgents:Llm:Priorities:Ask"] = "Batch";
+        await using var host = await LlmTestHost.StartAsync(LlmTestHost.FastResilience(), settings);
+        var request = new ModelRequest { Messages = [ModelMessage.User("hi")] };
+
+        // Eight batch instances (by configuration) use all but the reserve; a ninth tagged interactive still goes at once.
+        for (var i = 0; i < 8; i++)
+        {
+            Assert.That((await host.AskAsync(request, $"cfg-{i}")).RuntimeStatus, Is.EqualTo(Microsoft.DurableTask.Client.OrchestrationRuntimeStatus.Completed));
+        }
+
+        var id = await host.Client.ScheduleNewOrchestrationInstanceAsync(nameof(Ask), request, new Microsoft.DurableTask.StartOrchestrationOptions { InstanceId = "tagged", Tags = new Dictionary<string, string> { [ModelService.PriorityTag] = "interactive" } });
+        var done = await host.Client.WaitForInstanceCompletionAsync(id, true, TestTimeout.Token(30));
+
+        Assert.That(done.RuntimeStatus, Is.EqualTo(Microsoft.DurableTask.Client.OrchestrationRuntimeStatus.Completed));
+        Assert.That((await host.Backend.GetHistoryEventsAsync("tagged")).Any(e => e.TimerCreated is not null), Is.False, "the interactive instance did not wait behind the batch ones");
+        Assert.That(server.ChatRequests, Has.Count.EqualTo(9));
+
+        // One request is left: a call of a configured-batch instance is refused (the reserve), one of the tagged instance goes.
+        var ofBatch = await host.Models.CallAsync(new ModelCallOrigin("cfg-0", 99, "cfg-0:e:99"), request);
+        var ofTagged = await host.Models.CallAsync(new ModelCallOrigin("tagged", 99, "tagged:e:99"), request);
+        Assert.That(ofBatch.RetryAfter, Is.Not.Null, "Llm:Priorities:Ask=Batch put it in the batch lane");
+        Assert.That(ofTagged.RetryAfter, Is.Null);
+    }
+}
