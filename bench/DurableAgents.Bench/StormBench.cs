@@ -243,7 +243,7 @@ internal static partial class StormBench
     }
 
     /// <summary>One host process (functions/, Release) under a fixed WorkerId.</summary>
-    private sealed partial class Host
+    internal sealed partial class Host
     {
         private readonly Process _process;
 

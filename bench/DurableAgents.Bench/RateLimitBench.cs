@@ -1,0 +1,164 @@
+using System.Diagnostics;
+using System.Net.Http.Json;
+using System.Text.Json;
+using DurableAgents.Tests.Support;
+
+namespace DurableAgents.Bench;
+
+/// <summary>
+/// Model rate limits under a burst: two host processes (the custom-handler binary) on one PostgreSQL start
+/// N ContentPipelines at once (5 model calls each, 1 s per call, batch lane) against the local server,
+/// whose deployment allows R requests per minute (429 with Retry-After beyond), plus an interactive
+/// AgentChat every 2 s. Printed, with the limits on and off: 429s, requests per minute achieved while
+/// the batch saturates the quota (ratio to the quota), the interactive calls' wait p50/p95, workflows
+/// completed and failed.
+/// </summary>
+internal static class RateLimitBench
+{
+    public static async Task<int> RunAsync(string postgres, int workflows, int rpm, int tpm, string modes)
+    {
+        foreach (var limited in modes switch { "on" => new[] { true }, "off" => new[] { false }, _ => new[] { true, false } })
+        {
+            Report.Print(limited ? "rate limits on" : "rate limits off", await RunOnceAsync(postgres, workflows, rpm, tpm, limited));
+            Console.WriteLine();
+        }
+
+        return 0;
+    }
+
+    private static async Task<Dictionary<string, object>> RunOnceAsync(string postgres, int workflows, int rpm, int tpm, bool limited)
+    {
+        await using var model = await FakeOpenAiServer.StartAsync();
+        model.ChatDelay = TimeSpan.FromSeconds(1);
+        model.QuotaRequestsPerMinute = rpm;
+        model.Responder = r => r.Body["messages"]!.AsArray().Any(m => (string?)m!["role"] == "system" && ((string?)m["content"])?.StartsWith("You review", StringComparison.Ordinal) == true)
+            ? """{"approved":true,"issues":[]}"""
+            : "A short, useful paragraph.";
+        var hub = "rl" + Guid.NewGuid().ToString("N")[..8];
+        var env = new Dictionary<string, string>
+        {
+            ["DurableAgents__Store"] = "Postgres",
+            ["DurableAgents__Postgres__ConnectionString"] = postgres,
+            ["DurableAgents__Postgres__TaskHub"] = hub,
+            ["DurableAgents__Llm__Cache__Enabled"] = "false",
+            ["DurableAgents__Llm__Priorities__ContentPipeline"] = "Batch",
+        };
+        foreach (var profile in new[] { "fast", "strong" })
+        {
+            var at = $"DurableAgents__Llm__Profiles__{profile}__Providers__0__";
+            env[at + "Kind"] = "OpenAICompatible";
+            env[at + "Endpoint"] = model.OpenAiEndpoint.ToString();
+            env[at + "Model"] = "gpt-test";
+            env[at + "ApiKey"] = "sk-bench";
+            if (limited)
+            {
+                env[at + "RequestsPerMinute"] = rpm.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                env[at + "TokensPerMinute"] = tpm.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            }
+        }
+
+        var hosts = new[] { await StormBench.Host.StartAsync("rl-a", env), await StormBench.Host.StartAsync("rl-b", env) };
+        try
+        {
+            using var a = new HttpClient { BaseAddress = hosts[0].BaseAddress };
+            using var b = new HttpClient { BaseAddress = hosts[1].BaseAddress };
+            var started = Stopwatch.StartNew();
+            for (var i = 0; i < workflows; i++)
+            {
+                using var start = await (i % 2 == 0 ? a : b).PostAsync($"/api/orchestrators/ContentPipeline/batch-{i:D4}", JsonContent.Create(new { topic = $"topic {i}" }));
+                start.EnsureSuccessStatusCode();
+            }
+
+            // An interactive chat every 2 s while the batch runs (at most 3 minutes).
+            var chats = new List<(string Id, TimeSpan At)>();
+            var batchDone = false;
+            while (!batchDone && started.Elapsed < TimeSpan.FromMinutes(3))
+            {
+                var id = $"chat-{chats.Count:D3}";
+                using var start = await a.PostAsync($"/api/orchestrators/AgentChat/{id}", JsonContent.Create(new { message = "Quick question?", agent = "writer" }));
+                start.EnsureSuccessStatusCode();
+                chats.Add((id, started.Elapsed));
+                await Task.Delay(TimeSpan.FromSeconds(2));
+                batchDone = (await FinishedAsync(a, "batch-", workflows)).Done == workflows;
+            }
+
+            var deadline = Stopwatch.StartNew();
+            (int Done, int Failed) batch;
+            while ((batch = await FinishedAsync(a, "batch-", workflows)).Done < workflows && deadline.Elapsed < TimeSpan.FromMinutes(3))
+            {
+                await Task.Delay(500);
+            }
+
+            var waits = new List<double>();
+            var chatFailed = 0;
+            foreach (var (id, at) in chats)
+            {
+                using var doc = JsonDocument.Parse(await a.GetStringAsync($"/api/instances/{id}"));
+                var status = doc.RootElement.GetProperty("runtimeStatus").GetString();
+                if (status != "Completed")
+                {
+                    chatFailed++;
+                    continue;
+                }
+
+                var created = doc.RootElement.GetProperty("createdTime").GetDateTimeOffset();
+                var updated = doc.RootElement.GetProperty("lastUpdatedTime").GetDateTimeOffset();
+                waits.Add(Math.Max(0, (updated - created).TotalSeconds - 1.0)); // less the 1 s the model takes
+            }
+
+            var requests = model.Requests.Where(r => r.Path.EndsWith("/chat/completions", StringComparison.Ordinal)).OrderBy(r => r.At).ToList();
+            var answered = requests.Count - model.QuotaRefusals;
+            var span = requests.Count > 1 ? (requests[^1].At - requests[0].At).TotalMinutes : 1;
+            var perMinute = answered / Math.Max(span, 1.0 / 60);
+            waits.Sort();
+            return new Dictionary<string, object>
+            {
+                ["limits"] = limited ? $"on ({rpm} RPM, {tpm} TPM)" : "off",
+                ["batchWorkflows"] = workflows,
+                ["batchCompleted"] = batch.Done - batch.Failed,
+                ["batchFailed"] = batch.Failed,
+                ["interactiveChats"] = chats.Count,
+                ["interactiveFailedOrUnfinished"] = chatFailed,
+                ["requestsSent"] = requests.Count,
+                ["refused429"] = model.QuotaRefusals,
+                ["refused429Share"] = Math.Round(requests.Count == 0 ? 0 : (double)model.QuotaRefusals / requests.Count, 3),
+                ["answeredPerMinute"] = Math.Round(perMinute, 1),
+                ["answeredPerMinuteToQuota"] = Math.Round(perMinute / rpm, 2),
+                ["interactiveWaitP50Seconds"] = waits.Count == 0 ? "n/a" : Math.Round(waits[waits.Count / 2], 2),
+                ["interactiveWaitP95Seconds"] = waits.Count == 0 ? "n/a" : Math.Round(waits[(int)Math.Min(waits.Count - 1, Math.Ceiling(waits.Count * 0.95) - 1)], 2),
+                ["interactiveWaitTargetRatio"] = waits.Count == 0 ? "n/a" : Math.Round(waits[(int)Math.Min(waits.Count - 1, Math.Ceiling(waits.Count * 0.95) - 1)] / 5, 2),
+                ["wallSeconds"] = Math.Round(started.Elapsed.TotalSeconds, 1),
+            };
+        }
+        finally
+        {
+            foreach (var h in hosts)
+            {
+                await h.KillAsync();
+            }
+
+            await using var db = Npgsql.NpgsqlDataSource.Create(postgres);
+            await using var drop = db.CreateCommand($"DROP SCHEMA IF EXISTS durableagents_{hub} CASCADE");
+            await drop.ExecuteNonQueryAsync();
+        }
+    }
+
+    /// <summary>Finished instances whose id starts with <paramref name="prefix"/>: how many, and how many of them failed.</summary>
+    private static async Task<(int Done, int Failed)> FinishedAsync(HttpClient api, string prefix, int expected)
+    {
+        var done = 0;
+        var failed = 0;
+        for (var i = 0; i < expected; i++)
+        {
+            using var doc = JsonDocument.Parse(await api.GetStringAsync($"/api/instances/{prefix}{i:D4}"));
+            var status = doc.RootElement.GetProperty("runtimeStatus").GetString();
+            if (status is "Completed" or "Failed" or "Terminated")
+            {
+                done++;
+                failed += status == "Completed" ? 0 : 1;
+            }
+        }
+
+        return (done, failed);
+    }
+}
