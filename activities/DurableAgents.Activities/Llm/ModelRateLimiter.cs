@@ -33,129 +33,108 @@ public sealed record CapacityDecision(string? LeaseId, long Reserved, TimeSpan R
 
 /// <summary>
 /// Tokens and requests per minute, and calls at once, per provider deployment, shared by every host of
-/// the activity database (the engine's SQLite file, or the task hub's PostgreSQL schema). A token
-/// bucket per deployment refills continuously at the per-minute rate up to one minute's worth; a call
-/// reserves its estimate (the same the budget uses) before it is sent and settles to its real usage
-/// after, returning what it did not use at once. Each decision runs in a transaction holding the
-/// deployment's lock (SQLite: the write lock; PostgreSQL: an advisory lock).
+/// the activity database (the engine's SQLite file, or the task hub's PostgreSQL schema), counted the way
+/// a provider counts them: over the last minute. A call reserves its estimate (the same the budget uses)
+/// as a grant before it is sent; at release the grant settles to the real usage, so what it did not use
+/// is free at once. A grant stops counting a minute after it was made. Each decision runs in a
+/// transaction holding the deployment's lock (SQLite: the write lock; PostgreSQL: an advisory lock).
 /// </summary>
+/// <remarks>
+/// Lanes: batch calls leave <paramref name="interactiveReserve"/> of the capacity (as far as interactive
+/// calls have room in their lane), so a saturating batch job never makes a person wait behind it;
+/// interactive calls may use everything, except that while batch calls are waiting (one was refused
+/// within <see cref="BatchDemandWindow"/>) they keep to their lane, (1 − <paramref name="batchShare"/>) of
+/// the capacity, so batch work keeps its share.
+/// </remarks>
 public sealed class ModelRateLimiter(ActivityDatabase database, TimeProvider time, double interactiveReserve = 0.1, double batchShare = 0.2)
 {
-    /// <summary>How long a lease of a call in flight lasts if its host dies before releasing it.</summary>
+    /// <summary>The window limits are counted over.</summary>
+    public static readonly TimeSpan WindowLength = TimeSpan.FromMinutes(1);
+
+    /// <summary>How long a grant counts as in flight if its host dies before releasing it.</summary>
     public static readonly TimeSpan LeaseLifetime = TimeSpan.FromMinutes(10);
 
     /// <summary>How soon to look again when calls in flight hold enough reserved tokens to cover a shortfall.</summary>
     public static readonly TimeSpan RecheckAfter = TimeSpan.FromSeconds(1);
 
+    /// <summary>How long after a batch call was refused interactive calls keep to their lane.</summary>
+    public static readonly TimeSpan BatchDemandWindow = TimeSpan.FromMinutes(2);
+
+    private const string Interactive = "i";
+    private const string Batch = "b";
+    private const string Provider = "p";
+
     private string Prefix => database.Prefix;
 
-    /// <summary>Reserves capacity for one call of about <paramref name="tokens"/> tokens, or says how long to wait.</summary>
+    /// <summary>Reserves capacity for one interactive call of about <paramref name="tokens"/> tokens, or says how long to wait.</summary>
     public Task<CapacityDecision> TryAcquireAsync(string deployment, ModelLimits limits, long tokens, CancellationToken cancellationToken) =>
         TryAcquireAsync(deployment, limits, tokens, ModelPriority.Interactive, cancellationToken);
 
-    /// <summary>
-    /// Reserves capacity in a lane. Batch calls leave the interactive reserve in the deployment's bucket (as
-    /// far as interactive calls have room in their lane), so a saturating batch job never makes a person
-    /// wait behind it. Interactive calls also count against their lane, (1 − batch share) of the capacity;
-    /// while batch calls are waiting (one was refused within <see cref="BatchDemandWindow"/>) they keep to
-    /// it, so batch work keeps its guaranteed share. Alone, interactive calls may use the whole deployment;
-    /// batch calls always leave the reserve (keep it small: it stands idle when no person is waiting).
-    /// </summary>
+    /// <summary>Reserves capacity for one call in a lane, or says how long to wait.</summary>
     public async Task<CapacityDecision> TryAcquireAsync(string deployment, ModelLimits limits, long tokens, ModelPriority priority, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(deployment);
         ArgumentNullException.ThrowIfNull(limits);
-        return await LockedAsync(deployment, limits, (c, tx, nowMs, bucketTokens, bucketRequests) => AcquireLockedAsync(c, tx, nowMs, bucketTokens, bucketRequests, deployment, limits, tokens, priority, cancellationToken), cancellationToken).ConfigureAwait(false);
-    }
-
-    private async Task<CapacityDecision> AcquireLockedAsync(DbConnection c, DbTransaction tx, long nowMs, double bucketTokens, double bucketRequests, string deployment, ModelLimits limits, long tokens, ModelPriority priority, CancellationToken cancellationToken)
-    {
-        // A call larger than a whole minute's tokens waits for a full bucket, then goes (else it never could).
-        var need = limits.TokensPerMinute is { } tpm ? Math.Min(tokens, tpm) : tokens;
-        var lane = InteractiveLane(limits);
-        var (laneTokens, laneRequests) = await RefilledAsync(c, tx, LaneKey(deployment), lane, nowMs, cancellationToken).ConfigureAwait(false);
-
-        // Batch leaves the interactive reserve, but only as much of it as interactive calls could use now.
-        double reserveTokens = 0, reserveRequests = 0;
-        if (priority == ModelPriority.Batch)
+        return await LockedAsync(deployment, async (c, tx, nowMs, window) =>
         {
-            reserveTokens = limits.TokensPerMinute is { } t ? Math.Min(interactiveReserve * t, laneTokens) : 0;
-            reserveRequests = limits.RequestsPerMinute is { } r ? Math.Min(interactiveReserve * r, laneRequests) : 0;
-        }
+            var grants = window.Grants;
+            // A call larger than a whole minute's tokens waits for an empty window, then goes (else it never could).
+            var need = limits.TokensPerMinute is { } tpm ? Math.Min(tokens, tpm) : tokens;
+            var batchWaiting = await BatchWaitingAsync(c, tx, deployment, nowMs, cancellationToken).ConfigureAwait(false);
+            var interactive = grants.Where(g => g.Lane == Interactive).ToList();
+            var lane = InteractiveLane(limits);
 
-        var wait = TimeSpan.Zero;
-        if (limits.TokensPerMinute is { } perMinute && bucketTokens < need + reserveTokens)
-        {
-            var shortfall = need + reserveTokens - bucketTokens;
-            var refill = Ms(shortfall * 60_000d / perMinute);
-
-            // Calls in flight hold reservations that mostly come back when they settle (estimates are
-            // upper bounds): if they could cover the shortfall, look again soon rather than at the refill time.
-            var reserved = await c.ExecuteScalarAsync<long>(Cmd($"SELECT COALESCE(SUM(tokens), 0) FROM {Prefix}llm_limit_leases WHERE deployment = @deployment AND expires_ms > @nowMs", new { deployment, nowMs }, tx, cancellationToken)).ConfigureAwait(false);
-            wait = Max(wait, reserved >= shortfall && refill > RecheckAfter ? RecheckAfter : refill);
-        }
-
-        if (limits.RequestsPerMinute is { } rpm && bucketRequests < 1 + reserveRequests)
-        {
-            wait = Max(wait, Ms((1 + reserveRequests - bucketRequests) * 60_000d / rpm));
-        }
-
-        // Interactive calls keep to their lane only while batch calls are waiting: alone, they may use it all.
-        if (priority == ModelPriority.Interactive && await BatchWaitingAsync(c, tx, deployment, nowMs, cancellationToken).ConfigureAwait(false))
-        {
-            if (lane.TokensPerMinute is { } laneTpm && laneTokens < Math.Min(need, laneTpm))
-            {
-                wait = Max(wait, Ms((Math.Min(need, laneTpm) - laneTokens) * 60_000d / laneTpm));
-            }
-
-            if (lane.RequestsPerMinute is { } laneRpm && laneRequests < 1)
-            {
-                wait = Max(wait, Ms((1 - laneRequests) * 60_000d / laneRpm));
-            }
-        }
-
-        if (limits.MaxConcurrent is { } max)
-        {
-            var inFlight = await c.ExecuteScalarAsync<long>(Cmd($"SELECT COUNT(*) FROM {Prefix}llm_limit_leases WHERE deployment = @deployment AND expires_ms > @nowMs", new { deployment, nowMs }, tx, cancellationToken)).ConfigureAwait(false);
-            if (inFlight >= max)
-            {
-                wait = Max(wait, TimeSpan.FromSeconds(1)); // no rate to compute from: look again soon
-            }
-        }
-
-        if (wait > TimeSpan.Zero)
-        {
+            // The capacity this call may count on: all of it, less the reserve for batch calls, or the lane for
+            // interactive calls while batch waits.
+            var (tokenCap, requestCap) = (limits.TokensPerMinute, limits.RequestsPerMinute);
             if (priority == ModelPriority.Batch)
             {
-                await c.ExecuteAsync(Cmd(
-                    $"""
-                    INSERT INTO {Prefix}llm_limits (deployment, tokens, requests, updated_ms) VALUES (@key, 0, 0, @nowMs)
-                    ON CONFLICT (deployment) DO UPDATE SET updated_ms = excluded.updated_ms
-                    """,
-                    new { key = deployment + BatchWaitingSuffix, nowMs },
-                    tx,
-                    cancellationToken)).ConfigureAwait(false);
+                tokenCap -= limits.TokensPerMinute is { } t ? (int)Math.Min(interactiveReserve * t, Math.Max(0, lane.TokensPerMinute!.Value - interactive.Sum(g => g.Tokens))) : 0;
+                requestCap -= limits.RequestsPerMinute is { } r ? (int)Math.Min(interactiveReserve * r, Math.Max(0, lane.RequestsPerMinute!.Value - interactive.Count)) : 0;
             }
 
-            return new CapacityDecision(null, 0, wait); // the refill is kept (committed)
-        }
+            var wait = Until(grants, nowMs, tokenCap, requestCap, need);
+            if (priority == ModelPriority.Interactive && batchWaiting)
+            {
+                wait = Max(wait, Until(interactive, nowMs, lane.TokensPerMinute, lane.RequestsPerMinute, Math.Min(need, lane.TokensPerMinute ?? need)));
+            }
 
-        var id = (priority == ModelPriority.Interactive ? InteractivePrefix : string.Empty) + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
-        await TakeAsync(c, tx, deployment, limits, need, cancellationToken).ConfigureAwait(false);
-        if (priority == ModelPriority.Interactive)
-        {
-            await TakeAsync(c, tx, LaneKey(deployment), lane, Math.Min(need, lane.TokensPerMinute ?? need), cancellationToken).ConfigureAwait(false);
-        }
+            // Calls in flight mostly settle below their estimates: if their reservations could cover a token
+            // shortfall, look again soon rather than when the window frees it.
+            if (wait > RecheckAfter && limits.TokensPerMinute is not null && grants.Where(g => g.InFlightUntilMs > nowMs).Sum(g => g.Tokens) >= need)
+            {
+                wait = Max(RecheckAfter, Until(grants, nowMs, null, requestCap, need));
+            }
 
-        await c.ExecuteAsync(Cmd(
-            $"INSERT INTO {Prefix}llm_limit_leases (id, deployment, tokens, expires_ms) VALUES (@id, @deployment, @need, @expires)",
-            new { id, deployment, need, expires = nowMs + (long)LeaseLifetime.TotalMilliseconds },
-            tx,
-            cancellationToken)).ConfigureAwait(false);
-        return new CapacityDecision(id, need, TimeSpan.Zero);
+            if (limits.MaxConcurrent is { } max && window.InFlight >= max)
+            {
+                wait = Max(wait, RecheckAfter); // no rate to compute from: look again soon
+            }
+
+            if (wait > TimeSpan.Zero)
+            {
+                if (priority == ModelPriority.Batch)
+                {
+                    await c.ExecuteAsync(Cmd(
+                        $"""
+                        INSERT INTO {Prefix}llm_limit_batch_waiting (deployment, refused_ms) VALUES (@deployment, @nowMs)
+                        ON CONFLICT (deployment) DO UPDATE SET refused_ms = excluded.refused_ms
+                        """,
+                        new { deployment, nowMs },
+                        tx,
+                        cancellationToken)).ConfigureAwait(false);
+                }
+
+                return new CapacityDecision(null, 0, wait);
+            }
+
+            var id = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
+            await InsertAsync(c, tx, id, deployment, priority == ModelPriority.Batch ? Batch : Interactive, limits.TokensPerMinute is null ? 0 : need, nowMs, nowMs + (long)LeaseLifetime.TotalMilliseconds, cancellationToken).ConfigureAwait(false);
+            return new CapacityDecision(id, need, TimeSpan.Zero);
+        }, cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>Ends a lease: the tokens the call did not use go back at once (a call that used more owes the difference).</summary>
+    /// <summary>Ends a grant: it settles to the tokens really used (what it did not use is free at once) and is no longer in flight.</summary>
     public async Task ReleaseAsync(string deployment, ModelLimits limits, CapacityDecision lease, long usedTokens, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(limits);
@@ -165,28 +144,21 @@ public sealed class ModelRateLimiter(ActivityDatabase database, TimeProvider tim
             return;
         }
 
-        await LockedAsync(deployment, limits, async (c, tx, nowMs, _, _) =>
+        await LockedAsync(deployment, async (c, tx, nowMs, _) =>
         {
-            var deleted = await c.ExecuteAsync(Cmd($"DELETE FROM {Prefix}llm_limit_leases WHERE id = @id", new { id = lease.LeaseId }, tx, cancellationToken)).ConfigureAwait(false);
-            if (deleted == 1)
-            {
-                var back = lease.Reserved - usedTokens;
-                await GiveBackAsync(c, tx, deployment, limits.TokensPerMinute, back, cancellationToken).ConfigureAwait(false);
-                if (lease.LeaseId.StartsWith(InteractivePrefix, StringComparison.Ordinal))
-                {
-                    var lane = InteractiveLane(limits);
-                    await RefilledAsync(c, tx, LaneKey(deployment), lane, nowMs, cancellationToken).ConfigureAwait(false);
-                    await GiveBackAsync(c, tx, LaneKey(deployment), lane.TokensPerMinute, back, cancellationToken).ConfigureAwait(false);
-                }
-            }
-
+            await c.ExecuteAsync(Cmd(
+                $"UPDATE {Prefix}llm_limit_grants SET tokens = @tokens, in_flight_until_ms = 0 WHERE id = @id",
+                new { id = lease.LeaseId, tokens = limits.TokensPerMinute is null ? 0 : Math.Max(0, usedTokens) },
+                tx,
+                cancellationToken)).ConfigureAwait(false);
             return true;
         }, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
-    /// Learns from the provider, which also sees other clients of the deployment: its remaining requests and
-    /// tokens lower the bucket to them, and a 429's Retry-After empties it until then (refill starts after).
+    /// Learns from the provider, which also sees other clients of the deployment. When it says fewer requests
+    /// or tokens remain than the window shows, the difference is recorded as used, freeing up steadily over the
+    /// minute; a 429's Retry-After fills the window until then.
     /// </summary>
     public async Task ObserveAsync(string deployment, ModelLimits limits, long? remainingRequests, long? remainingTokens, TimeSpan? throttledFor, CancellationToken cancellationToken)
     {
@@ -196,41 +168,78 @@ public sealed class ModelRateLimiter(ActivityDatabase database, TimeProvider tim
             return;
         }
 
-        await LockedAsync(deployment, limits, async (c, tx, nowMs, tokens, requests) =>
+        await LockedAsync(deployment, async (c, tx, nowMs, window) =>
         {
-            var updatedMs = nowMs;
-            if (throttledFor is { } t && t > TimeSpan.Zero)
+            var grants = window.Grants;
+            var usedRequests = grants.Count;
+            var usedTokens = grants.Sum(g => g.Tokens);
+
+            // Throttled: the whole capacity is taken until Retry-After. Otherwise what the provider says is used beyond what we see.
+            var missingRequests = limits.RequestsPerMinute is { } rpm ? Math.Max(0, throttledFor is null ? rpm - usedRequests - (remainingRequests ?? rpm) : rpm) : 0;
+            var missingTokens = limits.TokensPerMinute is { } tpm ? Math.Max(0, throttledFor is null ? tpm - usedTokens - (remainingTokens ?? tpm) : tpm) : 0;
+            var count = (int)Math.Max(missingRequests, missingTokens > 0 ? 1 : 0);
+            for (var i = 0; i < count; i++)
             {
-                (tokens, requests, updatedMs) = (0, 0, nowMs + (long)t.TotalMilliseconds);
-            }
-            else
-            {
-                tokens = remainingTokens is { } rt && limits.TokensPerMinute is not null ? Math.Min(tokens, rt) : tokens;
-                requests = remainingRequests is { } rr && limits.RequestsPerMinute is not null ? Math.Min(requests, rr) : requests;
+                // Throttled: all of it until Retry-After. Otherwise spread over the minute, as the provider's counts free up.
+                var freesAt = throttledFor is { } t ? nowMs + (long)t.TotalMilliseconds : nowMs + ((i + 1) * (long)WindowLength.TotalMilliseconds / Math.Max(1, count));
+                var tokens = i == 0 ? missingTokens : 0;
+                await InsertAsync(c, tx, "p." + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8)), deployment, Provider, tokens, freesAt - (long)WindowLength.TotalMilliseconds, 0, cancellationToken).ConfigureAwait(false);
             }
 
-            await c.ExecuteAsync(Cmd(
-                $"UPDATE {Prefix}llm_limits SET tokens = @tokens, requests = @requests, updated_ms = @updatedMs WHERE deployment = @deployment",
-                new { deployment, tokens, requests, updatedMs },
-                tx,
-                cancellationToken)).ConfigureAwait(false);
             return true;
         }, cancellationToken).ConfigureAwait(false);
     }
 
-    private const string InteractivePrefix = "i.";
-    private const string BatchWaitingSuffix = "#batch-waiting";
+    /// <summary>How long until the window has room for one more request and <paramref name="need"/> tokens within the caps (zero: now).</summary>
+    private static TimeSpan Until(IReadOnlyList<Grant> grants, long nowMs, int? tokenCap, int? requestCap, long need)
+    {
+        var ordered = grants.OrderBy(g => g.GrantedMs).ToList();
+        var windowMs = (long)WindowLength.TotalMilliseconds;
+        long waitMs = 0;
+        if (requestCap is { } rc)
+        {
+            var excess = ordered.Count - Math.Max(0, rc) + 1; // grants that must leave the window first
+            if (excess > 0)
+            {
+                waitMs = Math.Max(waitMs, excess > ordered.Count ? windowMs : ordered[excess - 1].GrantedMs + windowMs - nowMs);
+            }
+        }
 
-    /// <summary>How long after a batch call was refused interactive calls keep to their lane.</summary>
-    public static readonly TimeSpan BatchDemandWindow = TimeSpan.FromMinutes(1);
+        if (tokenCap is { } tc)
+        {
+            var over = ordered.Sum(g => g.Tokens) + need - Math.Max(0, tc);
+            foreach (var g in ordered)
+            {
+                if (over <= 0)
+                {
+                    break;
+                }
+
+                over -= g.Tokens;
+                waitMs = Math.Max(waitMs, g.GrantedMs + windowMs - nowMs);
+            }
+
+            if (over > 0)
+            {
+                waitMs = Math.Max(waitMs, windowMs);
+            }
+        }
+
+        return TimeSpan.FromMilliseconds(Math.Max(0, waitMs));
+    }
+
+    private Task<int> InsertAsync(DbConnection c, DbTransaction tx, string id, string deployment, string lane, long tokens, long grantedMs, long inFlightUntilMs, CancellationToken cancellationToken) =>
+        c.ExecuteAsync(Cmd(
+            $"INSERT INTO {Prefix}llm_limit_grants (id, deployment, lane, tokens, granted_ms, in_flight_until_ms) VALUES (@id, @deployment, @lane, @tokens, @grantedMs, @inFlightUntilMs)",
+            new { id, deployment, lane, tokens, grantedMs, inFlightUntilMs },
+            tx,
+            cancellationToken));
 
     private async Task<bool> BatchWaitingAsync(DbConnection c, DbTransaction tx, string deployment, long nowMs, CancellationToken cancellationToken)
     {
-        var last = await c.ExecuteScalarAsync<long?>(Cmd($"SELECT updated_ms FROM {Prefix}llm_limits WHERE deployment = @key", new { key = deployment + BatchWaitingSuffix }, tx, cancellationToken)).ConfigureAwait(false);
+        var last = await c.ExecuteScalarAsync<long?>(Cmd($"SELECT refused_ms FROM {Prefix}llm_limit_batch_waiting WHERE deployment = @deployment", new { deployment }, tx, cancellationToken)).ConfigureAwait(false);
         return last is { } ms && nowMs - ms < BatchDemandWindow.TotalMilliseconds;
     }
-
-    private static string LaneKey(string deployment) => deployment + "#interactive";
 
     /// <summary>The interactive lane's limits: the deployment's, less the batch share.</summary>
     private ModelLimits InteractiveLane(ModelLimits limits) => new(
@@ -238,76 +247,37 @@ public sealed class ModelRateLimiter(ActivityDatabase database, TimeProvider tim
         limits.RequestsPerMinute is { } r ? Math.Max(1, (int)(r * (1 - batchShare))) : null,
         null);
 
-    private Task<int> TakeAsync(DbConnection c, DbTransaction tx, string key, ModelLimits limits, long tokens, CancellationToken cancellationToken) =>
-        c.ExecuteAsync(Cmd(
-            $"UPDATE {Prefix}llm_limits SET tokens = tokens - @tokens, requests = requests - @one WHERE deployment = @key",
-            new { key, tokens = (double)(limits.TokensPerMinute is null ? 0 : tokens), one = limits.RequestsPerMinute is null ? 0d : 1d },
-            tx,
-            cancellationToken));
-
-    private async Task GiveBackAsync(DbConnection c, DbTransaction tx, string key, int? tokensPerMinute, long back, CancellationToken cancellationToken)
-    {
-        if (tokensPerMinute is not { } tpm)
-        {
-            return;
-        }
-
-        await c.ExecuteAsync(Cmd(
-            $"UPDATE {Prefix}llm_limits SET tokens = CASE WHEN tokens + @back > @tpm THEN @tpm ELSE tokens + @back END WHERE deployment = @key",
-            new { key, back = (double)back, tpm = (double)tpm },
-            tx,
-            cancellationToken)).ConfigureAwait(false);
-    }
-
-    /// <summary>Runs <paramref name="work"/> on the refilled bucket in a transaction holding the deployment's lock, and commits.</summary>
-    private async Task<T> LockedAsync<T>(string deployment, ModelLimits limits, Func<DbConnection, DbTransaction, long, double, double, Task<T>> work, CancellationToken cancellationToken)
+    /// <summary>Runs <paramref name="work"/> on the deployment's grants of the last minute (older ones pruned), holding its lock, and commits.</summary>
+    private async Task<T> LockedAsync<T>(string deployment, Func<DbConnection, DbTransaction, long, Window, Task<T>> work, CancellationToken cancellationToken)
     {
         var c = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var connection = c.ConfigureAwait(false);
-        var tx = await BeginLockedAsync(c, deployment, cancellationToken).ConfigureAwait(false);
+        var tx = await ActivityDatabase.BeginLockedAsync(c, deployment, 11, cancellationToken).ConfigureAwait(false);
         await using var transaction = tx.ConfigureAwait(false);
         var nowMs = time.GetUtcNow().ToUnixTimeMilliseconds();
-        var (tokens, requests) = await RefilledAsync(c, tx, deployment, limits, nowMs, cancellationToken).ConfigureAwait(false);
-        var result = await work(c, tx, nowMs, tokens, requests).ConfigureAwait(false);
+        var since = nowMs - (long)WindowLength.TotalMilliseconds;
+        await c.ExecuteAsync(Cmd($"DELETE FROM {Prefix}llm_limit_grants WHERE deployment = @deployment AND granted_ms <= @since AND in_flight_until_ms <= @nowMs", new { deployment, since, nowMs }, tx, cancellationToken)).ConfigureAwait(false);
+        var grants = (await c.QueryAsync<Grant>(Cmd(
+            $"SELECT lane AS Lane, tokens AS Tokens, granted_ms AS GrantedMs, in_flight_until_ms AS InFlightUntilMs FROM {Prefix}llm_limit_grants WHERE deployment = @deployment AND (granted_ms > @since OR in_flight_until_ms > @nowMs)",
+            new { deployment, since, nowMs },
+            tx,
+            cancellationToken)).ConfigureAwait(false)).ToList();
+
+        // A grant older than the window still counts as in flight (MaxConcurrent) but no longer against the rates.
+        var inFlight = grants.Count(g => g.InFlightUntilMs > nowMs && g.Lane != Provider);
+        var result = await work(c, tx, nowMs, new Window(grants.Where(g => g.GrantedMs > since).ToList(), inFlight)).ConfigureAwait(false);
         await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
         return result;
     }
 
-    /// <summary>The bucket after refilling for the time since it was last touched (created full).</summary>
-    private async Task<(double Tokens, double Requests)> RefilledAsync(DbConnection c, DbTransaction tx, string deployment, ModelLimits limits, long nowMs, CancellationToken cancellationToken)
-    {
-        var tpm = limits.TokensPerMinute ?? 0;
-        var rpm = limits.RequestsPerMinute ?? 0;
-        var rows = (await c.QueryAsync<(double Tokens, double Requests, long UpdatedMs)>(Cmd(
-            $"SELECT tokens, requests, updated_ms FROM {Prefix}llm_limits WHERE deployment = @deployment", new { deployment }, tx, cancellationToken)).ConfigureAwait(false)).ToList();
-        double tokens = tpm, requests = rpm;
-        if (rows.Count == 1)
-        {
-            var elapsed = Math.Max(0, nowMs - rows[0].UpdatedMs);
-            tokens = Math.Min(tpm, rows[0].Tokens + (elapsed * tpm / 60_000d));
-            requests = Math.Min(rpm, rows[0].Requests + (elapsed * rpm / 60_000d));
-        }
-
-        await c.ExecuteAsync(Cmd(
-            $"""
-            INSERT INTO {Prefix}llm_limits (deployment, tokens, requests, updated_ms) VALUES (@deployment, @tokens, @requests, @nowMs)
-            ON CONFLICT (deployment) DO UPDATE SET tokens = excluded.tokens, requests = excluded.requests, updated_ms = excluded.updated_ms
-            """,
-            new { deployment, tokens, requests, nowMs },
-            tx,
-            cancellationToken)).ConfigureAwait(false);
-        return (tokens, requests);
-    }
-
     private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
-
-    // Whole milliseconds, rounded up: waiting that long is always enough.
-    private static TimeSpan Ms(double milliseconds) => TimeSpan.FromMilliseconds(Math.Ceiling(milliseconds - 1e-6));
 
     private static CommandDefinition Cmd(string sql, object? args, DbTransaction? tx, CancellationToken ct) => new(sql, args, tx, cancellationToken: ct);
 
-    private static Task<DbTransaction> BeginLockedAsync(DbConnection c, string deployment, CancellationToken cancellationToken) =>
-        ActivityDatabase.BeginLockedAsync(c, deployment, 11, cancellationToken);
+    private sealed record Grant(string Lane, long Tokens, long GrantedMs, long InFlightUntilMs);
+
+    /// <summary>The grants of the last minute, and how many calls are in flight.</summary>
+    private sealed record Window(IReadOnlyList<Grant> Grants, int InFlight);
 }
 
 /// <summary>Rate-limit metrics on the <c>DurableAgents.GenAI</c> meter (tag <c>deployment</c>: the provider entry's name).</summary>

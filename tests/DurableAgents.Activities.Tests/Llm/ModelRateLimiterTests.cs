@@ -39,7 +39,7 @@ public sealed class ModelRateLimiterTests(string kind)
     private ActivityDatabase Open() => _database.IsPostgres ? ActivityDatabase.ForPostgres(_database.DataSource!, _database.Hub) : ActivityDatabase.ForSqlite(_database.SqliteConnectionString!);
 
     [Test]
-    public async Task RequestsPerMinute_AreSharedByTwoLimiters_AndRefillAtTheRate()
+    public async Task RequestsPerMinute_AreSharedByTwoLimiters_AndCountOverTheLastMinute()
     {
         var limits = new ModelLimits(null, RequestsPerMinute: 2, null);
         var hostA = new ModelRateLimiter(_a, _time);
@@ -50,8 +50,8 @@ public sealed class ModelRateLimiterTests(string kind)
         var third = await hostA.TryAcquireAsync(Deployment, limits, 100, default);
 
         Assert.That((first.Granted, second.Granted, third.Granted), Is.EqualTo((true, true, false)));
-        Assert.That(third.RetryAfter, Is.EqualTo(TimeSpan.FromSeconds(30)), "one request per 30 s at 2 per minute");
-        _time.Advance(TimeSpan.FromSeconds(29));
+        Assert.That(third.RetryAfter, Is.EqualTo(TimeSpan.FromSeconds(60)), "the first grant leaves the minute's window in 60 s");
+        _time.Advance(TimeSpan.FromSeconds(59));
         Assert.That((await hostB.TryAcquireAsync(Deployment, limits, 100, default)).RetryAfter, Is.EqualTo(TimeSpan.FromSeconds(1)));
         _time.Advance(TimeSpan.FromSeconds(1));
         Assert.That((await hostB.TryAcquireAsync(Deployment, limits, 100, default)).Granted, Is.True);
@@ -74,11 +74,11 @@ public sealed class ModelRateLimiterTests(string kind)
         Assert.That(after.Granted, Is.True, "500 unused tokens came back at once");
         await limiter.ReleaseAsync(Deployment, limits, after, usedTokens: 600, default); // all used: 300 left, nothing in flight
         var shortfall = await limiter.TryAcquireAsync(Deployment, limits, 500, default);
-        Assert.That(shortfall.RetryAfter, Is.EqualTo(TimeSpan.FromSeconds(12)), "200 short at 1000 per minute, with nothing in flight to come back");
+        Assert.That(shortfall.RetryAfter, Is.EqualTo(TimeSpan.FromSeconds(60)), "200 short with nothing in flight to come back: until the first grants leave the window");
     }
 
     [Test]
-    public async Task ACallLargerThanAMinutesTokens_WaitsForAFullBucket_ThenGoes()
+    public async Task ACallLargerThanAMinutesTokens_WaitsForAnEmptyWindow_ThenGoes()
     {
         var limits = new ModelLimits(TokensPerMinute: 1000, null, null);
         var limiter = new ModelRateLimiter(_a, _time);
@@ -86,8 +86,8 @@ public sealed class ModelRateLimiterTests(string kind)
         await limiter.ReleaseAsync(Deployment, limits, spent, usedTokens: 500, default); // all of it used: nothing comes back
 
         var huge = await limiter.TryAcquireAsync(Deployment, limits, 5000, default);
-        Assert.That(huge.RetryAfter, Is.EqualTo(TimeSpan.FromSeconds(30)));
-        _time.Advance(TimeSpan.FromSeconds(30));
+        Assert.That(huge.RetryAfter, Is.EqualTo(TimeSpan.FromSeconds(60)), "it waits for an empty window");
+        _time.Advance(TimeSpan.FromSeconds(60));
         Assert.That((await limiter.TryAcquireAsync(Deployment, limits, 5000, default)).Granted, Is.True);
     }
 
@@ -112,7 +112,7 @@ public sealed class ModelRateLimiterTests(string kind)
     }
 
     [Test]
-    public async Task TheProvidersHeaders_LowerTheBucket_AndA429EmptiesItUntilItsRetryAfter()
+    public async Task TheProvidersHeaders_CountAsUsed_AndA429TakesEverythingUntilItsRetryAfter()
     {
         var limits = new ModelLimits(TokensPerMinute: 10_000, RequestsPerMinute: 60, null);
         var limiter = new ModelRateLimiter(_a, _time);
@@ -120,14 +120,14 @@ public sealed class ModelRateLimiterTests(string kind)
 
         // Another client of the deployment used most of it: the provider says 0 requests remain.
         await limiter.ObserveAsync(Deployment, limits, remainingRequests: 0, remainingTokens: 5_000, throttledFor: null, default);
-        Assert.That((await limiter.TryAcquireAsync(Deployment, limits, 100, default)).RetryAfter, Is.EqualTo(TimeSpan.FromSeconds(1)), "one request per second at 60 per minute");
+        Assert.That((await limiter.TryAcquireAsync(Deployment, limits, 100, default)).RetryAfter, Is.InRange(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1.1)), "what the provider counts frees up over its minute: about one request a second");
 
         // A 429 with Retry-After 20 s: nothing goes for 20 s, then the bucket refills from empty.
         await limiter.ObserveAsync(Deployment, limits, null, null, throttledFor: TimeSpan.FromSeconds(20), default);
         _time.Advance(TimeSpan.FromSeconds(19));
         Assert.That((await limiter.TryAcquireAsync(Deployment, limits, 100, default)).Granted, Is.False);
         _time.Advance(TimeSpan.FromSeconds(2));
-        Assert.That((await limiter.TryAcquireAsync(Deployment, limits, 100, default)).Granted, Is.True, "1 s after the Retry-After a request has refilled");
+        Assert.That((await limiter.TryAcquireAsync(Deployment, limits, 100, default)).Granted, Is.True, "after the Retry-After there is room again");
     }
 
     [Test]
@@ -351,8 +351,8 @@ public sealed class ModelPriorityTests(string kind)
     {
         Assert.That(await GrantedAsync(ModelPriority.Batch, 20), Is.EqualTo(8), "batch takes all but the reserve, and the rest of its calls wait");
 
-        // 59 s later the bucket is full again and batch calls are still waiting.
-        _time.Advance(TimeSpan.FromSeconds(59));
+        // A minute later the window is empty and batch calls are still waiting.
+        _time.Advance(TimeSpan.FromSeconds(61));
         var interactive = await GrantedAsync(ModelPriority.Interactive, 20);
         var batch = await GrantedAsync(ModelPriority.Batch, 20);
 
