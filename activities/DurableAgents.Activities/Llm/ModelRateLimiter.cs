@@ -48,8 +48,12 @@ public sealed record CapacityDecision(string? LeaseId, long Reserved, TimeSpan R
 /// </remarks>
 public sealed class ModelRateLimiter(ActivityDatabase database, TimeProvider time, double interactiveReserve = 0.1, double batchShare = 0.2)
 {
-    /// <summary>The window limits are counted over.</summary>
-    public static readonly TimeSpan WindowLength = TimeSpan.FromMinutes(1);
+    /// <summary>
+    /// The window limits are counted over: a minute plus a second, so that a call granted at the edge of
+    /// the minute does not reach a provider whose own window still holds the call that freed the slot
+    /// (it counted that call a little later, when it arrived).
+    /// </summary>
+    public static readonly TimeSpan WindowLength = TimeSpan.FromSeconds(61);
 
     /// <summary>How long a grant counts as in flight if its host dies before releasing it.</summary>
     public static readonly TimeSpan LeaseLifetime = TimeSpan.FromMinutes(10);

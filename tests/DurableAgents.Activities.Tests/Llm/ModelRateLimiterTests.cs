@@ -50,8 +50,8 @@ public sealed class ModelRateLimiterTests(string kind)
         var third = await hostA.TryAcquireAsync(Deployment, limits, 100, default);
 
         Assert.That((first.Granted, second.Granted, third.Granted), Is.EqualTo((true, true, false)));
-        Assert.That(third.RetryAfter, Is.EqualTo(TimeSpan.FromSeconds(60)), "the first grant leaves the minute's window in 60 s");
-        _time.Advance(TimeSpan.FromSeconds(59));
+        Assert.That(third.RetryAfter, Is.EqualTo(ModelRateLimiter.WindowLength), "the first grant leaves the window (a minute and a second)");
+        _time.Advance(ModelRateLimiter.WindowLength - TimeSpan.FromSeconds(1));
         Assert.That((await hostB.TryAcquireAsync(Deployment, limits, 100, default)).RetryAfter, Is.EqualTo(TimeSpan.FromSeconds(1)));
         _time.Advance(TimeSpan.FromSeconds(1));
         Assert.That((await hostB.TryAcquireAsync(Deployment, limits, 100, default)).Granted, Is.True);
@@ -74,7 +74,7 @@ public sealed class ModelRateLimiterTests(string kind)
         Assert.That(after.Granted, Is.True, "500 unused tokens came back at once");
         await limiter.ReleaseAsync(Deployment, limits, after, usedTokens: 600, default); // all used: 300 left, nothing in flight
         var shortfall = await limiter.TryAcquireAsync(Deployment, limits, 500, default);
-        Assert.That(shortfall.RetryAfter, Is.EqualTo(TimeSpan.FromSeconds(60)), "200 short with nothing in flight to come back: until the first grants leave the window");
+        Assert.That(shortfall.RetryAfter, Is.EqualTo(ModelRateLimiter.WindowLength), "200 short with nothing in flight to come back: until the first grants leave the window");
     }
 
     [Test]
@@ -86,8 +86,8 @@ public sealed class ModelRateLimiterTests(string kind)
         await limiter.ReleaseAsync(Deployment, limits, spent, usedTokens: 500, default); // all of it used: nothing comes back
 
         var huge = await limiter.TryAcquireAsync(Deployment, limits, 5000, default);
-        Assert.That(huge.RetryAfter, Is.EqualTo(TimeSpan.FromSeconds(60)), "it waits for an empty window");
-        _time.Advance(TimeSpan.FromSeconds(60));
+        Assert.That(huge.RetryAfter, Is.EqualTo(ModelRateLimiter.WindowLength), "it waits for an empty window");
+        _time.Advance(ModelRateLimiter.WindowLength);
         Assert.That((await limiter.TryAcquireAsync(Deployment, limits, 5000, default)).Granted, Is.True);
     }
 
@@ -352,7 +352,7 @@ public sealed class ModelPriorityTests(string kind)
         Assert.That(await GrantedAsync(ModelPriority.Batch, 20), Is.EqualTo(8), "batch takes all but the reserve, and the rest of its calls wait");
 
         // A minute later the window is empty and batch calls are still waiting.
-        _time.Advance(TimeSpan.FromSeconds(61));
+        _time.Advance(ModelRateLimiter.WindowLength + TimeSpan.FromSeconds(1));
         var interactive = await GrantedAsync(ModelPriority.Interactive, 20);
         var batch = await GrantedAsync(ModelPriority.Batch, 20);
 
