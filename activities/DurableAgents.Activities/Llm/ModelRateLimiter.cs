@@ -40,8 +40,9 @@ public sealed record CapacityDecision(string? LeaseId, long Reserved, TimeSpan R
 /// transaction holding the deployment's lock (SQLite: the write lock; PostgreSQL: an advisory lock).
 /// </summary>
 /// <remarks>
-/// Lanes: batch calls leave <paramref name="interactiveReserve"/> of the capacity (as far as interactive
-/// calls have room in their lane), so a saturating batch job never makes a person wait behind it;
+/// Lanes: batch calls leave room for interactive ones, <paramref name="interactiveReserve"/> of the capacity
+/// or what interactive calls used in the last minute (plus a margin), whichever is more, up to their lane,
+/// so a saturating batch job never makes a person wait behind it;
 /// interactive calls may use everything, except that while batch calls are waiting (one was refused
 /// within <see cref="BatchDemandWindow"/>) they keep to their lane, (1 − <paramref name="batchShare"/>) of
 /// the capacity, so batch work keeps its share.
@@ -88,16 +89,23 @@ public sealed class ModelRateLimiter(ActivityDatabase database, TimeProvider tim
             var interactive = grants.Where(g => g.Lane == Interactive).ToList();
             var lane = InteractiveLane(limits);
 
-            // The capacity this call may count on: all of it, less the reserve for batch calls, or the lane for
-            // interactive calls while batch waits.
-            var (tokenCap, requestCap) = (limits.TokensPerMinute, limits.RequestsPerMinute);
+            // Everyone stays within the deployment's limits.
+            var wait = Until(grants, nowMs, limits.TokensPerMinute, limits.RequestsPerMinute, need);
+
+            // Batch calls leave room for the interactive work of the next minute: the reserve, or what
+            // interactive calls used in the last one (with a margin), whichever is more, up to their lane.
             if (priority == ModelPriority.Batch)
             {
-                tokenCap -= limits.TokensPerMinute is { } t ? (int)Math.Min(interactiveReserve * t, Math.Max(0, lane.TokensPerMinute!.Value - interactive.Sum(g => g.Tokens))) : 0;
-                requestCap -= limits.RequestsPerMinute is { } r ? (int)Math.Min(interactiveReserve * r, Math.Max(0, lane.RequestsPerMinute!.Value - interactive.Count)) : 0;
+                var others = grants.Where(g => g.Lane != Interactive).ToList();
+                int? Keep(int? cap, int? laneCap, double used) =>
+                    cap is { } c0 ? c0 - (int)Math.Min(laneCap!.Value, Math.Max(interactiveReserve * c0, Math.Ceiling(used * 1.2) + (used > 0 ? 1 : 0))) : null;
+                wait = Max(wait, Until(
+                    others,
+                    nowMs,
+                    Keep(limits.TokensPerMinute, lane.TokensPerMinute, interactive.Sum(g => g.Tokens)),
+                    Keep(limits.RequestsPerMinute, lane.RequestsPerMinute, interactive.Count),
+                    need));
             }
-
-            var wait = Until(grants, nowMs, tokenCap, requestCap, need);
             if (priority == ModelPriority.Interactive && batchWaiting)
             {
                 wait = Max(wait, Until(interactive, nowMs, lane.TokensPerMinute, lane.RequestsPerMinute, Math.Min(need, lane.TokensPerMinute ?? need)));
@@ -107,7 +115,7 @@ public sealed class ModelRateLimiter(ActivityDatabase database, TimeProvider tim
             // shortfall, look again soon rather than when the window frees it.
             if (wait > RecheckAfter && limits.TokensPerMinute is not null && grants.Where(g => g.InFlightUntilMs > nowMs).Sum(g => g.Tokens) >= need)
             {
-                wait = Max(RecheckAfter, Until(grants, nowMs, null, requestCap, need));
+                wait = Max(RecheckAfter, Until(grants, nowMs, null, limits.RequestsPerMinute, need));
             }
 
             if (limits.MaxConcurrent is { } max && window.InFlight >= max)
