@@ -71,9 +71,6 @@ internal sealed class DurableClientHolder : IWorkflowNames
         _client = client;
     }
 
-    public async Task<string?> NameOfAsync(string instanceId, CancellationToken cancellationToken) =>
-        _client is null ? null : (await _client.GetInstanceAsync(instanceId, false, cancellationToken).ConfigureAwait(false))?.Name;
-
-    public async Task<string?> TagOfAsync(string instanceId, string tag, CancellationToken cancellationToken) =>
-        _client is null ? null : (await _client.GetInstanceAsync(instanceId, false, cancellationToken).ConfigureAwait(false))?.Tags.GetValueOrDefault(tag);
+    public async Task<WorkflowInstance?> DescribeAsync(string instanceId, CancellationToken cancellationToken) =>
+        _client is not null && await _client.GetInstanceAsync(instanceId, false, cancellationToken).ConfigureAwait(false) is { } m ? new WorkflowInstance(m.Name, m.Tags) : null;
 }

@@ -71,7 +71,9 @@ public sealed partial class ModelService(
         }
 
         var profile = Profile(request.Profile);
-        var workflow = await WorkflowNameAsync(origin.InstanceId, cancellationToken).ConfigureAwait(false);
+        // One lookup of the instance: its workflow name (budgets, usage) and its tags (the rate-limit lane).
+        var instance = await workflows.DescribeAsync(origin.InstanceId, cancellationToken).ConfigureAwait(false);
+        var workflow = instance?.Name ?? "(unknown)";
         var records = new CallRecords();
 
         // 1. The cache: a hit costs nothing and makes no request.
@@ -107,7 +109,7 @@ public sealed partial class ModelService(
 
         // 3. The budget: reserve an estimate, or refuse before any request is sent.
         var budget = request.Budget ?? (_options.Budgets.TryGetValue(workflow, out var b) ? new ModelBudget(b.MaxTokens, b.MaxCost) : null);
-        records.Priority = await PriorityAsync(origin, workflow, request, profile, cancellationToken).ConfigureAwait(false);
+        records.Priority = Priority(workflow, instance?.Tags.GetValueOrDefault(PriorityTag), request, profile);
         var maxOutput = request.MaxOutputTokens ?? _options.DefaultMaxOutputTokens;
         if (budget is not null)
         {
@@ -336,8 +338,8 @@ public sealed partial class ModelService(
         throw (Exception?)capacity ?? lastError!;
     }
 
-    /// <summary>The call's lane: the request's, the instance's <c>priority</c> tag, the workflow's configured one, else interactive (only looked up when a provider has limits).</summary>
-    private async Task<ModelPriority> PriorityAsync(ModelCallOrigin origin, string workflow, ModelRequest request, ModelProfileOptions profile, CancellationToken cancellationToken)
+    /// <summary>The call's lane: the request's, the instance's <c>priority</c> tag, the workflow's configured one, else interactive (it matters only when a provider has limits).</summary>
+    private ModelPriority Priority(string workflow, string? tag, ModelRequest request, ModelProfileOptions profile)
     {
         if (request.Priority is { } asked)
         {
@@ -349,7 +351,7 @@ public sealed partial class ModelService(
             return ModelPriority.Interactive;
         }
 
-        if (await workflows.TagOfAsync(origin.InstanceId, PriorityTag, cancellationToken).ConfigureAwait(false) is { } tag && Enum.TryParse<ModelPriority>(tag, ignoreCase: true, out var tagged))
+        if (tag is not null && Enum.TryParse<ModelPriority>(tag, ignoreCase: true, out var tagged))
         {
             return tagged;
         }
@@ -684,11 +686,6 @@ public sealed partial class ModelService(
                 nonRetryable: true);
     }
 
-    private async Task<string> WorkflowNameAsync(string instanceId, CancellationToken cancellationToken)
-    {
-        return await workflows.NameOfAsync(instanceId, cancellationToken).ConfigureAwait(false) ?? "(unknown)";
-    }
-
     /// <summary>The exact key and semantic scope of a cacheable request, or why it is not cacheable.</summary>
     private (string? Key, string? Scope, string? Skipped) CachePlan(ModelRequest request)
     {
@@ -818,26 +815,24 @@ public sealed partial class ModelService(
     private static partial void LogCompletion(ILogger logger, string instanceId, string provider, string completion);
 }
 
-/// <summary>Names the workflow an instance runs (budgets and usage are per workflow).</summary>
+/// <summary>An instance as the model service needs it: the workflow it runs and the tags it was started with.</summary>
+/// <param name="Name">The orchestrator name.</param>
+/// <param name="Tags">The tags set at start.</param>
+public sealed record WorkflowInstance(string Name, IReadOnlyDictionary<string, string> Tags);
+
+/// <summary>Names the workflow an instance runs (budgets and usage are per workflow) and its tags (the rate-limit lane).</summary>
 public interface IWorkflowNames
 {
-    /// <summary>The orchestrator name of the instance, or null when it is unknown.</summary>
-    Task<string?> NameOfAsync(string instanceId, CancellationToken cancellationToken);
-
-    /// <summary>One of the instance's tags (set at start), or null.</summary>
-    Task<string?> TagOfAsync(string instanceId, string tag, CancellationToken cancellationToken) => Task.FromResult<string?>(null);
+    /// <summary>The instance's workflow name and tags, or null when it is unknown.</summary>
+    Task<WorkflowInstance?> DescribeAsync(string instanceId, CancellationToken cancellationToken);
 }
 
 /// <summary>Asks the Durable Task client.</summary>
 public sealed class ClientWorkflowNames(DurableTaskClient client) : IWorkflowNames
 {
     /// <inheritdoc />
-    public async Task<string?> NameOfAsync(string instanceId, CancellationToken cancellationToken) =>
-        (await client.GetInstanceAsync(instanceId, false, cancellationToken).ConfigureAwait(false))?.Name;
-
-    /// <inheritdoc />
-    public async Task<string?> TagOfAsync(string instanceId, string tag, CancellationToken cancellationToken) =>
-        (await client.GetInstanceAsync(instanceId, false, cancellationToken).ConfigureAwait(false))?.Tags.GetValueOrDefault(tag);
+    public async Task<WorkflowInstance?> DescribeAsync(string instanceId, CancellationToken cancellationToken) =>
+        await client.GetInstanceAsync(instanceId, false, cancellationToken).ConfigureAwait(false) is { } m ? new WorkflowInstance(m.Name, m.Tags) : null;
 }
 
 /// <summary>The attempts of one model call, and the count of its model requests (steps), which names background responses per step.</summary>
