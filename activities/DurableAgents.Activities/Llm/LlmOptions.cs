@@ -64,6 +64,15 @@ public sealed class LlmOptions
     public double BatchShare { get; init; } = 0.2;
 
     /// <summary>
+    /// Batch calls are paced: within any window of this length they take at most their minute's allowance
+    /// in proportion (5 s of 61), so a burst of batch work does not take a minute's quota at once and
+    /// capacity frees up evenly for the people who come after it. Zero turns pacing off.
+    /// </summary>
+    /// <value>The default value is 5 seconds.</value>
+    [Range(typeof(TimeSpan), "00:00:00", "00:01:00")]
+    public TimeSpan BatchPaceWindow { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
     /// The longest a call waits in its activity for rate-limit capacity. Beyond it the call hands back
     /// "retry after" and the orchestration waits on a durable timer, holding no activity slot.
     /// </summary>

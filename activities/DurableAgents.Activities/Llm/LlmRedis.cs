@@ -68,6 +68,7 @@ public sealed partial class LlmRedis(string configuration, string taskHub, ILogg
             {
                 var options = ConfigurationOptions.Parse(configuration);
                 options.AbortOnConnectFail = false;
+                options.BacklogPolicy = BacklogPolicy.FailFast; // while disconnected, commands fail at once instead of queueing: a Redis outage never stalls a call
                 options.ConnectTimeout = 3000;
                 _redis = await ConnectionMultiplexer.ConnectAsync(options).ConfigureAwait(false);
             }

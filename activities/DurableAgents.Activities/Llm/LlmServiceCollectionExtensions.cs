@@ -36,10 +36,19 @@ public static class LlmServiceCollectionExtensions
 
         ActivityDatabase.TryAdd(services, configuration);
         services.TryAddSingleton<IModelLedger>(sp => new RelationalModelLedger(sp.GetRequiredService<ActivityDatabase>()));
+        services.TryAddSingleton(sp => new RateLimitWaits(sp.GetRequiredService<ActivityDatabase>(), sp.GetRequiredService<TimeProvider>()));
         services.TryAddSingleton(sp =>
         {
+            // Limits are held in Redis when it is configured (falling back to the database while it is down), else in the database.
             var llm = sp.GetRequiredService<IOptions<LlmOptions>>().Value;
-            return new ModelRateLimiter(sp.GetRequiredService<ActivityDatabase>(), sp.GetRequiredService<TimeProvider>(), llm.InteractiveReserve, llm.BatchShare);
+            var clock = sp.GetRequiredService<TimeProvider>();
+            IRateLimitStore store = new RelationalRateLimitStore(sp.GetRequiredService<ActivityDatabase>(), clock);
+            if (sp.GetService<LlmRedis>() is { } redis)
+            {
+                store = new RedisRateLimitStore(redis, store, clock, sp.GetRequiredService<ILogger<RedisRateLimitStore>>());
+            }
+
+            return new ModelRateLimiter(store, llm.InteractiveReserve, llm.BatchShare, llm.BatchPaceWindow);
         });
         services.TryAddSingleton(sp => new ModelHost(sp.GetService<DurableAgents.Engine.Hosting.HostIdentity>()?.HostId ?? Environment.GetEnvironmentVariable("WEBSITE_INSTANCE_ID") ?? Environment.MachineName));
         services.TryAddEnumerable(ServiceDescriptor.Singleton<DurableAgents.Engine.Hosting.IHostLeaseObserver, InterruptedModelCalls>());

@@ -1,6 +1,4 @@
-using System.Data.Common;
 using System.Security.Cryptography;
-using Dapper;
 using DurableAgents.Activities.Contracts.Llm;
 
 namespace DurableAgents.Activities.Llm;
@@ -25,30 +23,47 @@ public sealed record ModelLimits(int? TokensPerMinute, int? RequestsPerMinute, i
 /// <param name="LeaseId">The lease (granted), or null.</param>
 /// <param name="Reserved">Tokens reserved.</param>
 /// <param name="RetryAfter">When not granted: how long until the capacity is expected to be there.</param>
-public sealed record CapacityDecision(string? LeaseId, long Reserved, TimeSpan RetryAfter)
+/// <param name="Waited">When granted to a call that had waited (inline or on durable timers): how long since it was first refused.</param>
+public sealed record CapacityDecision(string? LeaseId, long Reserved, TimeSpan RetryAfter, TimeSpan Waited = default)
 {
     /// <summary>Whether the call may go.</summary>
     public bool Granted => LeaseId is not null;
 }
 
+/// <summary>A deployment's use of its limits over the last minute, and who is waiting for it.</summary>
+/// <param name="Requests">Requests counted in the window (including what the provider reported used).</param>
+/// <param name="Tokens">Tokens counted in the window.</param>
+/// <param name="InFlight">Calls in flight.</param>
+/// <param name="WaitingInteractive">Interactive calls waiting.</param>
+/// <param name="WaitingBatch">Batch calls waiting.</param>
+/// <param name="Store">Where the limit is held ("sqlite", "postgres", "redis").</param>
+public sealed record RateLimitSnapshot(int Requests, long Tokens, int InFlight, int WaitingInteractive, int WaitingBatch, string Store);
+
 /// <summary>
 /// Tokens and requests per minute, and calls at once, per provider deployment, shared by every host of
-/// the activity database (the engine's SQLite file, or the task hub's PostgreSQL schema), counted the way
-/// a provider counts them: over the last minute. A call reserves its estimate (the same the budget uses)
-/// as a grant before it is sent; at release the grant settles to the real usage, so what it did not use
-/// is free at once. A grant stops counting a minute after it was made. Each decision runs in a
-/// transaction holding the deployment's lock (SQLite: the write lock; PostgreSQL: an advisory lock).
+/// the store (<see cref="IRateLimitStore"/>: Redis when configured, else the engine's SQLite file or the
+/// task hub's PostgreSQL schema), counted the way a provider counts them: over the last minute. A call
+/// reserves its estimate (the same the budget uses) as a grant before it is sent; at release the grant
+/// settles to the real usage, so what it did not use is free at once. A grant stops counting a minute
+/// after it was made. Each decision is atomic in the store.
 /// </summary>
 /// <remarks>
-/// Lanes: batch calls leave room for interactive ones, <paramref name="interactiveReserve"/> of the capacity
+/// Lanes: batch calls leave room for interactive ones, <c>interactiveReserve</c> of the capacity
 /// or what interactive calls used in the last minute (plus a margin), whichever is more, up to their lane,
-/// so a saturating batch job never makes a person wait behind it;
-/// interactive calls may use everything, except that while batch calls are waiting (one was refused
-/// within <see cref="BatchDemandWindow"/>) they keep to their lane, (1 − <paramref name="batchShare"/>) of
+/// so a saturating batch job never makes a person wait behind it; and while an interactive call is
+/// waiting, batch calls keep to their guaranteed share, so the next capacity that frees up goes to it.
+/// Interactive calls may use everything, except that while batch calls are waiting (one was refused
+/// within <see cref="BatchDemandWindow"/>) they keep to their lane, (1 − <c>batchShare</c>) of
 /// the capacity, so batch work keeps its share.
 /// </remarks>
-public sealed class ModelRateLimiter(ActivityDatabase database, TimeProvider time, double interactiveReserve = 0.1, double batchShare = 0.2)
+public sealed class ModelRateLimiter(IRateLimitStore store, double interactiveReserve = 0.1, double batchShare = 0.2, TimeSpan? batchPaceWindow = null)
 {
+    /// <summary>Limits in the activity database.</summary>
+    public ModelRateLimiter(ActivityDatabase database, TimeProvider time, double interactiveReserve = 0.1, double batchShare = 0.2, TimeSpan? batchPaceWindow = null)
+        : this(new RelationalRateLimitStore(database, time), interactiveReserve, batchShare, batchPaceWindow)
+    {
+    }
+
     /// <summary>
     /// The window limits are counted over: a minute plus a second, so that a call granted at the edge of
     /// the minute does not reach a provider whose own window still holds the call that freed the slot
@@ -65,85 +80,150 @@ public sealed class ModelRateLimiter(ActivityDatabase database, TimeProvider tim
     /// <summary>How long after a batch call was refused interactive calls keep to their lane.</summary>
     public static readonly TimeSpan BatchDemandWindow = TimeSpan.FromMinutes(2);
 
+    /// <summary>How long past the wait it was handed a refused call still counts as waiting (the durable timer, the replay, the new activity).</summary>
+    public static readonly TimeSpan WaiterGrace = TimeSpan.FromSeconds(5);
+
+    /// <summary>The default <c>batchPaceWindow</c>: batch calls take at most their minute's allowance in proportion within any 5 seconds.</summary>
+    public static readonly TimeSpan DefaultBatchPaceWindow = TimeSpan.FromSeconds(5);
+
+    private readonly TimeSpan _pace = batchPaceWindow ?? DefaultBatchPaceWindow;
+
     private const string Interactive = "i";
     private const string Batch = "b";
     private const string Provider = "p";
 
-    private string Prefix => database.Prefix;
+    /// <summary>Where the limits are held.</summary>
+    public IRateLimitStore Store => store;
 
     /// <summary>Reserves capacity for one interactive call of about <paramref name="tokens"/> tokens, or says how long to wait.</summary>
     public Task<CapacityDecision> TryAcquireAsync(string deployment, ModelLimits limits, long tokens, CancellationToken cancellationToken) =>
-        TryAcquireAsync(deployment, limits, tokens, ModelPriority.Interactive, cancellationToken);
+        TryAcquireAsync(deployment, limits, tokens, ModelPriority.Interactive, null, cancellationToken);
 
     /// <summary>Reserves capacity for one call in a lane, or says how long to wait.</summary>
-    public async Task<CapacityDecision> TryAcquireAsync(string deployment, ModelLimits limits, long tokens, ModelPriority priority, CancellationToken cancellationToken)
+    public Task<CapacityDecision> TryAcquireAsync(string deployment, ModelLimits limits, long tokens, ModelPriority priority, CancellationToken cancellationToken) =>
+        TryAcquireAsync(deployment, limits, tokens, priority, null, cancellationToken);
+
+    /// <summary>
+    /// Reserves capacity for one call in a lane, or says how long to wait. A call that asks again under the
+    /// same <paramref name="waiter"/> id (the instance and request) keeps its place: while it waits in the
+    /// interactive lane, batch calls keep to their share; when it is granted, <see cref="CapacityDecision.Waited"/>
+    /// says since when it waited.
+    /// </summary>
+    public Task<CapacityDecision> TryAcquireAsync(string deployment, ModelLimits limits, long tokens, ModelPriority priority, string? waiter, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(deployment);
         ArgumentNullException.ThrowIfNull(limits);
-        return await LockedAsync(deployment, async (c, tx, nowMs, window) =>
+        return store.UpdateAsync(deployment, (state, nowMs, changes) => Decide(state, nowMs, changes, limits, tokens, priority, waiter), replayIfDegraded: false, cancellationToken);
+    }
+
+    private CapacityDecision Decide(LimitState state, long nowMs, LimitChanges changes, ModelLimits limits, long tokens, ModelPriority priority, string? waiter)
+    {
+        var since = nowMs - (long)WindowLength.TotalMilliseconds;
+        var grants = state.Grants.Where(g => g.GrantedMs > since).ToList();
+
+        // A grant older than the window still counts as in flight (MaxConcurrent) but no longer against the rates.
+        var inFlight = state.Grants.Count(g => g.InFlightUntilMs > nowMs && g.Lane != Provider);
+
+        // A call larger than a whole minute's tokens waits for an empty window, then goes (else it never could).
+        var need = limits.TokensPerMinute is { } tpm ? Math.Min(tokens, tpm) : tokens;
+        var batchWaiting = state.BatchRefusedMs > 0 && nowMs - state.BatchRefusedMs < BatchDemandWindow.TotalMilliseconds;
+        var me = waiter is null ? null : state.Waiters.FirstOrDefault(w => w.Id == waiter);
+        var peopleWaiting = state.Waiters.Where(w => w.Lane == Interactive && w.Id != waiter).ToList();
+        var interactive = grants.Where(g => g.Lane == Interactive).ToList();
+        var lane = InteractiveLane(limits);
+
+        // Everyone stays within the deployment's limits.
+        var wait = Until(grants, nowMs, limits.TokensPerMinute, limits.RequestsPerMinute, need);
+
+        if (priority == ModelPriority.Batch)
         {
-            var grants = window.Grants;
-            // A call larger than a whole minute's tokens waits for an empty window, then goes (else it never could).
-            var need = limits.TokensPerMinute is { } tpm ? Math.Min(tokens, tpm) : tokens;
-            var batchWaiting = await BatchWaitingAsync(c, tx, deployment, nowMs, cancellationToken).ConfigureAwait(false);
-            var interactive = grants.Where(g => g.Lane == Interactive).ToList();
-            var lane = InteractiveLane(limits);
-
-            // Everyone stays within the deployment's limits.
-            var wait = Until(grants, nowMs, limits.TokensPerMinute, limits.RequestsPerMinute, need);
-
             // Batch calls leave room for the interactive work of the next minute: the reserve, or what
             // interactive calls used in the last one (with a margin), whichever is more, up to their lane.
-            if (priority == ModelPriority.Batch)
+            var others = grants.Where(g => g.Lane != Interactive).ToList();
+            int? Keep(int? cap, int? laneCap, double used) =>
+                cap is { } c0 ? c0 - (int)Math.Min(laneCap!.Value, Math.Max(interactiveReserve * c0, Math.Ceiling(used * 1.2) + (used > 0 ? 1 : 0))) : null;
+            var keepTokens = Keep(limits.TokensPerMinute, lane.TokensPerMinute, interactive.Sum(g => g.Tokens));
+            var keepRequests = Keep(limits.RequestsPerMinute, lane.RequestsPerMinute, interactive.Count);
+            wait = Max(wait, Until(others, nowMs, keepTokens, keepRequests, need));
+
+            // Batch is paced: within any pace window it takes at most its minute's allowance in proportion, so
+            // the window fills evenly and capacity frees up evenly, instead of a burst taking a minute's quota
+            // at once and leaving a person nothing until it ages out.
+            if (_pace > TimeSpan.Zero)
             {
-                var others = grants.Where(g => g.Lane != Interactive).ToList();
-                int? Keep(int? cap, int? laneCap, double used) =>
-                    cap is { } c0 ? c0 - (int)Math.Min(laneCap!.Value, Math.Max(interactiveReserve * c0, Math.Ceiling(used * 1.2) + (used > 0 ? 1 : 0))) : null;
-                wait = Max(wait, Until(
-                    others,
+                var paceMs = (long)_pace.TotalMilliseconds;
+                int? Paced(int? keep) => keep is { } k ? Math.Max(1, (int)Math.Ceiling(k * _pace.TotalMilliseconds / WindowLength.TotalMilliseconds)) : null;
+                var recent = grants.Where(g => g.Lane == Batch && g.GrantedMs > nowMs - paceMs).ToList();
+                var pacedTokens = Paced(keepTokens);
+                wait = Max(wait, Until(recent, nowMs, pacedTokens, Paced(keepRequests), Math.Min(need, pacedTokens ?? need), paceMs));
+            }
+
+            // While a person waits, batch keeps to its guaranteed share, so what frees up next goes to them.
+            if (peopleWaiting.Count > 0)
+            {
+                var ofBatch = grants.Where(g => g.Lane == Batch).ToList();
+                var share = Until(
+                    ofBatch,
                     nowMs,
-                    Keep(limits.TokensPerMinute, lane.TokensPerMinute, interactive.Sum(g => g.Tokens)),
-                    Keep(limits.RequestsPerMinute, lane.RequestsPerMinute, interactive.Count),
-                    need));
-            }
-            if (priority == ModelPriority.Interactive && batchWaiting)
-            {
-                wait = Max(wait, Until(interactive, nowMs, lane.TokensPerMinute, lane.RequestsPerMinute, Math.Min(need, lane.TokensPerMinute ?? need)));
-            }
-
-            // Calls in flight mostly settle below their estimates: if their reservations could cover a token
-            // shortfall, look again soon rather than when the window frees it.
-            if (wait > RecheckAfter && limits.TokensPerMinute is not null && grants.Where(g => g.InFlightUntilMs > nowMs).Sum(g => g.Tokens) >= need)
-            {
-                wait = Max(RecheckAfter, Until(grants, nowMs, null, limits.RequestsPerMinute, need));
-            }
-
-            if (limits.MaxConcurrent is { } max && window.InFlight >= max)
-            {
-                wait = Max(wait, RecheckAfter); // no rate to compute from: look again soon
-            }
-
-            if (wait > TimeSpan.Zero)
-            {
-                if (priority == ModelPriority.Batch)
+                    limits.TokensPerMinute is { } t ? (int)(t * batchShare) : null,
+                    limits.RequestsPerMinute is { } r ? (int)(r * batchShare) : null,
+                    need);
+                if (limits.MaxConcurrent is { } most && state.Grants.Count(g => g.InFlightUntilMs > nowMs && g.Lane == Batch) >= Math.Max(1, (int)(most * batchShare)))
                 {
-                    await c.ExecuteAsync(Cmd(
-                        $"""
-                        INSERT INTO {Prefix}llm_limit_batch_waiting (deployment, refused_ms) VALUES (@deployment, @nowMs)
-                        ON CONFLICT (deployment) DO UPDATE SET refused_ms = excluded.refused_ms
-                        """,
-                        new { deployment, nowMs },
-                        tx,
-                        cancellationToken)).ConfigureAwait(false);
+                    share = Max(share, RecheckAfter);
                 }
 
-                return new CapacityDecision(null, 0, wait);
+                if (share > TimeSpan.Zero)
+                {
+                    // Look again when they are expected to have been served, not when batch's own grants age out.
+                    var served = TimeSpan.FromMilliseconds(peopleWaiting.Max(w => w.UntilMs) - nowMs) - WaiterGrace;
+                    wait = Max(wait, Min(share, Max(RecheckAfter, served)));
+                }
+            }
+        }
+
+        if (priority == ModelPriority.Interactive && batchWaiting)
+        {
+            wait = Max(wait, Until(interactive, nowMs, lane.TokensPerMinute, lane.RequestsPerMinute, Math.Min(need, lane.TokensPerMinute ?? need)));
+        }
+
+        // Calls in flight mostly settle below their estimates: if their reservations could cover a token
+        // shortfall, look again soon rather than when the window frees it.
+        if (wait > RecheckAfter && limits.TokensPerMinute is not null && grants.Where(g => g.InFlightUntilMs > nowMs).Sum(g => g.Tokens) >= need)
+        {
+            wait = Max(RecheckAfter, Until(grants, nowMs, null, limits.RequestsPerMinute, need));
+        }
+
+        if (limits.MaxConcurrent is { } max && inFlight >= max)
+        {
+            wait = Max(wait, RecheckAfter); // no rate to compute from: look again soon
+        }
+
+        var laneName = priority == ModelPriority.Batch ? Batch : Interactive;
+        if (wait > TimeSpan.Zero)
+        {
+            if (priority == ModelPriority.Batch)
+            {
+                changes.BatchRefusedMs = nowMs;
             }
 
-            var id = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
-            await InsertAsync(c, tx, id, deployment, priority == ModelPriority.Batch ? Batch : Interactive, limits.TokensPerMinute is null ? 0 : need, nowMs, nowMs + (long)LeaseLifetime.TotalMilliseconds, cancellationToken).ConfigureAwait(false);
-            return new CapacityDecision(id, need, TimeSpan.Zero);
-        }, cancellationToken).ConfigureAwait(false);
+            if (waiter is not null)
+            {
+                changes.PutWaiters.Add(new LimitWaiter(waiter, laneName, me?.FirstMs ?? nowMs, nowMs + (long)(wait + WaiterGrace).TotalMilliseconds));
+            }
+
+            return new CapacityDecision(null, 0, wait);
+        }
+
+        if (me is not null)
+        {
+            changes.RemoveWaiters.Add(me.Id);
+        }
+
+        var id = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
+        var reserved = limits.TokensPerMinute is null ? 0 : need;
+        changes.PutGrants.Add(new LimitGrant(id, laneName, reserved, nowMs, nowMs + (long)LeaseLifetime.TotalMilliseconds));
+        return new CapacityDecision(id, need, TimeSpan.Zero, me is null ? TimeSpan.Zero : TimeSpan.FromMilliseconds(nowMs - me.FirstMs));
     }
 
     /// <summary>Ends a grant: it settles to the tokens really used (what it did not use is free at once) and is no longer in flight.</summary>
@@ -151,20 +231,25 @@ public sealed class ModelRateLimiter(ActivityDatabase database, TimeProvider tim
     {
         ArgumentNullException.ThrowIfNull(limits);
         ArgumentNullException.ThrowIfNull(lease);
-        if (lease.LeaseId is null)
+        if (lease.LeaseId is not { } id)
         {
             return;
         }
 
-        await LockedAsync(deployment, async (c, tx, nowMs, _) =>
-        {
-            await c.ExecuteAsync(Cmd(
-                $"UPDATE {Prefix}llm_limit_grants SET tokens = @tokens, in_flight_until_ms = 0 WHERE id = @id",
-                new { id = lease.LeaseId, tokens = limits.TokensPerMinute is null ? 0 : Math.Max(0, usedTokens) },
-                tx,
-                cancellationToken)).ConfigureAwait(false);
-            return true;
-        }, cancellationToken).ConfigureAwait(false);
+        var tokens = limits.TokensPerMinute is null ? 0 : Math.Max(0, usedTokens);
+        await store.UpdateAsync(
+            deployment,
+            (state, _, changes) =>
+            {
+                if (state.Grants.FirstOrDefault(g => g.Id == id) is { } grant)
+                {
+                    changes.PutGrants.Add(grant with { Tokens = tokens, InFlightUntilMs = 0 });
+                }
+
+                return true;
+            },
+            replayIfDegraded: true,
+            cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -180,33 +265,57 @@ public sealed class ModelRateLimiter(ActivityDatabase database, TimeProvider tim
             return;
         }
 
-        await LockedAsync(deployment, async (c, tx, nowMs, window) =>
-        {
-            var grants = window.Grants;
-            var usedRequests = grants.Count;
-            var usedTokens = grants.Sum(g => g.Tokens);
-
-            // Throttled: the whole capacity is taken until Retry-After. Otherwise what the provider says is used beyond what we see.
-            var missingRequests = limits.RequestsPerMinute is { } rpm ? Math.Max(0, throttledFor is null ? rpm - usedRequests - (remainingRequests ?? rpm) : rpm) : 0;
-            var missingTokens = limits.TokensPerMinute is { } tpm ? Math.Max(0, throttledFor is null ? tpm - usedTokens - (remainingTokens ?? tpm) : tpm) : 0;
-            var count = (int)Math.Max(missingRequests, missingTokens > 0 ? 1 : 0);
-            for (var i = 0; i < count; i++)
+        await store.UpdateAsync(
+            deployment,
+            (state, nowMs, changes) =>
             {
-                // Throttled: all of it until Retry-After. Otherwise spread over the minute, as the provider's counts free up.
-                var freesAt = throttledFor is { } t ? nowMs + (long)t.TotalMilliseconds : nowMs + ((i + 1) * (long)WindowLength.TotalMilliseconds / Math.Max(1, count));
-                var tokens = i == 0 ? missingTokens : 0;
-                await InsertAsync(c, tx, "p." + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8)), deployment, Provider, tokens, freesAt - (long)WindowLength.TotalMilliseconds, 0, cancellationToken).ConfigureAwait(false);
-            }
+                var since = nowMs - (long)WindowLength.TotalMilliseconds;
+                var grants = state.Grants.Where(g => g.GrantedMs > since).ToList();
+                var usedRequests = grants.Count;
+                var usedTokens = grants.Sum(g => g.Tokens);
 
-            return true;
-        }, cancellationToken).ConfigureAwait(false);
+                // Throttled: the whole capacity is taken until Retry-After. Otherwise what the provider says is used beyond what we see.
+                var missingRequests = limits.RequestsPerMinute is { } rpm ? Math.Max(0, throttledFor is null ? rpm - usedRequests - (remainingRequests ?? rpm) : rpm) : 0;
+                var missingTokens = limits.TokensPerMinute is { } tpm ? Math.Max(0, throttledFor is null ? tpm - usedTokens - (remainingTokens ?? tpm) : tpm) : 0;
+                var count = (int)Math.Max(missingRequests, missingTokens > 0 ? 1 : 0);
+                for (var i = 0; i < count; i++)
+                {
+                    // Throttled: all of it until Retry-After. Otherwise spread over the minute, as the provider's counts free up.
+                    var freesAt = throttledFor is { } t ? nowMs + (long)t.TotalMilliseconds : nowMs + ((i + 1) * (long)WindowLength.TotalMilliseconds / Math.Max(1, count));
+                    var tokens = i == 0 ? missingTokens : 0;
+                    changes.PutGrants.Add(new LimitGrant("p." + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8)), Provider, tokens, freesAt - (long)WindowLength.TotalMilliseconds, 0));
+                }
+
+                return true;
+            },
+            replayIfDegraded: false,
+            cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>The deployment's use of the last minute and who is waiting, for the dashboard.</summary>
+    public Task<RateLimitSnapshot> SnapshotAsync(string deployment, CancellationToken cancellationToken) =>
+        store.UpdateAsync(
+            deployment,
+            (state, nowMs, _) =>
+            {
+                var since = nowMs - (long)WindowLength.TotalMilliseconds;
+                var grants = state.Grants.Where(g => g.GrantedMs > since).ToList();
+                return new RateLimitSnapshot(
+                    grants.Count,
+                    grants.Sum(g => g.Tokens),
+                    state.Grants.Count(g => g.InFlightUntilMs > nowMs && g.Lane != Provider),
+                    state.Waiters.Count(w => w.Lane == Interactive),
+                    state.Waiters.Count(w => w.Lane == Batch),
+                    store.Name);
+            },
+            replayIfDegraded: false,
+            cancellationToken);
+
     /// <summary>How long until the window has room for one more request and <paramref name="need"/> tokens within the caps (zero: now).</summary>
-    private static TimeSpan Until(IReadOnlyList<Grant> grants, long nowMs, int? tokenCap, int? requestCap, long need)
+    private static TimeSpan Until(IReadOnlyList<LimitGrant> grants, long nowMs, int? tokenCap, int? requestCap, long need, long? windowLengthMs = null)
     {
         var ordered = grants.OrderBy(g => g.GrantedMs).ToList();
-        var windowMs = (long)WindowLength.TotalMilliseconds;
+        var windowMs = windowLengthMs ?? (long)WindowLength.TotalMilliseconds;
         long waitMs = 0;
         if (requestCap is { } rc)
         {
@@ -240,56 +349,15 @@ public sealed class ModelRateLimiter(ActivityDatabase database, TimeProvider tim
         return TimeSpan.FromMilliseconds(Math.Max(0, waitMs));
     }
 
-    private Task<int> InsertAsync(DbConnection c, DbTransaction tx, string id, string deployment, string lane, long tokens, long grantedMs, long inFlightUntilMs, CancellationToken cancellationToken) =>
-        c.ExecuteAsync(Cmd(
-            $"INSERT INTO {Prefix}llm_limit_grants (id, deployment, lane, tokens, granted_ms, in_flight_until_ms) VALUES (@id, @deployment, @lane, @tokens, @grantedMs, @inFlightUntilMs)",
-            new { id, deployment, lane, tokens, grantedMs, inFlightUntilMs },
-            tx,
-            cancellationToken));
-
-    private async Task<bool> BatchWaitingAsync(DbConnection c, DbTransaction tx, string deployment, long nowMs, CancellationToken cancellationToken)
-    {
-        var last = await c.ExecuteScalarAsync<long?>(Cmd($"SELECT refused_ms FROM {Prefix}llm_limit_batch_waiting WHERE deployment = @deployment", new { deployment }, tx, cancellationToken)).ConfigureAwait(false);
-        return last is { } ms && nowMs - ms < BatchDemandWindow.TotalMilliseconds;
-    }
-
     /// <summary>The interactive lane's limits: the deployment's, less the batch share.</summary>
     private ModelLimits InteractiveLane(ModelLimits limits) => new(
         limits.TokensPerMinute is { } t ? Math.Max(1, (int)(t * (1 - batchShare))) : null,
         limits.RequestsPerMinute is { } r ? Math.Max(1, (int)(r * (1 - batchShare))) : null,
         null);
 
-    /// <summary>Runs <paramref name="work"/> on the deployment's grants of the last minute (older ones pruned), holding its lock, and commits.</summary>
-    private async Task<T> LockedAsync<T>(string deployment, Func<DbConnection, DbTransaction, long, Window, Task<T>> work, CancellationToken cancellationToken)
-    {
-        var c = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
-        await using var connection = c.ConfigureAwait(false);
-        var tx = await ActivityDatabase.BeginLockedAsync(c, deployment, 11, cancellationToken).ConfigureAwait(false);
-        await using var transaction = tx.ConfigureAwait(false);
-        var nowMs = time.GetUtcNow().ToUnixTimeMilliseconds();
-        var since = nowMs - (long)WindowLength.TotalMilliseconds;
-        await c.ExecuteAsync(Cmd($"DELETE FROM {Prefix}llm_limit_grants WHERE deployment = @deployment AND granted_ms <= @since AND in_flight_until_ms <= @nowMs", new { deployment, since, nowMs }, tx, cancellationToken)).ConfigureAwait(false);
-        var grants = (await c.QueryAsync<Grant>(Cmd(
-            $"SELECT lane AS Lane, tokens AS Tokens, granted_ms AS GrantedMs, in_flight_until_ms AS InFlightUntilMs FROM {Prefix}llm_limit_grants WHERE deployment = @deployment AND (granted_ms > @since OR in_flight_until_ms > @nowMs)",
-            new { deployment, since, nowMs },
-            tx,
-            cancellationToken)).ConfigureAwait(false)).ToList();
-
-        // A grant older than the window still counts as in flight (MaxConcurrent) but no longer against the rates.
-        var inFlight = grants.Count(g => g.InFlightUntilMs > nowMs && g.Lane != Provider);
-        var result = await work(c, tx, nowMs, new Window(grants.Where(g => g.GrantedMs > since).ToList(), inFlight)).ConfigureAwait(false);
-        await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
-        return result;
-    }
-
     private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
 
-    private static CommandDefinition Cmd(string sql, object? args, DbTransaction? tx, CancellationToken ct) => new(sql, args, tx, cancellationToken: ct);
-
-    private sealed record Grant(string Lane, long Tokens, long GrantedMs, long InFlightUntilMs);
-
-    /// <summary>The grants of the last minute, and how many calls are in flight.</summary>
-    private sealed record Window(IReadOnlyList<Grant> Grants, int InFlight);
+    private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
 }
 
 /// <summary>Rate-limit metrics on the <c>DurableAgents.GenAI</c> meter (tag <c>deployment</c>: the provider entry's name).</summary>

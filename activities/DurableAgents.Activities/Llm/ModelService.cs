@@ -36,6 +36,7 @@ public sealed partial class ModelService(
     IWorkflowNames workflows,
     ModelHost host,
     ModelRateLimiter limiter,
+    RateLimitWaits waits,
     IOptions<LlmOptions> options,
     TimeProvider time,
     ILogger<ModelService> logger)
@@ -110,6 +111,8 @@ public sealed partial class ModelService(
         // 3. The budget: reserve an estimate, or refuse before any request is sent.
         var budget = request.Budget ?? (_options.Budgets.TryGetValue(workflow, out var b) ? new ModelBudget(b.MaxTokens, b.MaxCost) : null);
         records.Priority = Priority(workflow, instance?.Tags.GetValueOrDefault(PriorityTag), request, profile);
+        records.Workflow = workflow;
+        records.Waiter = new Lazy<string>(() => WaiterId(origin.InstanceId, request));
         var maxOutput = request.MaxOutputTokens ?? _options.DefaultMaxOutputTokens;
         if (budget is not null)
         {
@@ -247,7 +250,7 @@ public sealed partial class ModelService(
             CapacityDecision? lease = null;
             if (limits is not null)
             {
-                lease = await AcquireAsync(provider, limits, inputEstimate + maxOutput, records.Priority, cancellationToken).ConfigureAwait(false);
+                lease = await AcquireAsync(origin, provider, limits, inputEstimate + maxOutput, records, cancellationToken).ConfigureAwait(false);
                 if (!lease.Granted)
                 {
                     capacity = capacity is { } c && c.RetryAfter <= lease.RetryAfter ? c : new ModelCapacityException(provider.EffectiveName, provider.Model, lease.RetryAfter);
@@ -363,12 +366,13 @@ public sealed partial class ModelService(
     public const string PriorityTag = "priority";
 
     /// <summary>Capacity for one call, waiting inside the activity up to <see cref="LlmOptions.RateLimitInlineWait"/>.</summary>
-    private async Task<CapacityDecision> AcquireAsync(ModelProviderOptions provider, ModelLimits limits, long tokens, ModelPriority priority, CancellationToken cancellationToken)
+    private async Task<CapacityDecision> AcquireAsync(ModelCallOrigin origin, ModelProviderOptions provider, ModelLimits limits, long tokens, CallRecords records, CancellationToken cancellationToken)
     {
         var started = time.GetTimestamp();
+        var priority = records.Priority;
         while (true)
         {
-            var decision = await limiter.TryAcquireAsync(provider.DeploymentKey, limits, tokens, priority, cancellationToken).ConfigureAwait(false);
+            var decision = await limiter.TryAcquireAsync(provider.DeploymentKey, limits, tokens, priority, records.Waiter.Value, cancellationToken).ConfigureAwait(false);
             var left = _options.RateLimitInlineWait - time.GetElapsedTime(started);
             if (decision.Granted || decision.RetryAfter > left)
             {
@@ -382,6 +386,13 @@ public sealed partial class ModelService(
                         ModelRateMetrics.Waits.Add(1, tags, lane, new KeyValuePair<string, object?>("kind", "inline"));
                         ModelRateMetrics.WaitTime.Record(waited.TotalMilliseconds, tags, lane, new KeyValuePair<string, object?>("kind", "inline"));
                     }
+
+                    // From its first refusal (maybe several durable waits ago) to now: who waited, and how long.
+                    if (decision.Waited > TimeSpan.Zero)
+                    {
+                        ModelRateMetrics.WaitTime.Record(decision.Waited.TotalMilliseconds, tags, lane, new KeyValuePair<string, object?>("kind", "total"));
+                        await waits.RecordAsync(provider.EffectiveName, origin.InstanceId, records.Workflow, priority, decision.Waited, cancellationToken).ConfigureAwait(false);
+                    }
                 }
 
                 return decision;
@@ -390,6 +401,10 @@ public sealed partial class ModelService(
             await Task.Delay(decision.RetryAfter, time, cancellationToken).ConfigureAwait(false);
         }
     }
+
+    /// <summary>Who waits at a deployment: the instance and the request, the same when the workflow asks again after a durable wait.</summary>
+    private static string WaiterId(string instanceId, ModelRequest request) =>
+        instanceId + ":" + Convert.ToHexStringLower(SHA256.HashData(JsonSerializer.SerializeToUtf8Bytes(new { request.Profile, request.Messages }, KeyJson)))[..16];
 
     private async Task<ChatResponse> SendAsync(
         ModelCallOrigin origin, string workflow, string profileName, ModelProviderOptions provider, List<ChatMessage> messages, ChatOptions chatOptions,
@@ -842,6 +857,12 @@ internal sealed class CallRecords : List<ModelAttemptRecord>
 
     /// <summary>The call's lane at rate-limited deployments.</summary>
     public ModelPriority Priority { get; set; }
+
+    /// <summary>The calling workflow's name.</summary>
+    public string Workflow { get; set; } = "(unknown)";
+
+    /// <summary>The call's id while it waits for capacity (see <see cref="ModelRateLimiter"/>).</summary>
+    public Lazy<string> Waiter { get; set; } = new(() => Guid.NewGuid().ToString("n"));
 
     /// <summary>The HTTP attempts of the latest request (what the provider said about its limits).</summary>
     public IReadOnlyList<HttpAttempt> LastHttp { get; set; } = [];

@@ -2,14 +2,16 @@ using DurableAgents.Activities;
 using DurableAgents.Activities.Contracts.Llm;
 using DurableAgents.Activities.Llm;
 using DurableAgents.Tests.Support;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
 using NUnit.Framework;
 
 namespace DurableAgents.Activities.Tests.Llm;
 
-/// <summary>The shared rate limiter on both databases, on fake time: buckets refill at the per-minute rate, leases settle to real usage.</summary>
+/// <summary>The shared rate limiter in each store (SQLite, PostgreSQL, Redis), on fake time: calls count over the last minute, leases settle to real usage.</summary>
 [TestFixture("sqlite")]
 [TestFixture("postgres")]
+[TestFixture("redis")]
 public sealed class ModelRateLimiterTests(string kind)
 {
     private const string Deployment = "openaicompatible|http://127.0.0.1:1/v1|gpt-test";
@@ -18,22 +20,29 @@ public sealed class ModelRateLimiterTests(string kind)
     private ActivityDatabase _a = null!;
     private ActivityDatabase _b = null!;
 
+    private RateLimitTestStores _stores = null!;
+
     [SetUp]
     public void SetUp()
     {
-        _database = ActivityTestDatabase.Create(kind);
+        _database = ActivityTestDatabase.Create(kind == "redis" ? "sqlite" : kind);
         _time = new FakeTimeProvider(new DateTimeOffset(2026, 12, 2, 9, 0, 0, TimeSpan.Zero));
         _a = Open();
         _b = Open();
+        _stores = new RateLimitTestStores(kind, _time);
     }
 
     [TearDown]
-    public void TearDown()
+    public async Task TearDown()
     {
+        await _stores.DisposeAsync();
         _a.Dispose();
         _b.Dispose();
         _database.Dispose();
     }
+
+    // One host's limiter: over its database, or over Redis (falling back to its database).
+    private ModelRateLimiter Limiter(ActivityDatabase db) => new(_stores.Store(db));
 
     // Two hosts' limiters over the same database share one bucket.
     private ActivityDatabase Open() => _database.IsPostgres ? ActivityDatabase.ForPostgres(_database.DataSource!, _database.Hub) : ActivityDatabase.ForSqlite(_database.SqliteConnectionString!);
@@ -42,8 +51,8 @@ public sealed class ModelRateLimiterTests(string kind)
     public async Task RequestsPerMinute_AreSharedByTwoLimiters_AndCountOverTheLastMinute()
     {
         var limits = new ModelLimits(null, RequestsPerMinute: 2, null);
-        var hostA = new ModelRateLimiter(_a, _time);
-        var hostB = new ModelRateLimiter(_b, _time);
+        var hostA = Limiter(_a);
+        var hostB = Limiter(_b);
 
         var first = await hostA.TryAcquireAsync(Deployment, limits, 100, default);
         var second = await hostB.TryAcquireAsync(Deployment, limits, 100, default);
@@ -61,7 +70,7 @@ public sealed class ModelRateLimiterTests(string kind)
     public async Task TokensPerMinute_ReserveTheEstimate_AndTheUnusedPartComesBackAtRelease()
     {
         var limits = new ModelLimits(TokensPerMinute: 1000, null, null);
-        var limiter = new ModelRateLimiter(_a, _time);
+        var limiter = Limiter(_a);
 
         var big = await limiter.TryAcquireAsync(Deployment, limits, 600, default);
         var refused = await limiter.TryAcquireAsync(Deployment, limits, 600, default);
@@ -81,7 +90,7 @@ public sealed class ModelRateLimiterTests(string kind)
     public async Task ACallLargerThanAMinutesTokens_WaitsForAnEmptyWindow_ThenGoes()
     {
         var limits = new ModelLimits(TokensPerMinute: 1000, null, null);
-        var limiter = new ModelRateLimiter(_a, _time);
+        var limiter = Limiter(_a);
         var spent = await limiter.TryAcquireAsync(Deployment, limits, 500, default);
         await limiter.ReleaseAsync(Deployment, limits, spent, usedTokens: 500, default); // all of it used: nothing comes back
 
@@ -95,8 +104,8 @@ public sealed class ModelRateLimiterTests(string kind)
     public async Task MaxConcurrent_CountsCallsInFlight_AcrossLimiters()
     {
         var limits = new ModelLimits(null, null, MaxConcurrent: 1);
-        var hostA = new ModelRateLimiter(_a, _time);
-        var hostB = new ModelRateLimiter(_b, _time);
+        var hostA = Limiter(_a);
+        var hostB = Limiter(_b);
 
         var running = await hostA.TryAcquireAsync(Deployment, limits, 10, default);
         var blocked = await hostB.TryAcquireAsync(Deployment, limits, 10, default);
@@ -115,7 +124,7 @@ public sealed class ModelRateLimiterTests(string kind)
     public async Task TheProvidersHeaders_CountAsUsed_AndA429TakesEverythingUntilItsRetryAfter()
     {
         var limits = new ModelLimits(TokensPerMinute: 10_000, RequestsPerMinute: 60, null);
-        var limiter = new ModelRateLimiter(_a, _time);
+        var limiter = Limiter(_a);
         await limiter.TryAcquireAsync(Deployment, limits, 100, default);
 
         // Another client of the deployment used most of it: the provider says 0 requests remain.
@@ -134,7 +143,7 @@ public sealed class ModelRateLimiterTests(string kind)
     public async Task DifferentDeployments_HaveTheirOwnBuckets()
     {
         var limits = new ModelLimits(null, RequestsPerMinute: 1, null);
-        var limiter = new ModelRateLimiter(_a, _time);
+        var limiter = Limiter(_a);
 
         Assert.That((await limiter.TryAcquireAsync(Deployment, limits, 1, default)).Granted, Is.True);
         Assert.That((await limiter.TryAcquireAsync(Deployment + "-other", limits, 1, default)).Granted, Is.True);
@@ -189,6 +198,11 @@ public sealed class ModelRateLimitTests
 
         Assert.That(waited, Has.Count.EqualTo(1), "exactly one call found the bucket empty");
         Assert.That(host.Logs.Entries.Select(e => e.Message), Has.Some.Contains("is at its rate limit; the workflow waits"));
+
+        // Who waited (the dashboard's cost page): that instance, its workflow and lane, from its first refusal to its grant.
+        var waits = await host.Services.GetRequiredService<RateLimitWaits>().ListAsync(DateTimeOffset.UtcNow.AddHours(-1), 10, token);
+        Assert.That(waits.Select(w => (w.Deployment, w.InstanceId, w.Workflow, w.Lane)), Is.EqualTo(new[] { ("limited", waited[0], nameof(Ask), "interactive") }));
+        Assert.That(waits[0].Waited, Is.GreaterThan(TimeSpan.Zero));
     }
 
     [Test]
@@ -297,6 +311,7 @@ internal sealed class MetricCapture : IDisposable
 /// <summary>Priorities at a rate-limited deployment, on fake time: interactive first, batch never starved.</summary>
 [TestFixture("sqlite")]
 [TestFixture("postgres")]
+[TestFixture("redis")]
 public sealed class ModelPriorityTests(string kind)
 {
     private const string Deployment = "openaicompatible|http://127.0.0.1:1/v1|gpt-test";
@@ -305,19 +320,23 @@ public sealed class ModelPriorityTests(string kind)
     private ActivityDatabase _db = null!;
     private FakeTimeProvider _time = null!;
     private ModelRateLimiter _limiter = null!;
+    private RateLimitTestStores _stores = null!;
 
     [SetUp]
     public void SetUp()
     {
-        _database = ActivityTestDatabase.Create(kind);
+        _database = ActivityTestDatabase.Create(kind == "redis" ? "sqlite" : kind);
         _db = _database.IsPostgres ? ActivityDatabase.ForPostgres(_database.DataSource!, _database.Hub) : ActivityDatabase.ForSqlite(_database.SqliteConnectionString!);
         _time = new FakeTimeProvider(new DateTimeOffset(2026, 12, 2, 9, 0, 0, TimeSpan.Zero));
-        _limiter = new ModelRateLimiter(_db, _time, interactiveReserve: 0.2, batchShare: 0.3); // reserve 2 of 10; interactive lane 7 while batch waits
+        _stores = new RateLimitTestStores(kind, _time);
+        // Reserve 2 of 10; interactive lane 7 while batch waits. Bursts at one instant: batch pacing is tested on its own.
+        _limiter = new ModelRateLimiter(_stores.Store(_db), interactiveReserve: 0.2, batchShare: 0.3, batchPaceWindow: TimeSpan.Zero);
     }
 
     [TearDown]
-    public void TearDown()
+    public async Task TearDown()
     {
+        await _stores.DisposeAsync();
         _db.Dispose();
         _database.Dispose();
     }
@@ -359,6 +378,94 @@ public sealed class ModelPriorityTests(string kind)
         Assert.That(interactive, Is.EqualTo(7), "interactive keeps to its lane (1 − 0.3 of 10) while batch waits");
         Assert.That(batch, Is.EqualTo(3), "batch gets its guaranteed share: the reserve is not held back once interactive's lane is used up");
     }
+
+    [Test]
+    public async Task WhileAPersonWaits_BatchKeepsToItsShare_SoWhatFreesUpNextGoesToThem()
+    {
+        // One request a second: 2 interactive, 6 batch (all the reserve and interactive's recent use leave it), 2 interactive.
+        var lanes = new[] { ModelPriority.Interactive, ModelPriority.Interactive, ModelPriority.Batch, ModelPriority.Batch, ModelPriority.Batch, ModelPriority.Batch, ModelPriority.Batch, ModelPriority.Batch, ModelPriority.Interactive, ModelPriority.Interactive };
+        foreach (var lane in lanes)
+        {
+            Assert.That((await _limiter.TryAcquireAsync(Deployment, TenPerMinute, 1, lane, default)).Granted, Is.True);
+            _time.Advance(TimeSpan.FromSeconds(1));
+        }
+
+        var refused = await _limiter.TryAcquireAsync(Deployment, TenPerMinute, 1, ModelPriority.Interactive, "chat-1", default);
+        Assert.That(refused.Granted, Is.False);
+        Assert.That(refused.RetryAfter, Is.EqualTo(TimeSpan.FromSeconds(51)), "until the first grant leaves the window");
+
+        // The person comes back late (their timer, their replay): 4 grants have left meanwhile, and batch,
+        // holding 4 of the 6 the reserve leaves it, would take the next slot, but a person is waiting and
+        // batch is above its share of 3.
+        _time.Advance(TimeSpan.FromSeconds(54));
+        var batch = await _limiter.TryAcquireAsync(Deployment, TenPerMinute, 1, ModelPriority.Batch, "job-1", default);
+        Assert.That(batch.Granted, Is.False, "batch keeps to its share while a person waits");
+        Assert.That(batch.RetryAfter, Is.EqualTo(ModelRateLimiter.RecheckAfter), "and looks again when they should have been served");
+
+        var served = await _limiter.TryAcquireAsync(Deployment, TenPerMinute, 1, ModelPriority.Interactive, "chat-1", default);
+        Assert.That(served.Granted, Is.True, "the capacity that freed up went to the person");
+        Assert.That(served.Waited, Is.EqualTo(TimeSpan.FromSeconds(54)), "since the first refusal");
+
+        // Nobody is waiting any more: batch goes, and its wait is counted from its own first refusal.
+        _time.Advance(TimeSpan.FromSeconds(1));
+        var next = await _limiter.TryAcquireAsync(Deployment, TenPerMinute, 1, ModelPriority.Batch, "job-1", default);
+        Assert.That(next.Granted, Is.True);
+        Assert.That(next.Waited, Is.EqualTo(TimeSpan.FromSeconds(1)));
+        var snapshot = await _limiter.SnapshotAsync(Deployment, default);
+        Assert.That((snapshot.Requests, snapshot.WaitingInteractive, snapshot.WaitingBatch, snapshot.Store), Is.EqualTo((7, 0, 0, kind)));
+    }
+
+    [Test]
+    public async Task BatchIsPaced_SoABurstDoesNotTakeAMinutesQuotaAtOnce()
+    {
+        var limits = new ModelLimits(null, RequestsPerMinute: 120, null);
+        var paced = new ModelRateLimiter(_stores.Store(_db)); // defaults: reserve 10 %, share 20 %, pace window 5 s
+        async Task<int> Burst(ModelRateLimiter limiter, ModelPriority lane, int calls)
+        {
+            var granted = 0;
+            for (var i = 0; i < calls; i++)
+            {
+                granted += (await limiter.TryAcquireAsync(Deployment, limits, 1, lane, default)).Granted ? 1 : 0;
+            }
+
+            return granted;
+        }
+
+        Assert.That(await Burst(paced, ModelPriority.Batch, 50), Is.EqualTo(9), "108 a minute for batch (all but the reserve) is 9 per 5 s");
+        Assert.That(await Burst(paced, ModelPriority.Interactive, 5), Is.EqualTo(5), "interactive calls are not paced");
+        _time.Advance(ModelRateLimiter.DefaultBatchPaceWindow);
+        Assert.That(await Burst(paced, ModelPriority.Batch, 50), Is.EqualTo(9), "the next 5 s, the next 9");
+
+        // The same burst unpaced (another deployment) takes all it may at once.
+        var unpaced = new ModelRateLimiter(_stores.Store(_db), batchPaceWindow: TimeSpan.Zero);
+        var granted = 0;
+        for (var i = 0; i < 150; i++)
+        {
+            granted += (await unpaced.TryAcquireAsync(Deployment + "-unpaced", limits, 1, ModelPriority.Batch, default)).Granted ? 1 : 0;
+        }
+
+        Assert.That(granted, Is.EqualTo(108));
+    }
+
+    [Test]
+    public async Task WhileAPersonWaits_BatchStillGetsItsGuaranteedShare()
+    {
+        // Interactive work fills the deployment; batch has nothing in the window.
+        for (var i = 0; i < 9; i++)
+        {
+            Assert.That((await _limiter.TryAcquireAsync(Deployment, TenPerMinute, 1, ModelPriority.Interactive, default)).Granted, Is.True);
+        }
+
+        Assert.That((await _limiter.TryAcquireAsync(Deployment, TenPerMinute, 1, ModelPriority.Interactive, default)).Granted, Is.True);
+        Assert.That((await _limiter.TryAcquireAsync(Deployment, TenPerMinute, 1, ModelPriority.Interactive, "chat-2", default)).Granted, Is.False);
+        _time.Advance(ModelRateLimiter.WindowLength);
+
+        // A person is waiting, yet batch is below its share (3 of 10): it gets those 3, the person the rest.
+        Assert.That(await GrantedAsync(ModelPriority.Batch, 10), Is.EqualTo(3));
+        Assert.That(await GrantedAsync(ModelPriority.Interactive, 10), Is.EqualTo(7));
+        var snapshot = await _limiter.SnapshotAsync(Deployment, default);
+        Assert.That((snapshot.Requests, snapshot.WaitingInteractive), Is.EqualTo((10, 1)), "chat-2 counts as waiting until it asks again or its wait expires");
+    }
 }
 
 /// <summary>The lane a call takes, end to end through the model service.</summary>
@@ -370,6 +477,7 @@ public sealed class ModelLaneSelectionTests
         ["DurableAgents:Llm:InteractiveReserve"] = "0.2",
         ["DurableAgents:Llm:RateLimitInlineWait"] = "00:00:00",
         ["DurableAgents:Llm:Cache:Enabled"] = "false",
+        ["DurableAgents:Llm:BatchPaceWindow"] = "00:00:00", // twelve calls at once: the lanes' shares, not pacing
     };
 
     [TestCase(ModelPriority.Batch, 8)]
