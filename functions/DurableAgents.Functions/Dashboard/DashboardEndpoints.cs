@@ -13,6 +13,7 @@ using DurableAgents.Functions.Http;
 using Microsoft.AspNetCore.Antiforgery;
 using static DurableAgents.Functions.Dashboard.Html;
 using Microsoft.DurableTask.Client;
+using Microsoft.Extensions.Options;
 
 namespace DurableAgents.Functions.Dashboard;
 
@@ -470,7 +471,7 @@ internal static class DashboardEndpoints
 
     // ---- Costs -----------------------------------------------------------------------------------
 
-    private static async Task<IResult> CostsAsync(HttpContext http, IModelLedger ledger, TimeProvider time, CancellationToken cancellationToken)
+    private static async Task<IResult> CostsAsync(HttpContext http, IModelLedger ledger, TimeProvider time, IServiceProvider services, CancellationToken cancellationToken)
     {
         var workflows = await ledger.GetWorkflowTotalsAsync(cancellationToken).ConfigureAwait(false);
         var since = time.GetUtcNow().UtcDateTime.Date.AddDays(-29);
@@ -496,7 +497,58 @@ internal static class DashboardEndpoints
         }
 
         sb.Append("</tbody></table></div><p class=\"muted\">Savings are estimated: cache hits × the workflow's average cost per paid call. Interrupted attempts were sent and never settled (their host died, or their task ran again): the provider may have billed them; their estimates count against budgets.</p>");
+        await AppendRateLimitsAsync(sb, services, time, cancellationToken).ConfigureAwait(false);
         return Page(http, "Costs", sb.ToString(), "Costs");
+    }
+
+    /// <summary>Each rate-limited deployment's use of the last minute, who is waiting, and who waited (a day).</summary>
+    private static async Task AppendRateLimitsAsync(StringBuilder sb, IServiceProvider services, TimeProvider time, CancellationToken cancellationToken)
+    {
+        if (services.GetService<ModelRateLimiter>() is not { } limiter || services.GetService<IOptions<LlmOptions>>() is not { } options)
+        {
+            return;
+        }
+
+        var deployments = ModelService.EffectiveProfiles(options.Value).Values
+            .SelectMany(p => p.Providers)
+            .Where(p => ModelLimits.Of(p) is not null)
+            .GroupBy(p => p.DeploymentKey)
+            .ToList();
+        if (deployments.Count == 0)
+        {
+            return;
+        }
+
+        static string Of(long used, int? cap) => cap is { } c ? string.Create(CultureInfo.InvariantCulture, $"{used} / {c} ({(c == 0 ? 0 : 100.0 * used / c):0} %)") : used.ToString(CultureInfo.InvariantCulture);
+        sb.Append("<h2 id=\"rate-limits\">Rate limits (last minute)</h2><div class=\"scroll\"><table aria-label=\"Rate-limit utilisation per deployment\"><thead><tr><th scope=\"col\">Deployment</th><th scope=\"col\">Model</th><th scope=\"col\" class=\"num\">Requests / RPM</th><th scope=\"col\" class=\"num\">Tokens / TPM</th><th scope=\"col\" class=\"num\">In flight</th><th scope=\"col\" class=\"num\">Waiting (interactive, batch)</th><th scope=\"col\">Held in</th></tr></thead><tbody>");
+        foreach (var group in deployments)
+        {
+            var provider = group.First();
+            var limits = ModelLimits.Of(provider)!;
+            var now = await limiter.SnapshotAsync(group.Key, cancellationToken).ConfigureAwait(false);
+            var names = string.Join(", ", group.Select(p => p.EffectiveName).Distinct(StringComparer.OrdinalIgnoreCase));
+            sb.Append(CultureInfo.InvariantCulture, $"<tr data-deployment=\"{E(names)}\"><td>{E(names)}</td><td>{E(provider.Model)}</td><td class=\"num\">{Of(now.Requests, limits.RequestsPerMinute)}</td><td class=\"num\">{Of(now.Tokens, limits.TokensPerMinute)}</td><td class=\"num\">{(limits.MaxConcurrent is { } max ? $"{now.InFlight} / {max}" : now.InFlight)}</td><td class=\"num\">{now.WaitingInteractive}, {now.WaitingBatch}</td><td>{E(now.Store)}</td></tr>");
+        }
+
+        sb.Append("</tbody></table></div>");
+        if (services.GetService<RateLimitWaits>() is { } waits)
+        {
+            var waited = await waits.ListAsync(time.GetUtcNow() - RateLimitWaits.Retention, 20, cancellationToken).ConfigureAwait(false);
+            sb.Append("<h2 id=\"who-waited\">Who waited (last 24 hours, longest first)</h2>");
+            if (waited.Count == 0)
+            {
+                sb.Append("<p class=\"muted\">No call waited for capacity.</p>");
+                return;
+            }
+
+            sb.Append("<div class=\"scroll\"><table aria-label=\"Calls that waited for capacity\"><thead><tr><th scope=\"col\">Instance</th><th scope=\"col\">Workflow</th><th scope=\"col\">Lane</th><th scope=\"col\">Deployment</th><th scope=\"col\" class=\"num\">Waited</th><th scope=\"col\">Granted</th></tr></thead><tbody>");
+            foreach (var w in waited)
+            {
+                sb.Append(CultureInfo.InvariantCulture, $"<tr><td><a href=\"/dashboard/instances/{U(w.InstanceId)}\">{E(w.InstanceId)}</a></td><td>{E(w.Workflow)}</td><td>{E(w.Lane)}</td><td>{E(w.Deployment)}</td><td class=\"num\">{Html.D(w.Waited)}</td><td>{Html.T(w.GrantedAt)}</td></tr>");
+            }
+
+            sb.Append("</tbody></table></div><p class=\"muted\">A wait runs from a call's first refusal to its grant, across durable timers. Interactive calls go first; batch calls keep a guaranteed share.</p>");
+        }
     }
 
     private static decimal EstimatedSavings(ModelUsageTotals w)

@@ -24,7 +24,20 @@ public sealed class DashboardBrowserTests
     public async Task StartAsync()
     {
         _ = Browser.Executable; // ignore the fixture when chromium is missing (outside scripts/test.sh)
-        _host = await HostProcess.StartAsync();
+        // The simulator's two profiles, with limits that never bind: the cost view shows their use.
+        var limited = new Dictionary<string, string>();
+        foreach (var profile in new[] { "fast", "strong" })
+        {
+            var at = $"DurableAgents__Llm__Profiles__{profile}__Providers__0__";
+            limited[at + "Name"] = "simulator";
+            limited[at + "Kind"] = "Simulator";
+            limited[at + "RequestsPerMinute"] = "600";
+            limited[at + "TokensPerMinute"] = "2000000";
+            limited[at + "MaxConcurrent"] = "8";
+        }
+
+        limited["DurableAgents__Llm__Profiles__fast__EscalateTo"] = "strong";
+        _host = await HostProcess.StartAsync(limited);
         _api = _host.CreateClient();
         (_playwright, _browser) = await Browser.LaunchAsync();
 
@@ -174,6 +187,36 @@ public sealed class DashboardBrowserTests
         Assert.That(heights, Has.Some.GreaterThan(0), "today's bar");
         Assert.That(await page.InnerTextAsync("#interrupted"), Does.StartWith("1 (estimated ").And.Contain("not in the cost above"));
         Assert.That(rows.Single(r => r.StartsWith("ContentPipeline", StringComparison.Ordinal)).Split('\t').Last(), Is.EqualTo("1 (0.02)"));
+    }
+
+    [Test]
+    public async Task TheCostView_ShowsEachRateLimitedDeployment_AndWhoWaited()
+    {
+        // Calls of the last minute, and a call that waited 42 s for capacity, as the model service records it.
+        await StartWorkflowAsync("ContentPipeline", "cp-limits", """{"topic":"rate limits"}""");
+        await WaitForStatusAsync("cp-limits", "Completed");
+        await using (var db = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={_host.StorePath};Pooling=false"))
+        {
+            await db.OpenAsync();
+            await using var insert = db.CreateCommand();
+            insert.CommandText = "INSERT INTO llm_limit_waits (deployment, instance_id, workflow, lane, waited_ms, granted_ms) " +
+                $"VALUES ('simulator', 'cp-1', 'ContentPipeline', 'batch', 42000, {DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()})";
+            await insert.ExecuteNonQueryAsync();
+        }
+
+        var page = await OpenAsync("/dashboard/costs");
+        await Browser.ScreenshotAsync(page, "costs-rate-limits");
+
+        var deployment = (await page.Locator("table[aria-label='Rate-limit utilisation per deployment'] tbody tr").AllInnerTextsAsync()).Single().Split('\t');
+        Assert.That(deployment[0], Is.EqualTo("simulator"), "both profiles' entries are one deployment");
+        Assert.That(deployment[2], Does.Match(@"^\d+ / 600 \(\d+ %\)$"));
+        Assert.That(int.Parse(deployment[2].Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture), Is.GreaterThanOrEqualTo(3), "cp-limits' calls (outline, draft, review at least) are in the window");
+        Assert.That(deployment[3], Does.EndWith("/ 2000000 (0 %)"));
+        Assert.That(deployment[4], Is.EqualTo("0 / 8"));
+        Assert.That(deployment[6], Is.EqualTo("sqlite"));
+        var waited = (await page.Locator("table[aria-label='Calls that waited for capacity'] tbody tr").AllInnerTextsAsync()).Single().Split('\t');
+        Assert.That(waited[..5], Is.EqualTo(new[] { "cp-1", "ContentPipeline", "batch", "simulator", "42.0 s" }));
+        Assert.That(await page.Locator("table[aria-label='Calls that waited for capacity'] a[href='/dashboard/instances/cp-1']").CountAsync(), Is.EqualTo(1));
     }
 
     [Test]
