@@ -64,7 +64,7 @@ public sealed class LlmOptions
     public double BatchShare { get; init; } = 0.2;
 
     /// <summary>
-    /// Batch calls are paced: within any window of this length they take at most their minute's allowance
+    /// Batch calls are paced: within any window of this length they take at most their minute's requests
     /// in proportion (5 s of 61), so a burst of batch work does not take a minute's quota at once and
     /// capacity frees up evenly for the people who come after it. Zero turns pacing off.
     /// </summary>

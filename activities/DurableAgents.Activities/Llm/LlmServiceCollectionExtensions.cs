@@ -21,6 +21,7 @@ public static class LlmServiceCollectionExtensions
         ArgumentNullException.ThrowIfNull(configuration);
         services.AddOptions<LlmOptions>().BindConfiguration(LlmOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<IValidateOptions<LlmOptions>, LlmOptionsValidator>();
+        services.AddSingleton<IValidateOptions<LlmOptions>>(new LlmPrioritiesValidator(configuration));
         services.TryAddSingleton(TimeProvider.System);
 
         var llm = configuration.GetSection(LlmOptions.SectionName).Get<LlmOptions>() ?? new LlmOptions();
@@ -128,6 +129,22 @@ internal sealed class LlmOptionsValidator : IValidateOptions<LlmOptions>
             }
         }
 
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+}
+
+/// <summary>
+/// Lanes in <c>Llm:Priorities</c> as written (the binder drops values it cannot convert, which would
+/// silently put a misspelt workflow's calls in the interactive lane).
+/// </summary>
+internal sealed class LlmPrioritiesValidator(IConfiguration configuration) : IValidateOptions<LlmOptions>
+{
+    public ValidateOptionsResult Validate(string? name, LlmOptions options)
+    {
+        var errors = configuration.GetSection(LlmOptions.SectionName + ":Priorities").GetChildren()
+            .Where(c => !(Enum.TryParse<DurableAgents.Activities.Contracts.Llm.ModelPriority>(c.Value, ignoreCase: true, out var lane) && Enum.IsDefined(lane) && !int.TryParse(c.Value, out _)))
+            .Select(c => $"{c.Path} is '{c.Value}'; a lane is Interactive or Batch.")
+            .ToList();
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 }

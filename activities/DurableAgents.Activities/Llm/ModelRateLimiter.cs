@@ -146,16 +146,16 @@ public sealed class ModelRateLimiter(IRateLimitStore store, double interactiveRe
             var keepRequests = Keep(limits.RequestsPerMinute, lane.RequestsPerMinute, interactive.Count);
             wait = Max(wait, Until(others, nowMs, keepTokens, keepRequests, need));
 
-            // Batch is paced: within any pace window it takes at most its minute's allowance in proportion, so
+            // Batch is paced: within any pace window it takes at most its minute's requests in proportion, so
             // the window fills evenly and capacity frees up evenly, instead of a burst taking a minute's quota
-            // at once and leaving a person nothing until it ages out.
-            if (_pace > TimeSpan.Zero)
+            // at once and leaving a person nothing until it ages out. (Requests only: a call's token estimate,
+            // its output limit included, is often several times what it uses, and would pace far too hard.)
+            if (_pace > TimeSpan.Zero && keepRequests is { } allowance)
             {
                 var paceMs = (long)_pace.TotalMilliseconds;
-                int? Paced(int? keep) => keep is { } k ? Math.Max(1, (int)Math.Ceiling(k * _pace.TotalMilliseconds / WindowLength.TotalMilliseconds)) : null;
+                var paced = Math.Max(1, (int)Math.Ceiling(allowance * _pace.TotalMilliseconds / WindowLength.TotalMilliseconds));
                 var recent = grants.Where(g => g.Lane == Batch && g.GrantedMs > nowMs - paceMs).ToList();
-                var pacedTokens = Paced(keepTokens);
-                wait = Max(wait, Until(recent, nowMs, pacedTokens, Paced(keepRequests), Math.Min(need, pacedTokens ?? need), paceMs));
+                wait = Max(wait, Until(recent, nowMs, null, paced, need, paceMs));
             }
 
             // While a person waits, batch keeps to its guaranteed share, so what frees up next goes to them.

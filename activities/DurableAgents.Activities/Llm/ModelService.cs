@@ -110,7 +110,7 @@ public sealed partial class ModelService(
 
         // 3. The budget: reserve an estimate, or refuse before any request is sent.
         var budget = request.Budget ?? (_options.Budgets.TryGetValue(workflow, out var b) ? new ModelBudget(b.MaxTokens, b.MaxCost) : null);
-        records.Priority = Priority(workflow, instance?.Tags.GetValueOrDefault(PriorityTag), request, profile);
+        records.Priority = Priority(origin.InstanceId, workflow, instance?.Tags.GetValueOrDefault(PriorityTag), request, profile);
         records.Workflow = workflow;
         records.Waiter = new Lazy<string>(() => WaiterId(origin.InstanceId, request));
         var maxOutput = request.MaxOutputTokens ?? _options.DefaultMaxOutputTokens;
@@ -342,7 +342,7 @@ public sealed partial class ModelService(
     }
 
     /// <summary>The call's lane: the request's, the instance's <c>priority</c> tag, the workflow's configured one, else interactive (it matters only when a provider has limits).</summary>
-    private ModelPriority Priority(string workflow, string? tag, ModelRequest request, ModelProfileOptions profile)
+    private ModelPriority Priority(string instanceId, string workflow, string? tag, ModelRequest request, ModelProfileOptions profile)
     {
         if (request.Priority is { } asked)
         {
@@ -354,9 +354,14 @@ public sealed partial class ModelService(
             return ModelPriority.Interactive;
         }
 
-        if (tag is not null && Enum.TryParse<ModelPriority>(tag, ignoreCase: true, out var tagged))
+        if (tag is not null)
         {
-            return tagged;
+            if (Enum.TryParse<ModelPriority>(tag, ignoreCase: true, out var tagged) && Enum.IsDefined(tagged))
+            {
+                return tagged;
+            }
+
+            LogUnknownPriority(logger, instanceId, tag);
         }
 
         return _options.Priorities.TryGetValue(workflow, out var configured) ? configured : ModelPriority.Interactive;
@@ -822,6 +827,9 @@ public sealed partial class ModelService(
 
     [LoggerMessage(EventId = 1312, Level = LogLevel.Information, Message = "Model call for {InstanceId} resumed background response {ResponseId} of {TaskKey} instead of generating again.")]
     private static partial void LogResumed(ILogger logger, string instanceId, string responseId, string taskKey);
+
+    [LoggerMessage(EventId = 1315, Level = LogLevel.Warning, Message = "Instance {InstanceId} has the tag priority '{Tag}', which is neither 'interactive' nor 'batch': its calls take the workflow's configured lane.")]
+    private static partial void LogUnknownPriority(ILogger logger, string instanceId, string tag);
 
     [LoggerMessage(EventId = 1313, Level = LogLevel.Warning, Message = "Model call for {InstanceId}: background response {ResponseId} could not be resumed ({Reason}); starting a new generation, recorded as its own attempt.")]
     private static partial void LogResumeFailed(ILogger logger, string instanceId, string responseId, string reason);

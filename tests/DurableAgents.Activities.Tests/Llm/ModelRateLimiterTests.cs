@@ -240,6 +240,35 @@ public sealed class ModelRateLimitTests
 
         Assert.That(ex!.Message, Does.Contain("DurableAgents:Llm:Profiles:fast:Providers:0:RequestsPerMinute must be a positive number"));
     }
+
+    [Test]
+    public async Task AnUnknownLane_IsRefusedAtStart_NamingTheSetting()
+    {
+        await using var server = await FakeOpenAiServer.StartAsync();
+        var settings = new Dictionary<string, string?>(LlmTestHost.Provider("fast", 0, "limited", server)) { ["DurableAgents:Llm:Priorities:SeoAudit"] = "Urgent" };
+
+        var ex = await Assert.CatchAsync(async () => await LlmTestHost.StartAsync(settings));
+
+        Assert.That(ex!.ToString(), Does.Contain("DurableAgents:Llm:Priorities:SeoAudit"));
+    }
+
+    [Test]
+    public async Task AnUnknownPriorityTag_IsLogged_AndTheCallTakesTheConfiguredLane()
+    {
+        await using var server = await FakeOpenAiServer.StartAsync();
+        var settings = new Dictionary<string, string?>(LlmTestHost.Provider("fast", 0, "limited", server))
+        {
+            ["DurableAgents:Llm:Profiles:fast:Providers:0:RequestsPerMinute"] = "60",
+            ["DurableAgents:Llm:Cache:Enabled"] = "false",
+        };
+        await using var host = await LlmTestHost.StartAsync(LlmTestHost.FastResilience(), settings);
+
+        var id = await host.Client.ScheduleNewOrchestrationInstanceAsync(nameof(Ask), new Contracts.Llm.ModelRequest { Messages = [Contracts.Llm.ModelMessage.User("hi")] }, new Microsoft.DurableTask.StartOrchestrationOptions { InstanceId = "odd-tag", Tags = new Dictionary<string, string> { [ModelService.PriorityTag] = "urgent" } });
+        var done = await host.Client.WaitForInstanceCompletionAsync(id, true, TestTimeout.Token(30));
+
+        Assert.That(done.RuntimeStatus, Is.EqualTo(Microsoft.DurableTask.Client.OrchestrationRuntimeStatus.Completed));
+        Assert.That(host.Logs.Entries.Where(e => e.Level == Microsoft.Extensions.Logging.LogLevel.Warning).Select(e => e.Message), Has.Some.Contains("odd-tag").And.Some.Contains("'urgent'"));
+    }
 }
 
 /// <summary>The agent loop waits for capacity between turns, durably, and says nothing while it waits.</summary>
