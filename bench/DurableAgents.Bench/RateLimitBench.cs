@@ -15,22 +15,24 @@ namespace DurableAgents.Bench;
 /// </summary>
 internal static class RateLimitBench
 {
-    public static async Task<int> RunAsync(string postgres, int workflows, int rpm, int tpm, string modes)
+    public static async Task<int> RunAsync(string postgres, int workflows, int rpm, int tpm, string modes, int maxOutput)
     {
         foreach (var limited in modes switch { "on" => new[] { true }, "off" => new[] { false }, _ => new[] { true, false } })
         {
-            Report.Print(limited ? "rate limits on" : "rate limits off", await RunOnceAsync(postgres, workflows, rpm, tpm, limited));
+            Report.Print(limited ? "rate limits on" : "rate limits off", await RunOnceAsync(postgres, workflows, rpm, tpm, limited, maxOutput));
             Console.WriteLine();
         }
 
         return 0;
     }
 
-    private static async Task<Dictionary<string, object>> RunOnceAsync(string postgres, int workflows, int rpm, int tpm, bool limited)
+    private static async Task<Dictionary<string, object>> RunOnceAsync(string postgres, int workflows, int rpm, int tpm, bool limited, int maxOutput)
     {
         await using var model = await FakeOpenAiServer.StartAsync();
         model.ChatDelay = TimeSpan.FromSeconds(1);
         model.QuotaRequestsPerMinute = rpm;
+        model.QuotaTokensPerMinute = tpm;
+        model.CompletionTokens = 120; // with the prompts, about 170 tokens a call: 20,000 TPM and 120 RPM bind together
         model.Responder = r => r.Body["messages"]!.AsArray().Any(m => (string?)m!["role"] == "system" && ((string?)m["content"])?.StartsWith("You review", StringComparison.Ordinal) == true)
             ? """{"approved":true,"issues":[]}"""
             : "A short, useful paragraph.";
@@ -42,6 +44,9 @@ internal static class RateLimitBench
             ["DurableAgents__Postgres__TaskHub"] = hub,
             ["DurableAgents__Llm__Cache__Enabled"] = "false",
             ["DurableAgents__Llm__Priorities__ContentPipeline"] = "Batch",
+
+            // The output limit each call reserves (with its input) until it settles to the ~120 tokens it uses.
+            ["DurableAgents__Llm__DefaultMaxOutputTokens"] = maxOutput.ToString(System.Globalization.CultureInfo.InvariantCulture),
         };
         foreach (var profile in new[] { "fast", "strong" })
         {
@@ -69,17 +74,24 @@ internal static class RateLimitBench
                 start.EnsureSuccessStatusCode();
             }
 
-            // An interactive chat every 2 s while the batch runs (at most 3 minutes).
+            // An interactive chat every 2 s while the batch runs (at most twice the time the quota needs for it, plus 3 minutes).
             var chats = new List<(string Id, TimeSpan At)>();
             var batchDone = false;
-            while (!batchDone && started.Elapsed < TimeSpan.FromMinutes(3))
+            var longest = TimeSpan.FromMinutes((workflows * 5.0 / rpm * 2) + 3);
+            var saturatedUntil = TimeSpan.Zero;
+            while (!batchDone && started.Elapsed < longest)
             {
                 var id = $"chat-{chats.Count:D3}";
                 using var start = await a.PostAsync($"/api/orchestrators/AgentChat/{id}", JsonContent.Create(new { message = "Quick question?", agent = "writer" }));
                 start.EnsureSuccessStatusCode();
                 chats.Add((id, started.Elapsed));
                 await Task.Delay(TimeSpan.FromSeconds(2));
-                batchDone = (await FinishedAsync(a, "batch-", workflows)).Done == workflows;
+                var progress = await FinishedAsync(a, "batch-", workflows);
+                batchDone = progress.Done == workflows;
+                if (workflows - progress.Done >= 10)
+                {
+                    saturatedUntil = started.Elapsed; // the batch still has enough work to saturate the quota
+                }
             }
 
             var deadline = Stopwatch.StartNew();
@@ -110,10 +122,17 @@ internal static class RateLimitBench
             var answered = requests.Count - model.QuotaRefusals;
             var span = requests.Count > 1 ? (requests[^1].At - requests[0].At).TotalMinutes : 1;
             var perMinute = answered / Math.Max(span, 1.0 / 60);
+            var tokensPerMinute = model.TokensAnswered / Math.Max(span, 1.0 / 60);
+
+            // While the batch saturates the quota: from the first request until fewer than 10 pipelines were left.
+            var saturatedEnd = requests.Count > 0 ? requests[0].At + saturatedUntil : DateTimeOffset.MinValue;
+            var saturatedMinutes = Math.Max(1.0 / 60, (saturatedEnd - (requests.Count > 0 ? requests[0].At : saturatedEnd)).TotalMinutes);
+            var saturatedAnswered = requests.Count(r => r.At <= saturatedEnd) - model.QuotaRefusals;
             waits.Sort();
             return new Dictionary<string, object>
             {
                 ["limits"] = limited ? $"on ({rpm} RPM, {tpm} TPM)" : "off",
+                ["maxOutputTokens"] = maxOutput,
                 ["batchWorkflows"] = workflows,
                 ["batchCompleted"] = batch.Done - batch.Failed,
                 ["batchFailed"] = batch.Failed,
@@ -124,6 +143,10 @@ internal static class RateLimitBench
                 ["refused429Share"] = Math.Round(requests.Count == 0 ? 0 : (double)model.QuotaRefusals / requests.Count, 3),
                 ["answeredPerMinute"] = Math.Round(perMinute, 1),
                 ["answeredPerMinuteToQuota"] = Math.Round(perMinute / rpm, 2),
+                ["tokensPerMinute"] = Math.Round(tokensPerMinute),
+                ["tokensPerMinuteToQuota"] = Math.Round(tokensPerMinute / tpm, 2),
+                ["saturatedMinutes"] = Math.Round(saturatedMinutes, 1),
+                ["saturatedRequestsPerMinuteToQuota"] = Math.Round(saturatedAnswered / saturatedMinutes / rpm, 2),
                 ["interactiveWaitP50Seconds"] = waits.Count == 0 ? "n/a" : Math.Round(waits[waits.Count / 2], 2),
                 ["interactiveWaitP95Seconds"] = waits.Count == 0 ? "n/a" : Math.Round(waits[(int)Math.Min(waits.Count - 1, Math.Ceiling(waits.Count * 0.95) - 1)], 2),
                 ["interactiveWaitTargetRatio"] = waits.Count == 0 ? "n/a" : Math.Round(waits[(int)Math.Min(waits.Count - 1, Math.Ceiling(waits.Count * 0.95) - 1)] / 5, 2),

@@ -127,6 +127,21 @@ public sealed partial class FakeOpenAiServer : IAsyncDisposable
     /// <summary>Chat requests allowed per sliding minute; beyond, 429 with Retry-After (as a deployment's quota).</summary>
     public int? QuotaRequestsPerMinute { get; set; }
 
+    /// <summary>
+    /// Tokens (prompt + completion, as reported in the answers' usage) allowed per sliding minute; a request
+    /// that arrives when the minute's answers have used them all gets 429 with Retry-After.
+    /// </summary>
+    public int? QuotaTokensPerMinute { get; set; }
+
+    /// <summary>Unscripted answers report this many completion tokens, and a prompt count estimated from the messages (4 characters a token), instead of 10 and 5.</summary>
+    public int? CompletionTokens { get; set; }
+
+    /// <summary>Tokens the unscripted answers reported, in all.</summary>
+    public long TokensAnswered => Interlocked.Read(ref _tokensAnswered);
+
+    private readonly Queue<(DateTimeOffset At, int Tokens)> _tokenWindow = new();
+    private long _tokensAnswered;
+
     /// <summary>A fixed <c>x-ratelimit-remaining-requests</c> header on every chat answer (as a provider reports its quota).</summary>
     public int? ReportRemainingRequests { get; set; }
 
@@ -139,7 +154,7 @@ public sealed partial class FakeOpenAiServer : IAsyncDisposable
     /// <summary>Takes one request from the sliding-minute quota; the seconds until a slot frees when there is none.</summary>
     private int? OverQuota()
     {
-        if (QuotaRequestsPerMinute is not { } rpm)
+        if (QuotaRequestsPerMinute is null && QuotaTokensPerMinute is null)
         {
             return null;
         }
@@ -152,14 +167,35 @@ public sealed partial class FakeOpenAiServer : IAsyncDisposable
                 _quotaWindow.Dequeue();
             }
 
-            if (_quotaWindow.Count >= rpm)
+            while (_tokenWindow.Count > 0 && now - _tokenWindow.Peek().At >= TimeSpan.FromMinutes(1))
+            {
+                _tokenWindow.Dequeue();
+            }
+
+            if (QuotaRequestsPerMinute is { } rpm && _quotaWindow.Count >= rpm)
             {
                 Interlocked.Increment(ref _quotaRefusals);
                 return Math.Max(1, (int)Math.Ceiling((_quotaWindow.Peek() + TimeSpan.FromMinutes(1) - now).TotalSeconds));
             }
 
+            if (QuotaTokensPerMinute is { } tpm && _tokenWindow.Sum(t => t.Tokens) >= tpm)
+            {
+                Interlocked.Increment(ref _quotaRefusals);
+                return Math.Max(1, (int)Math.Ceiling((_tokenWindow.Peek().At + TimeSpan.FromMinutes(1) - now).TotalSeconds));
+            }
+
             _quotaWindow.Enqueue(now);
             return null;
+        }
+    }
+
+    /// <summary>Counts an answer's tokens against the minute's token quota.</summary>
+    private void CountTokens(int tokens)
+    {
+        Interlocked.Add(ref _tokensAnswered, tokens);
+        lock (_quotaWindow)
+        {
+            _tokenWindow.Enqueue((DateTimeOffset.UtcNow, tokens));
         }
     }
 
@@ -216,7 +252,11 @@ public sealed partial class FakeOpenAiServer : IAsyncDisposable
                     await Task.Delay(ChatDelay, ctx.RequestAborted);
                 }
 
-                await AnswerAsync(ctx, request, Responder?.Invoke(request) ?? DefaultText, null, 10, 5);
+                var (prompt, completion) = CompletionTokens is { } c
+                    ? (Math.Max(1, (request.Body["messages"]?.AsArray().Sum(m => m?["content"]?.ToJsonString().Length ?? 0) ?? 0) / 4), c)
+                    : (10, 5);
+                CountTokens(prompt + completion);
+                await AnswerAsync(ctx, request, Responder?.Invoke(request) ?? DefaultText, null, prompt, completion);
             }
         }
         finally
