@@ -83,6 +83,12 @@ public sealed class ModelRateLimiter(IRateLimitStore store, double interactiveRe
     /// <summary>How long past the wait it was handed a refused call still counts as waiting (the durable timer, the replay, the new activity).</summary>
     public static readonly TimeSpan WaiterGrace = TimeSpan.FromSeconds(5);
 
+    /// <summary>The longest a batch call is told to wait for its turn behind other batch calls (it is asked again then).</summary>
+    public static readonly TimeSpan MaxQueueHint = TimeSpan.FromMinutes(2);
+
+    /// <summary>The part of the expected time to its turn a waiting batch call is told (less than all: a call that comes back early just waits again).</summary>
+    public const double QueueHintShare = 0.8;
+
     /// <summary>The default <c>batchPaceWindow</c>: batch calls take at most their minute's allowance in proportion within any 5 seconds.</summary>
     public static readonly TimeSpan DefaultBatchPaceWindow = TimeSpan.FromSeconds(5);
 
@@ -205,6 +211,20 @@ public sealed class ModelRateLimiter(IRateLimitStore store, double interactiveRe
             if (priority == ModelPriority.Batch)
             {
                 changes.BatchRefusedMs = nowMs;
+
+                // A batch call behind many others comes back when its turn is near, at the rate batch calls
+                // were granted over the last minute, rather than every few seconds: hundreds of waiting
+                // workflows asking again and again would keep the hosts busy replaying them, and a person's
+                // workflow would queue behind those replays. Those ahead come back sooner, so the order is
+                // about first come, first served; the hint is cut short so the capacity never stands idle.
+                var since0 = me?.FirstMs ?? nowMs;
+                var ahead = state.Waiters.Count(w => w.Lane == Batch && w.Id != waiter && (w.FirstMs < since0 || (w.FirstMs == since0 && me is not null && string.CompareOrdinal(w.Id, waiter) < 0)));
+                var granted = grants.Count(g => g.Lane == Batch);
+                if (waiter is not null && ahead > 0 && granted > 0)
+                {
+                    var turn = TimeSpan.FromMilliseconds(QueueHintShare * ahead * WindowLength.TotalMilliseconds / granted);
+                    wait = Max(wait, Min(turn, MaxQueueHint));
+                }
             }
 
             if (waiter is not null)

@@ -220,7 +220,8 @@ public sealed partial class RedisRateLimitStore(LlmRedis redis, IRateLimitStore 
             LogDegraded(logger, fallback.Name);
         }
 
-        if (db is null && replayIfDegraded)
+        // Redis down, or too contended: a release still has to reach Redis later, or its grant would count as in flight there.
+        if (replayIfDegraded)
         {
             _replay.Enqueue(async ct =>
             {

@@ -445,6 +445,35 @@ public sealed class ModelPriorityTests(string kind)
     }
 
     [Test]
+    public async Task ABatchCallBehindOthers_IsToldToComeBackNearItsTurn_NotEverySecond()
+    {
+        // Batch takes its 8 of 10, one a second; then 20 batch calls queue up.
+        for (var i = 0; i < 8; i++)
+        {
+            Assert.That((await _limiter.TryAcquireAsync(Deployment, TenPerMinute, 1, ModelPriority.Batch, default)).Granted, Is.True);
+            _time.Advance(TimeSpan.FromSeconds(1));
+        }
+
+        var waits = new List<TimeSpan>();
+        for (var k = 0; k < 20; k++)
+        {
+            waits.Add((await _limiter.TryAcquireAsync(Deployment, TenPerMinute, 1, ModelPriority.Batch, $"job-{k}", default)).RetryAfter);
+            _time.Advance(TimeSpan.FromMilliseconds(1));
+        }
+
+        var windowFrees = ModelRateLimiter.WindowLength - TimeSpan.FromSeconds(8); // the first grant leaves
+        Assert.That(waits[0], Is.EqualTo(windowFrees), "the first in line waits for the window");
+        Assert.That(waits[19], Is.EqualTo(TimeSpan.FromMilliseconds(ModelRateLimiter.QueueHintShare * 19 * ModelRateLimiter.WindowLength.TotalMilliseconds / 8)), "19 ahead at 8 a minute");
+        Assert.That(waits.Select((w, k) => w + TimeSpan.FromMilliseconds(k)), Is.Ordered, "later in line, later back (each asked 1 ms after the one before)");
+
+        // Asking again keeps its place; a newcomer queues behind everyone, up to the cap.
+        _time.Advance(TimeSpan.FromSeconds(1));
+        Assert.That((await _limiter.TryAcquireAsync(Deployment, TenPerMinute, 1, ModelPriority.Batch, "job-19", default)).RetryAfter, Is.EqualTo(waits[19]));
+        Assert.That((await _limiter.TryAcquireAsync(Deployment, TenPerMinute, 1, ModelPriority.Batch, "job-new", default)).RetryAfter, Is.EqualTo(ModelRateLimiter.MaxQueueHint), "20 ahead would be 2 min 2 s: capped");
+        Assert.That((await _limiter.TryAcquireAsync(Deployment, TenPerMinute, 1, ModelPriority.Interactive, "chat", default)).RetryAfter, Is.LessThanOrEqualTo(windowFrees), "interactive calls do not queue behind batch");
+    }
+
+    [Test]
     public async Task BatchIsPaced_SoABurstDoesNotTakeAMinutesQuotaAtOnce()
     {
         var limits = new ModelLimits(null, RequestsPerMinute: 120, null);
