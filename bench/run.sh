@@ -21,4 +21,4 @@ dotnet "$BENCH" grpc "$DURABLEAGENTS_TEST_POSTGRES" 1000 200 1000
 echo "== crash storm: two hosts on PostgreSQL, SIGKILLs, every model request counted (chat completions, then background responses)"
 dotnet "$BENCH" storm "$DURABLEAGENTS_TEST_POSTGRES" 200 15 both
 echo "== model rate limits under a burst: two hosts, a 120 RPM quota at the local server, batch pipelines plus interactive chats"
-dotnet "$BENCH" ratelimit "$DURABLEAGENTS_TEST_POSTGRES" 60 120 20000 both
+dotnet "$BENCH" ratelimit "$DURABLEAGENTS_TEST_POSTGRES" 300 120 20000 both 256
