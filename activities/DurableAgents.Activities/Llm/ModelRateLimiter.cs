@@ -246,8 +246,13 @@ public sealed class ModelRateLimiter(IRateLimitStore store, double interactiveRe
         return new CapacityDecision(id, need, TimeSpan.Zero, me is null ? TimeSpan.Zero : TimeSpan.FromMilliseconds(nowMs - me.FirstMs));
     }
 
-    /// <summary>Ends a grant: it settles to the tokens really used (what it did not use is free at once) and is no longer in flight.</summary>
-    public async Task ReleaseAsync(string deployment, ModelLimits limits, CapacityDecision lease, long usedTokens, CancellationToken cancellationToken)
+    /// <summary>
+    /// Ends a grant: it settles to the tokens really used (what it did not use is free at once) and is no
+    /// longer in flight. <paramref name="extraRequests"/> are the requests the call sent beyond its first
+    /// (HTTP retries, a repair of an invalid structured answer): the provider counts them, so they count
+    /// as requests of the window from now.
+    /// </summary>
+    public async Task ReleaseAsync(string deployment, ModelLimits limits, CapacityDecision lease, long usedTokens, CancellationToken cancellationToken, int extraRequests = 0)
     {
         ArgumentNullException.ThrowIfNull(limits);
         ArgumentNullException.ThrowIfNull(lease);
@@ -259,11 +264,15 @@ public sealed class ModelRateLimiter(IRateLimitStore store, double interactiveRe
         var tokens = limits.TokensPerMinute is null ? 0 : Math.Max(0, usedTokens);
         await store.UpdateAsync(
             deployment,
-            (state, _, changes) =>
+            (state, nowMs, changes) =>
             {
                 if (state.Grants.FirstOrDefault(g => g.Id == id) is { } grant)
                 {
                     changes.PutGrants.Add(grant with { Tokens = tokens, InFlightUntilMs = 0 });
+                    for (var i = 0; i < extraRequests; i++)
+                    {
+                        changes.PutGrants.Add(new LimitGrant($"{id}.{i + 1}", grant.Lane, 0, nowMs, 0));
+                    }
                 }
 
                 return true;

@@ -322,8 +322,9 @@ public sealed partial class ModelService(
             {
                 if (lease is { Granted: true })
                 {
-                    var used = records.Skip(recordsBefore).Sum(r => r.InputTokens + r.OutputTokens);
-                    await limiter.ReleaseAsync(provider.DeploymentKey, limits!, lease, used, CancellationToken.None).ConfigureAwait(false);
+                    var sent = records.Skip(recordsBefore).ToList();
+                    var used = sent.Sum(r => r.InputTokens + r.OutputTokens);
+                    await limiter.ReleaseAsync(provider.DeploymentKey, limits!, lease, used, CancellationToken.None, extraRequests: Math.Max(0, sent.Count - 1)).ConfigureAwait(false);
                     ModelRateMetrics.Used.Add(used, new KeyValuePair<string, object?>("deployment", provider.EffectiveName));
                     var http = records.LastHttp;
                     var throttled = http.LastOrDefault(a => a.StatusCode == 429);

@@ -140,6 +140,20 @@ public sealed class ModelRateLimiterTests(string kind)
     }
 
     [Test]
+    public async Task RequestsACallSentBeyondItsFirst_CountAgainstTheLimit()
+    {
+        var limits = new ModelLimits(null, RequestsPerMinute: 3, null);
+        var limiter = Limiter(_a);
+
+        var retried = await limiter.TryAcquireAsync(Deployment, limits, 1, default);
+        await limiter.ReleaseAsync(Deployment, limits, retried, 0, default, extraRequests: 1); // one HTTP retry (or a repair) under the same grant
+
+        Assert.That((await limiter.SnapshotAsync(Deployment, default)).Requests, Is.EqualTo(2));
+        Assert.That((await limiter.TryAcquireAsync(Deployment, limits, 1, default)).Granted, Is.True);
+        Assert.That((await limiter.TryAcquireAsync(Deployment, limits, 1, default)).Granted, Is.False, "the provider saw three requests");
+    }
+
+    [Test]
     public async Task DifferentDeployments_HaveTheirOwnBuckets()
     {
         var limits = new ModelLimits(null, RequestsPerMinute: 1, null);
