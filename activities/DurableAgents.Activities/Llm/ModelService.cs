@@ -397,7 +397,15 @@ public sealed partial class ModelService(
                     if (decision.Waited > TimeSpan.Zero)
                     {
                         ModelRateMetrics.WaitTime.Record(decision.Waited.TotalMilliseconds, tags, lane, new KeyValuePair<string, object?>("kind", "total"));
-                        await waits.RecordAsync(provider.EffectiveName, origin.InstanceId, records.Workflow, priority, decision.Waited, cancellationToken).ConfigureAwait(false);
+                        try
+                        {
+                            // Not cancelled midway, and never failing the call: the grant is held and must reach its release.
+                            await waits.RecordAsync(provider.EffectiveName, origin.InstanceId, records.Workflow, priority, decision.Waited, CancellationToken.None).ConfigureAwait(false);
+                        }
+                        catch (System.Data.Common.DbException ex)
+                        {
+                            LogWaitNotRecorded(logger, origin.InstanceId, ex.GetType().Name);
+                        }
                     }
                 }
 
@@ -828,6 +836,9 @@ public sealed partial class ModelService(
 
     [LoggerMessage(EventId = 1312, Level = LogLevel.Information, Message = "Model call for {InstanceId} resumed background response {ResponseId} of {TaskKey} instead of generating again.")]
     private static partial void LogResumed(ILogger logger, string instanceId, string responseId, string taskKey);
+
+    [LoggerMessage(EventId = 1316, Level = LogLevel.Warning, Message = "The rate-limit wait of {InstanceId} could not be recorded for the dashboard ({Error}); the call goes on.")]
+    private static partial void LogWaitNotRecorded(ILogger logger, string instanceId, string error);
 
     [LoggerMessage(EventId = 1315, Level = LogLevel.Warning, Message = "Instance {InstanceId} has the tag priority '{Tag}', which is neither 'interactive' nor 'batch': its calls take the workflow's configured lane.")]
     private static partial void LogUnknownPriority(ILogger logger, string instanceId, string tag);
