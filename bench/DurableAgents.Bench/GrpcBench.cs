@@ -212,41 +212,22 @@ internal static partial class GrpcBench
 
         public static async Task<HostProcess> StartAsync(string? postgres)
         {
-            var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-            var dll = Built("functions/DurableAgents.Functions", "DurableAgents.Functions.dll");
-            psi.WorkingDirectory = Path.GetDirectoryName(dll)!;
-            foreach (var arg in new[] { dll, "--urls", "http://127.0.0.1:0" })
-            {
-                psi.ArgumentList.Add(arg);
-            }
-
             string? file = null;
-            psi.Environment["DurableAgents__Grpc__Enabled"] = "true";
-            psi.Environment["DurableAgents__Grpc__Port"] = "0";
+            var env = new Dictionary<string, string> { ["DurableAgents__Grpc__Enabled"] = "true", ["DurableAgents__Grpc__Port"] = "0" };
             if (postgres is null)
             {
                 file = Path.Combine(Path.GetTempPath(), $"durableagents-bench-{Guid.NewGuid():N}.db");
-                psi.Environment["DurableAgents__Sqlite__ConnectionString"] = $"Data Source={file}";
+                env["DurableAgents__Sqlite__ConnectionString"] = $"Data Source={file}";
             }
             else
             {
-                psi.Environment["DurableAgents__Store"] = "Postgres";
-                psi.Environment["DurableAgents__Postgres__ConnectionString"] = postgres;
-                psi.Environment["DurableAgents__Postgres__TaskHub"] = "grpcbench" + Guid.NewGuid().ToString("N")[..8];
+                env["DurableAgents__Store"] = "Postgres";
+                env["DurableAgents__Postgres__ConnectionString"] = postgres;
+                env["DurableAgents__Postgres__TaskHub"] = "grpcbench" + Guid.NewGuid().ToString("N")[..8];
             }
 
-            var process = Process.Start(psi)!;
-            _ = process.StandardError.ReadToEndAsync();
-            while (await process.StandardOutput.ReadLineAsync() is { } line)
-            {
-                if (GrpcListening().Match(line) is { Success: true } m)
-                {
-                    _ = process.StandardOutput.ReadToEndAsync();
-                    return new HostProcess(process, file, new Uri(m.Groups[1].Value));
-                }
-            }
-
-            throw new InvalidOperationException("the host exited before its gRPC endpoint listened");
+            var (process, ready) = await HostBinary.StartAsync(env, GrpcListening());
+            return new HostProcess(process, file, new Uri(ready.Groups[1].Value));
         }
 
         public async ValueTask DisposeAsync()

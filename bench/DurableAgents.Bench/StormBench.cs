@@ -260,32 +260,9 @@ internal static partial class StormBench
 
         public static async Task<Host> StartAsync(string id, IReadOnlyDictionary<string, string> environment)
         {
-            var dll = GrpcBench.Built("functions/DurableAgents.Functions", "DurableAgents.Functions.dll");
-            var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = Path.GetDirectoryName(dll)! };
-            foreach (var arg in new[] { dll, "--urls", "http://127.0.0.1:0" })
-            {
-                psi.ArgumentList.Add(arg);
-            }
-
-            foreach (var (k, v) in environment)
-            {
-                psi.Environment[k] = v;
-            }
-
-            psi.Environment["DurableAgents__WorkerId"] = id;
-            psi.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
-            var process = Process.Start(psi)!;
-            _ = process.StandardError.ReadToEndAsync();
-            while (await process.StandardOutput.ReadLineAsync() is { } line)
-            {
-                if (Listening().Match(line) is { Success: true } m)
-                {
-                    _ = CountPresumedDeadAsync(process.StandardOutput);
-                    return new Host(id, process, new Uri(m.Groups[1].Value));
-                }
-            }
-
-            throw new InvalidOperationException($"host {id} exited before it listened");
+            var env = new Dictionary<string, string>(environment) { ["DurableAgents__WorkerId"] = id };
+            var (process, ready) = await HostBinary.StartAsync(env, Listening(), CountPresumedDeadAsync);
+            return new Host(id, process, new Uri(ready.Groups[1].Value));
         }
 
         /// <summary>Live hosts that another host presumed dead (event 1043): stalls longer than HostDeadAfter.</summary>
