@@ -70,7 +70,7 @@ public sealed class LlmOptions
     /// </summary>
     /// <value>The default value is 5 seconds.</value>
     [Range(typeof(TimeSpan), "00:00:00", "00:01:00")]
-    public TimeSpan BatchPaceWindow { get; init; } = TimeSpan.FromSeconds(5);
+    public TimeSpan BatchPaceWindow { get; init; } = ModelRateLimiter.DefaultBatchPaceWindow;
 
     /// <summary>
     /// The longest a call waits in its activity for rate-limit capacity. Beyond it the call hands back

@@ -89,7 +89,7 @@ public sealed class ModelRateLimiter(IRateLimitStore store, double interactiveRe
     /// <summary>The part of the expected time to its turn a waiting batch call is told (less than all: a call that comes back early just waits again).</summary>
     public const double QueueHintShare = 0.8;
 
-    /// <summary>The default <c>batchPaceWindow</c>: batch calls take at most their minute's allowance in proportion within any 5 seconds.</summary>
+    /// <summary>The default <c>batchPaceWindow</c>: batch calls take at most their minute's requests in proportion within any 5 seconds.</summary>
     public static readonly TimeSpan DefaultBatchPaceWindow = TimeSpan.FromSeconds(5);
 
     private readonly TimeSpan _pace = batchPaceWindow ?? DefaultBatchPaceWindow;
@@ -97,9 +97,6 @@ public sealed class ModelRateLimiter(IRateLimitStore store, double interactiveRe
     private const string Interactive = "i";
     private const string Batch = "b";
     private const string Provider = "p";
-
-    /// <summary>Where the limits are held.</summary>
-    public IRateLimitStore Store => store;
 
     /// <summary>Reserves capacity for one interactive call of about <paramref name="tokens"/> tokens, or says how long to wait.</summary>
     public Task<CapacityDecision> TryAcquireAsync(string deployment, ModelLimits limits, long tokens, CancellationToken cancellationToken) =>
@@ -124,11 +121,9 @@ public sealed class ModelRateLimiter(IRateLimitStore store, double interactiveRe
 
     private CapacityDecision Decide(LimitState state, long nowMs, LimitChanges changes, ModelLimits limits, long tokens, ModelPriority priority, string? waiter)
     {
-        var since = nowMs - (long)WindowLength.TotalMilliseconds;
-        var grants = state.Grants.Where(g => g.GrantedMs > since).ToList();
-
-        // A grant older than the window still counts as in flight (MaxConcurrent) but no longer against the rates.
-        var inFlight = state.Grants.Count(g => g.InFlightUntilMs > nowMs && g.Lane != Provider);
+        var grants = InWindow(state, nowMs);
+        var batch = grants.Where(g => g.Lane == Batch).ToList();
+        var inFlight = InFlight(state, nowMs);
 
         // A call larger than a whole minute's tokens waits for an empty window, then goes (else it never could).
         var need = limits.TokensPerMinute is { } tpm ? Math.Min(tokens, tpm) : tokens;
@@ -160,16 +155,15 @@ public sealed class ModelRateLimiter(IRateLimitStore store, double interactiveRe
             {
                 var paceMs = (long)_pace.TotalMilliseconds;
                 var paced = Math.Max(1, (int)Math.Ceiling(allowance * _pace.TotalMilliseconds / WindowLength.TotalMilliseconds));
-                var recent = grants.Where(g => g.Lane == Batch && g.GrantedMs > nowMs - paceMs).ToList();
+                var recent = batch.Where(g => g.GrantedMs > nowMs - paceMs).ToList();
                 wait = Max(wait, Until(recent, nowMs, null, paced, need, paceMs));
             }
 
             // While a person waits, batch keeps to its guaranteed share, so what frees up next goes to them.
             if (peopleWaiting.Count > 0)
             {
-                var ofBatch = grants.Where(g => g.Lane == Batch).ToList();
                 var share = Until(
-                    ofBatch,
+                    batch,
                     nowMs,
                     limits.TokensPerMinute is { } t ? (int)(t * batchShare) : null,
                     limits.RequestsPerMinute is { } r ? (int)(r * batchShare) : null,
@@ -219,10 +213,9 @@ public sealed class ModelRateLimiter(IRateLimitStore store, double interactiveRe
                 // about first come, first served; the hint is cut short so the capacity never stands idle.
                 var since0 = me?.FirstMs ?? nowMs;
                 var ahead = state.Waiters.Count(w => w.Lane == Batch && w.Id != waiter && (w.FirstMs < since0 || (w.FirstMs == since0 && me is not null && string.CompareOrdinal(w.Id, waiter) < 0)));
-                var granted = grants.Count(g => g.Lane == Batch);
-                if (waiter is not null && ahead > 0 && granted > 0)
+                if (waiter is not null && ahead > 0 && batch.Count > 0)
                 {
-                    var turn = TimeSpan.FromMilliseconds(QueueHintShare * ahead * WindowLength.TotalMilliseconds / granted);
+                    var turn = TimeSpan.FromMilliseconds(QueueHintShare * ahead * WindowLength.TotalMilliseconds / batch.Count);
                     wait = Max(wait, Min(turn, MaxQueueHint));
                 }
             }
@@ -298,8 +291,7 @@ public sealed class ModelRateLimiter(IRateLimitStore store, double interactiveRe
             deployment,
             (state, nowMs, changes) =>
             {
-                var since = nowMs - (long)WindowLength.TotalMilliseconds;
-                var grants = state.Grants.Where(g => g.GrantedMs > since).ToList();
+                var grants = InWindow(state, nowMs);
                 var usedRequests = grants.Count;
                 var usedTokens = grants.Sum(g => g.Tokens);
 
@@ -327,18 +319,27 @@ public sealed class ModelRateLimiter(IRateLimitStore store, double interactiveRe
             deployment,
             (state, nowMs, _) =>
             {
-                var since = nowMs - (long)WindowLength.TotalMilliseconds;
-                var grants = state.Grants.Where(g => g.GrantedMs > since).ToList();
+                var grants = InWindow(state, nowMs);
                 return new RateLimitSnapshot(
                     grants.Count,
                     grants.Sum(g => g.Tokens),
-                    state.Grants.Count(g => g.InFlightUntilMs > nowMs && g.Lane != Provider),
+                    InFlight(state, nowMs),
                     state.Waiters.Count(w => w.Lane == Interactive),
                     state.Waiters.Count(w => w.Lane == Batch),
                     store.Name);
             },
             replayIfDegraded: false,
             cancellationToken);
+
+    /// <summary>The grants that count against the rates: those of the last <see cref="WindowLength"/>.</summary>
+    private static List<LimitGrant> InWindow(LimitState state, long nowMs)
+    {
+        var since = nowMs - (long)WindowLength.TotalMilliseconds;
+        return state.Grants.Where(g => g.GrantedMs > since).ToList();
+    }
+
+    /// <summary>Calls in flight (MaxConcurrent): a grant older than the window still counts until it is released or expires.</summary>
+    private static int InFlight(LimitState state, long nowMs) => state.Grants.Count(g => g.InFlightUntilMs > nowMs && g.Lane != Provider);
 
     /// <summary>How long until the window has room for one more request and <paramref name="need"/> tokens within the caps (zero: now).</summary>
     private static TimeSpan Until(IReadOnlyList<LimitGrant> grants, long nowMs, int? tokenCap, int? requestCap, long need, long? windowLengthMs = null)

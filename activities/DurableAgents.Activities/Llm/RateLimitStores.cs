@@ -152,8 +152,8 @@ public sealed class RelationalRateLimitStore(ActivityDatabase database, TimeProv
 /// database: one hash per deployment, read whole, decided in the limiter, and written back by a script
 /// that applies the changes only if nobody changed the hash meanwhile (optimistic, retried).
 /// While Redis cannot be reached the limits are held in <paramref name="fallback"/> (the activity
-/// database), with one warning, and releases of calls Redis granted are replayed there once it is back,
-/// so no lease is left counting as in flight.
+/// database), with one warning, and releases of calls Redis granted are replayed in Redis once it is
+/// back, so no lease is left counting as in flight there.
 /// </summary>
 public sealed partial class RedisRateLimitStore(LlmRedis redis, IRateLimitStore fallback, TimeProvider time, ILogger<RedisRateLimitStore> logger) : IRateLimitStore
 {

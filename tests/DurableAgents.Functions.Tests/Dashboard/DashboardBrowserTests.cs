@@ -77,6 +77,16 @@ public sealed class DashboardBrowserTests
         }
     }
 
+    /// <summary>Writes a row into the host's SQLite store, as the engine would have.</summary>
+    private async Task ExecuteOnStoreAsync(string sql)
+    {
+        await using var db = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={_host.StorePath};Pooling=false");
+        await db.OpenAsync();
+        await using var command = db.CreateCommand();
+        command.CommandText = sql;
+        await command.ExecuteNonQueryAsync();
+    }
+
     private async Task<IPage> OpenAsync(string path, int width = 1280)
     {
         var page = await _browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = width, Height = 900 } });
@@ -168,14 +178,9 @@ public sealed class DashboardBrowserTests
     public async Task TheCostView_ShowsTokens_PerWorkflowAndPerDay_AndInterruptedAttempts()
     {
         // An attempt whose host died mid-call, as the ledger keeps it.
-        await using (var db = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={_host.StorePath};Pooling=false"))
-        {
-            await db.OpenAsync();
-            await using var insert = db.CreateCommand();
-            insert.CommandText = "INSERT INTO llm_attempts (instance_id, workflow, task_key, attempt, profile, provider, model, outcome, input_tokens, output_tokens, latency_ms, cost_micros, at_ms, host, est_tokens, est_cost_micros) " +
-                $"VALUES ('cp-1', 'ContentPipeline', 'cp-1:e:99#dead', 1, 'fast', 'p', 'm', 'interrupted', 0, 0, 0, 0, {DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()}, 'gone-host', 500, 20000)";
-            await insert.ExecuteNonQueryAsync();
-        }
+        await ExecuteOnStoreAsync(
+            "INSERT INTO llm_attempts (instance_id, workflow, task_key, attempt, profile, provider, model, outcome, input_tokens, output_tokens, latency_ms, cost_micros, at_ms, host, est_tokens, est_cost_micros) " +
+            $"VALUES ('cp-1', 'ContentPipeline', 'cp-1:e:99#dead', 1, 'fast', 'p', 'm', 'interrupted', 0, 0, 0, 0, {DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()}, 'gone-host', 500, 20000)");
 
         var page = await OpenAsync("/dashboard/costs");
         await Browser.ScreenshotAsync(page, "costs");
@@ -195,14 +200,9 @@ public sealed class DashboardBrowserTests
         // Calls of the last minute, and a call that waited 42 s for capacity, as the model service records it.
         await StartWorkflowAsync("ContentPipeline", "cp-limits", """{"topic":"rate limits"}""");
         await WaitForStatusAsync("cp-limits", "Completed");
-        await using (var db = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={_host.StorePath};Pooling=false"))
-        {
-            await db.OpenAsync();
-            await using var insert = db.CreateCommand();
-            insert.CommandText = "INSERT INTO llm_limit_waits (deployment, instance_id, workflow, lane, waited_ms, granted_ms) " +
-                $"VALUES ('simulator', 'cp-1', 'ContentPipeline', 'batch', 42000, {DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()})";
-            await insert.ExecuteNonQueryAsync();
-        }
+        await ExecuteOnStoreAsync(
+            "INSERT INTO llm_limit_waits (deployment, instance_id, workflow, lane, waited_ms, granted_ms) " +
+            $"VALUES ('simulator', 'cp-1', 'ContentPipeline', 'batch', 42000, {DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()})");
 
         var page = await OpenAsync("/dashboard/costs");
         await Browser.ScreenshotAsync(page, "costs-rate-limits");
