@@ -220,6 +220,7 @@ public sealed partial class FakeOpenAiServer : IAsyncDisposable
         {
         }
 
+        var answering = 1; // 0 once this call no longer counts as being answered
         try
         {
             var request = await RecordAsync(ctx);
@@ -256,12 +257,23 @@ public sealed partial class FakeOpenAiServer : IAsyncDisposable
                     ? (Math.Max(1, (request.Body["messages"]?.AsArray().Sum(m => m?["content"]?.ToJsonString().Length ?? 0) ?? 0) / 4), c)
                     : (10, 5);
                 CountTokens(prompt + completion);
+
+                // Generated: it stops counting before the answer goes out, since the client may read it and send
+                // its next request before this handler's finally runs.
+                if (Interlocked.Exchange(ref answering, 0) == 1)
+                {
+                    Interlocked.Decrement(ref _concurrent);
+                }
+
                 await AnswerAsync(ctx, request, Responder?.Invoke(request) ?? DefaultText, null, prompt, completion);
             }
         }
         finally
         {
-            Interlocked.Decrement(ref _concurrent);
+            if (Interlocked.Exchange(ref answering, 0) == 1)
+            {
+                Interlocked.Decrement(ref _concurrent);
+            }
         }
     }
 
