@@ -28,6 +28,7 @@ internal sealed class WorkItemStreams : IDisposable
 
     private readonly IOrchestrationStore _store;
     private readonly WorkSignal _signal;
+    private readonly EpisodeObservers? _observers;
     private readonly TimeProvider _time;
     private readonly DurableAgentsOptions _options;
     private readonly GrpcEndpointOptions _grpc;
@@ -47,9 +48,11 @@ internal sealed class WorkItemStreams : IDisposable
         IOptions<DurableAgentsOptions> options,
         IOptions<GrpcEndpointOptions> grpc,
         IOptionsMonitor<DurableTaskRegistry> registry,
-        ILoggerFactory loggerFactory)
+        ILoggerFactory loggerFactory,
+        EpisodeObservers? observers = null)
     {
         _store = store;
+        _observers = observers;
         _signal = signal;
         _time = time;
         _options = options.Value;
@@ -327,6 +330,11 @@ internal sealed class WorkItemStreams : IDisposable
         try
         {
             await _store.CommitOrchestrationAsync(item, commit, _time.GetUtcNow(), cancellationToken).ConfigureAwait(false);
+            if (_observers is not null)
+            {
+                await _observers.CommittedAsync(item, commit, CancellationToken.None).ConfigureAwait(false);
+            }
+
             _signal.EpisodeCommitted(item.InstanceId, commit, 0, null, _time);
         }
         catch (LeaseLostException)
@@ -409,6 +417,11 @@ internal sealed class WorkItemStreams : IDisposable
             }
 
             stream.Release(orchestration: false, reserved - claimed.Count);
+            if (_observers is not null)
+            {
+                await _observers.CommittedAsync(episode.Item, commit, CancellationToken.None).ConfigureAwait(false);
+            }
+
             foreach (var activity in claimed)
             {
                 await HandOverAsync(new PendingActivity(NewToken(), stream, activity), ActivityWorkItemOf(activity)).ConfigureAwait(false);

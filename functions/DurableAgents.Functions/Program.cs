@@ -23,6 +23,7 @@ app.MapManagementApi();
 app.MapScheduleApi();
 app.MapApprovalApi();
 app.MapModelUsageApi();
+app.MapLiveApi();
 app.MapDashboard();
 app.MapFunctionsInvocations();
 

@@ -10,7 +10,8 @@ namespace DurableAgents.Orchestrations;
 /// <param name="MemoryScope">Whose long-term memory the agent may search and write (e.g. "user:42"); null for none.</param>
 /// <param name="MaxTurns">LLM turns at most; null uses the agent's.</param>
 /// <param name="MaxTokens">The instance's token budget; null for none.</param>
-public sealed record AgentChatInput(string Message, string Agent = "assistant", string? MemoryScope = null, int? MaxTurns = null, long? MaxTokens = null);
+/// <param name="Conversation">An earlier run's conversation (<see cref="AgentRunResult.Conversation"/>) to continue; null starts a new one.</param>
+public sealed record AgentChatInput(string Message, string Agent = "assistant", string? MemoryScope = null, int? MaxTurns = null, long? MaxTokens = null, string? Conversation = null);
 
 /// <summary>
 /// One agent run as a workflow: the durable agent loop (each LLM turn and each tool call its own
@@ -26,6 +27,7 @@ public sealed class AgentChat : TaskOrchestrator<AgentChatInput, AgentRunResult>
         {
             Agent = input.Agent,
             Input = input.Message,
+            Conversation = input.Conversation,
             MemoryScope = input.MemoryScope,
             MaxTurns = input.MaxTurns,
             Budget = input.MaxTokens is { } max ? new ModelBudget(MaxTokens: max) : null,

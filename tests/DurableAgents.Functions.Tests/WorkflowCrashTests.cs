@@ -77,6 +77,8 @@ public sealed class WorkflowCrashTests
         }
 
         environment["DurableAgents__Llm__BackgroundPollInterval"] = "00:00:00.050";
+        // Agent turns not streamed: these tests follow the polled background path (BackgroundResponseTests cover streamed resumes).
+        environment["DurableAgents__Llm__StreamAgentTurns"] = "false";
         return (dir, environment);
 
     }

@@ -109,6 +109,46 @@ public sealed partial class FakeOpenAiServer : IAsyncDisposable
         await AnswerAsync(ctx, req, text, null, 10, 5);
     });
 
+    /// <summary>
+    /// A streamed text answer that stops after its first <paramref name="wordsBefore"/> words until <see cref="StreamGate.Release"/>:
+    /// a model mid-generation, for tests that reload, interrupt or kill a host while tokens arrive.
+    /// </summary>
+    public FakeOpenAiServer ThenGated(string text, int wordsBefore, StreamGate gate) => Then(async (ctx, req) =>
+    {
+        ArgumentNullException.ThrowIfNull(gate);
+        var created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+        ctx.Response.ContentType = "text/event-stream";
+        async Task Send(object chunk)
+        {
+            await ctx.Response.WriteAsync("data: " + JsonSerializer.Serialize(chunk) + "\n\n", ctx.RequestAborted);
+            await ctx.Response.Body.FlushAsync(ctx.RequestAborted);
+        }
+
+        var words = text.Split(' ');
+        try
+        {
+            for (var i = 0; i < words.Length; i++)
+            {
+                if (i == wordsBefore)
+                {
+                    gate.Reached.TrySetResult();
+                    await gate.Release.Task.WaitAsync(ctx.RequestAborted);
+                }
+
+                var piece = i == 0 ? words[i] : " " + words[i];
+                await Send(new { id = "chatcmpl-g", @object = "chat.completion.chunk", created, model = Model, choices = new[] { new { index = 0, delta = new { role = i == 0 ? "assistant" : null, content = piece }, finish_reason = (string?)null } } });
+            }
+
+            await Send(new { id = "chatcmpl-g", @object = "chat.completion.chunk", created, model = Model, choices = new[] { new { index = 0, delta = new { }, finish_reason = "stop" } } });
+            await Send(new { id = "chatcmpl-g", @object = "chat.completion.chunk", created, model = Model, choices = Array.Empty<object>(), usage = new { prompt_tokens = 10, completion_tokens = words.Length, total_tokens = 10 + words.Length } });
+            await ctx.Response.WriteAsync("data: [DONE]\n\n", ctx.RequestAborted);
+        }
+        catch (OperationCanceledException) when (ctx.RequestAborted.IsCancellationRequested)
+        {
+            gate.Aborted.TrySetResult(); // the client went away mid-answer
+        }
+    });
+
     /// <summary>A 200 whose body is not JSON.</summary>
     public FakeOpenAiServer ThenMalformedBody() => Then(async (ctx, _) =>
     {
@@ -341,15 +381,38 @@ public sealed partial class FakeOpenAiServer : IAsyncDisposable
             await ctx.Response.Body.FlushAsync();
         }
 
-        var words = (text ?? string.Empty).Split(' ');
+        var words = string.IsNullOrEmpty(text) ? [] : text.Split(' ');
         for (var i = 0; i < words.Length; i++)
         {
             var piece = i == 0 ? words[i] : " " + words[i];
             await Send(new { id = "chatcmpl-1", @object = "chat.completion.chunk", created, model = Model, choices = new[] { new { index = 0, delta = new { role = i == 0 ? "assistant" : null, content = piece }, finish_reason = (string?)null } } });
         }
 
+        if (tool is { } calls)
+        {
+            // As OpenAI streams them: one delta per call with its index, id, name and the arguments.
+            for (var i = 0; i < calls.Length; i++)
+            {
+                var call = new { index = i, id = $"call_{i + 1}", type = "function", function = new { name = calls[i].Name, arguments = calls[i].Args } };
+                await Send(new { id = "chatcmpl-1", @object = "chat.completion.chunk", created, model = Model, choices = new[] { new { index = 0, delta = new { role = "assistant", tool_calls = new[] { call } }, finish_reason = (string?)null } } });
+            }
+        }
+
         await Send(new { id = "chatcmpl-1", @object = "chat.completion.chunk", created, model = Model, choices = new[] { new { index = 0, delta = new { }, finish_reason = finish } } });
         await Send(new { id = "chatcmpl-1", @object = "chat.completion.chunk", created, model = Model, choices = Array.Empty<object>(), usage });
         await ctx.Response.WriteAsync("data: [DONE]\n\n");
     }
+}
+
+/// <summary>Where a <see cref="FakeOpenAiServer.ThenGated"/> answer pauses.</summary>
+public sealed class StreamGate
+{
+    /// <summary>Completes when the answer reached the pause (its first words are out).</summary>
+    public TaskCompletionSource Reached { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Complete it to let the rest of the answer go.</summary>
+    public TaskCompletionSource Release { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Completes when the client closed the request mid-answer (a cancelled call).</summary>
+    public TaskCompletionSource Aborted { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 }

@@ -48,6 +48,9 @@ public static class AgentStopReasons
 
     /// <summary>A human was asked for input and did not answer in time.</summary>
     public const string HumanInputTimeout = "human-input-timeout";
+
+    /// <summary>A person interrupted the run (<see cref="AgentEvents.Interrupt"/> without a message); the text is what the agent had said by then.</summary>
+    public const string Interrupted = "interrupted";
 }
 
 /// <summary>External events an agent run waits for.</summary>
@@ -55,7 +58,27 @@ public static class AgentEvents
 {
     /// <summary>The answer to a "request human input" tool call: a string payload.</summary>
     public const string HumanInput = "human-input";
+
+    /// <summary>
+    /// A person's message for the agent (a <see cref="SteerMessage"/> payload), taken at the next turn boundary: it is
+    /// added to the conversation as a user message before the next model call.
+    /// </summary>
+    public const string Steer = "steer";
+
+    /// <summary>
+    /// Stop the run now (an <see cref="InterruptRequest"/> payload): the in-flight model call is cut off and the run
+    /// stops with what it has, or, when the request carries a message, goes on with it as the next user message.
+    /// </summary>
+    public const string Interrupt = "interrupt";
 }
+
+/// <summary>The payload of <see cref="AgentEvents.Steer"/>.</summary>
+/// <param name="Message">What the person says to the agent.</param>
+public sealed record SteerMessage(string Message);
+
+/// <summary>The payload of <see cref="AgentEvents.Interrupt"/>.</summary>
+/// <param name="Message">A message to go on with instead of stopping; null stops the run.</param>
+public sealed record InterruptRequest(string? Message = null);
 
 /// <summary>One tool call of a run, as the run's result reports it.</summary>
 /// <param name="Turn">The LLM turn that asked for it (1-based).</param>
@@ -94,6 +117,9 @@ public sealed record AgentTurnRequest(string Agent, string? Conversation, IReadO
 {
     /// <summary>The run's turn limit; null uses the agent profile's.</summary>
     public int? MaxTurns { get; init; }
+
+    /// <summary>Only append <see cref="Append"/> to the conversation (a stopped run's last tool results); no model call.</summary>
+    public bool RecordOnly { get; init; }
 }
 
 /// <summary>The output of <see cref="ActivityNames.AgentTurn"/>.</summary>

@@ -125,6 +125,13 @@ public sealed record ModelRequest
     /// profile (e.g. fast → strong). The default is true.
     /// </summary>
     public bool EscalateOnValidationFailure { get; init; } = true;
+
+    /// <summary>
+    /// The call may be cut off by <c>POST /api/instances/{id}/interrupt</c>: it then returns what it had
+    /// (<see cref="ModelResponse.Interrupted"/>) instead of its full answer. Only the agent loop asks for this;
+    /// other calls are never interrupted.
+    /// </summary>
+    public bool Interruptible { get; init; }
 }
 
 /// <summary>Token counts of a call.</summary>
@@ -186,6 +193,12 @@ public sealed record ModelResponse
     /// again after this long. <c>CallModelAsync</c> waits on a durable timer and calls again by itself.
     /// </summary>
     public TimeSpan? RetryAfter { get; init; }
+
+    /// <summary>
+    /// True when an interrupt cut the call off (<see cref="ModelRequest.Interruptible"/>): <see cref="Text"/> is what had
+    /// streamed by then, there are no tool calls, and the ledger has the attempt as interrupted.
+    /// </summary>
+    public bool Interrupted { get; init; }
 
     /// <summary>The structured answer as <typeparamref name="T"/>.</summary>
     public T? ReadJsonAs<T>() =>

@@ -85,6 +85,13 @@ public sealed class LlmOptions
     [Range(typeof(TimeSpan), "00:00:00.010", "00:01:00")]
     public TimeSpan BackgroundPollInterval { get; init; } = TimeSpan.FromMilliseconds(500);
 
+    /// <summary>
+    /// Agent turns stream their answer, so the live view shows tokens, reasoning and tool calls as they arrive.
+    /// Off: each turn's answer appears on the live stream whole, when it is done.
+    /// </summary>
+    /// <value>The default value is true.</value>
+    public bool StreamAgentTurns { get; init; } = true;
+
     /// <summary>Output tokens reserved for a call that sets no MaxOutputTokens (also sent to the provider as its limit).</summary>
     /// <value>The default value is 1024.</value>
     [Range(1, 1_000_000)]

@@ -1,4 +1,5 @@
 using DurableAgents.Activities;
+using DurableAgents.Activities.Live;
 using DurableAgents.Activities.Llm;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -59,13 +60,20 @@ public static class LlmServiceCollectionExtensions
         {
             services.TryAddSingleton(sp => new LlmRedis(redis, taskHub, sp.GetRequiredService<ILogger<LlmRedis>>()));
             services.TryAddSingleton<IModelResponseCache>(sp => new RedisModelResponseCache(sp.GetRequiredService<LlmRedis>(), sp.GetRequiredService<IOptions<LlmOptions>>().Value.Cache));
-            services.TryAddSingleton(sp => new ModelStreamHub(sp.GetRequiredService<LlmRedis>()));
+            services.TryAddSingleton<IAgentEventLog>(sp => new RedisAgentEventLog(sp.GetRequiredService<LlmRedis>(), sp.GetRequiredService<IOptions<LiveStreamOptions>>().Value));
+            services.TryAddSingleton(sp => new ModelInterrupts(sp.GetRequiredService<LlmRedis>()));
         }
         else
         {
             services.TryAddSingleton<IModelResponseCache>(sp => new MemoryModelResponseCache(sp.GetRequiredService<IOptions<LlmOptions>>().Value.Cache));
-            services.TryAddSingleton(_ => new ModelStreamHub());
+            services.TryAddSingleton<IAgentEventLog>(sp => new InProcessAgentEventLog(sp.GetRequiredService<IOptions<LiveStreamOptions>>().Value, sp.GetRequiredService<TimeProvider>()));
+            services.TryAddSingleton(_ => new ModelInterrupts());
         }
+
+        // The live event stream of each instance (AG-UI events), and the run lifecycle on it from every committed episode.
+        services.AddOptions<LiveStreamOptions>().BindConfiguration("DurableAgents:Live").Validate(o => o.MaxEvents > 0 && o.MaxAge > TimeSpan.Zero && o.MaxInstances > 0, "DurableAgents:Live:MaxEvents, MaxAge and MaxInstances must be positive.").ValidateOnStart();
+        services.TryAddSingleton<LiveEvents>();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<DurableAgents.Engine.Hosting.IEpisodeObserver, RunLifecycleEvents>());
 
         services.AddHostedService<SimulatorNotice>();
         return services;

@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using DurableAgents.Activities.Contracts.Llm;
+using DurableAgents.Activities.Live;
 using DurableAgents.Engine.Client;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Logging;
@@ -32,7 +33,8 @@ public sealed partial class ModelService(
     ModelClients clients,
     IModelLedger ledger,
     IModelResponseCache cache,
-    ModelStreamHub streams,
+    LiveEvents live,
+    ModelInterrupts interrupts,
     IWorkflowNames workflows,
     ModelHost host,
     ModelRateLimiter limiter,
@@ -132,10 +134,29 @@ public sealed partial class ModelService(
         }
 
         // 4. The call, through the profile's chain (and its escalation profile on invalid structured output).
+        // An interruptible call (the agent loop's) is also cut off by an interrupt of its instance.
         ModelResponse? response = null;
+        using var watch = request.Interruptible ? await interrupts.WatchAsync(origin.InstanceId, cancellationToken).ConfigureAwait(false) : null;
         try
         {
-            response = await CallProfileAsync(origin, workflow, request.Profile, profile, request, maxOutput, records, escalated: false, cancellationToken).ConfigureAwait(false);
+            response = await CallProfileAsync(origin, workflow, request.Profile, profile, request, maxOutput, records, escalated: false, watch?.Token ?? cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (watch is { Interrupted: true } && !cancellationToken.IsCancellationRequested)
+        {
+            // Cut off by a person: what streamed so far is the answer; the attempt is on the books as interrupted.
+            var last = records.LastOrDefault();
+            LogInterrupted(logger, origin.InstanceId, origin.TaskId, records.Partial.Length);
+            await live.EmitAsync(origin.InstanceId, AgUi.Custom(AgUi.CallInterrupted, new System.Text.Json.Nodes.JsonObject { ["taskId"] = origin.TaskId, ["characters"] = records.Partial.Length }, live.Now), CancellationToken.None).ConfigureAwait(false);
+            response = new ModelResponse
+            {
+                Text = records.Partial.ToString(),
+                Profile = request.Profile,
+                Provider = last?.Provider ?? profile.Providers[0].EffectiveName,
+                Model = last?.Model ?? profile.Providers[0].Model,
+                Usage = new ModelUsage(0, 0),
+                Cache = new ModelCacheInfo(false, null, cacheKey, null, skipped),
+                Interrupted = true,
+            };
         }
         catch (ModelCapacityException wait)
         {
@@ -176,7 +197,8 @@ public sealed partial class ModelService(
             Cache = new ModelCacheInfo(false, null, cacheKey, null, skipped),
         };
 
-        if (cacheKey is not null && response.ToolCalls.Count == 0)
+        await EmitUsageAsync(origin, response).ConfigureAwait(false);
+        if (cacheKey is not null && response.ToolCalls.Count == 0 && !response.Interrupted)
         {
             if (request.Cache == ModelCacheMode.Semantic)
             {
@@ -448,16 +470,23 @@ public sealed partial class ModelService(
 
             if (provider.BackgroundResponses)
             {
-                (response, resumedFrom) = await BackgroundAsync(origin, workflow, profileName, provider, client, messages, chatOptions, stream, records.NextStep(), first, scope, cancellationToken).ConfigureAwait(false);
+                (response, resumedFrom) = await BackgroundAsync(origin, workflow, profileName, provider, client, messages, chatOptions, stream, records.NextStep(), first, scope, records.Partial, cancellationToken).ConfigureAwait(false);
+                if (!stream)
+                {
+                    await EmitWholeAsync(origin, response, cancellationToken).ConfigureAwait(false);
+                }
             }
             else if (stream)
             {
-                response = await StreamAsync(origin, client.GetStreamingResponseAsync(messages, chatOptions, cancellationToken), null, cancellationToken).ConfigureAwait(false);
+                response = await StreamAsync(origin, client.GetStreamingResponseAsync(messages, chatOptions, cancellationToken), null, records.Partial, cancellationToken).ConfigureAwait(false);
             }
             else
             {
                 response = await client.GetResponseAsync(messages, chatOptions, cancellationToken).ConfigureAwait(false);
+                await EmitWholeAsync(origin, response, cancellationToken).ConfigureAwait(false);
             }
+
+            await EmitToolCallsAsync(origin, response, cancellationToken).ConfigureAwait(false);
 
             if (response.FinishReason == ChatFinishReason.ContentFilter)
             {
@@ -503,7 +532,8 @@ public sealed partial class ModelService(
             else if (http.Count == 0)
             {
                 // No HTTP (the simulator, or a call refused before sending, e.g. an open circuit).
-                var outcome = failure is null ? "ok" : ModelErrors.Classify(failure, provider.EffectiveName).ErrorType;
+                // Cancelled midway (an interrupt, a shutdown): no answer and no error.
+                var outcome = failure is null ? (response is null ? RelationalModelLedger.Interrupted : "ok") : ModelErrors.Classify(failure, provider.EffectiveName).ErrorType;
                 records.Add(Record(origin, workflow, records.Count + 1, profileName, provider.EffectiveName, model, outcome, usage, cost, time.GetElapsedTime(started)));
             }
             else
@@ -515,7 +545,8 @@ public sealed partial class ModelService(
                     var billed = ok && i == http.Count - 1 && failure is null;
 
                     // Accepted, then abandoned before the answer was read (cancelled: shutdown, lost lease): maybe billed, usage unknown.
-                    var abandoned = billed && response is null;
+                    // Or cut off before the answer's headers came (an interrupt): the request left, it may be billed.
+                    var abandoned = (billed && response is null) || (i == http.Count - 1 && failure is null && response is null);
                     var outcome = abandoned ? RelationalModelLedger.Interrupted
                         : ok ? (failure is null ? "ok" : ModelErrors.Classify(failure, provider.EffectiveName).ErrorType)
                         : a.Error ?? "failed";
@@ -539,7 +570,7 @@ public sealed partial class ModelService(
     /// </summary>
     private async Task<(ChatResponse Response, ModelAttemptRecord? ResumedFrom)> BackgroundAsync(
         ModelCallOrigin origin, string workflowName, string profileName, ModelProviderOptions provider, IChatClient client, List<ChatMessage> messages, ChatOptions chatOptions, bool stream, int step,
-        int firstAttempt, ModelAttemptScope scope, CancellationToken cancellationToken)
+        int firstAttempt, ModelAttemptScope scope, System.Text.StringBuilder partial, CancellationToken cancellationToken)
     {
         if (await ledger.FindResponseAsync(origin.InstanceId, origin.TaskKey, step, cancellationToken).ConfigureAwait(false) is { ResponseId: { } stored } earlier
             && BackgroundToken.Parse(stored) is { } token)
@@ -548,7 +579,7 @@ public sealed partial class ModelService(
             try
             {
                 var resumed = stream
-                    ? await StreamAsync(origin, client.GetStreamingResponseAsync([], new ChatOptions { ContinuationToken = token }, cancellationToken), null, cancellationToken).ConfigureAwait(false)
+                    ? await StreamAsync(origin, client.GetStreamingResponseAsync([], new ChatOptions { ContinuationToken = token }, cancellationToken), null, partial, cancellationToken).ConfigureAwait(false)
                     : await PollAsync(client, await client.GetResponseAsync([], new ChatOptions { ContinuationToken = token }, cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
                 if (BackgroundStatus(resumed) is { } ended)
                 {
@@ -588,7 +619,7 @@ public sealed partial class ModelService(
         ChatResponse response;
         if (stream)
         {
-            response = await StreamAsync(origin, client.GetStreamingResponseAsync(messages, options, cancellationToken), u => u.ContinuationToken is { } t ? RecordTokenAsync(t) : Task.CompletedTask, cancellationToken).ConfigureAwait(false);
+            response = await StreamAsync(origin, client.GetStreamingResponseAsync(messages, options, cancellationToken), u => u.ContinuationToken is { } t ? RecordTokenAsync(t) : Task.CompletedTask, partial, cancellationToken).ConfigureAwait(false);
         }
         else
         {
@@ -629,30 +660,99 @@ public sealed partial class ModelService(
             : null;
 #pragma warning restore OPENAI001
 
-    /// <summary>Reads a stream, publishing its text to the live stream; <paramref name="onUpdate"/> sees every update first.</summary>
-    private async Task<ChatResponse> StreamAsync(ModelCallOrigin origin, IAsyncEnumerable<ChatResponseUpdate> source, Func<ChatResponseUpdate, Task>? onUpdate, CancellationToken cancellationToken)
+    /// <summary>
+    /// Reads a stream, putting its text and reasoning on the instance's live stream as they arrive (and into
+    /// <paramref name="partial"/>, the answer so far if the call is cut off); <paramref name="onUpdate"/> sees every update first.
+    /// </summary>
+    private async Task<ChatResponse> StreamAsync(ModelCallOrigin origin, IAsyncEnumerable<ChatResponseUpdate> source, Func<ChatResponseUpdate, Task>? onUpdate, System.Text.StringBuilder partial, CancellationToken cancellationToken)
     {
         var updates = new List<ChatResponseUpdate>();
-        var sequence = 0;
-        await foreach (var update in source.WithCancellation(cancellationToken).ConfigureAwait(false))
+        var id = MessageId(origin);
+        var text = live.Text(origin.InstanceId, id);
+        var reasoning = live.Reasoning(origin.InstanceId, id + ":reasoning");
+        partial.Clear();
+        try
         {
-            if (onUpdate is not null)
+            await foreach (var update in source.WithCancellation(cancellationToken).ConfigureAwait(false))
             {
-                await onUpdate(update).ConfigureAwait(false);
-            }
+                if (onUpdate is not null)
+                {
+                    await onUpdate(update).ConfigureAwait(false);
+                }
 
-            updates.Add(update);
-            if (!string.IsNullOrEmpty(update.Text))
-            {
-                await streams.PublishAsync(new ModelStreamChunk(origin.InstanceId, origin.TaskId, sequence++, update.Text, false), cancellationToken).ConfigureAwait(false);
+                updates.Add(update);
+                foreach (var thought in update.Contents.OfType<TextReasoningContent>())
+                {
+                    await reasoning.WriteAsync(thought.Text, cancellationToken).ConfigureAwait(false);
+                }
+
+                if (!string.IsNullOrEmpty(update.Text))
+                {
+                    await reasoning.EndAsync().ConfigureAwait(false);
+                    partial.Append(update.Text);
+                    await text.WriteAsync(update.Text, cancellationToken).ConfigureAwait(false);
+                }
             }
         }
+        finally
+        {
+            // A started message always gets its end, also when the call is cut off.
+            await reasoning.EndAsync().ConfigureAwait(false);
+            await text.EndAsync().ConfigureAwait(false);
+        }
 
-        await streams.PublishAsync(new ModelStreamChunk(origin.InstanceId, origin.TaskId, sequence, string.Empty, true), cancellationToken).ConfigureAwait(false);
         var response = updates.ToChatResponse();
         response.ContinuationToken = null; // the stream ended: nothing left to resume
         return response;
     }
+
+    /// <summary>A live-stream message id for one request of a call: unique per execution of the task.</summary>
+    private static string MessageId(ModelCallOrigin origin) => $"{origin.TaskId}-{origin.Run}-{Interlocked.Increment(ref _messages)}";
+
+    private static long _messages;
+
+    /// <summary>A non-streamed answer's reasoning and text, as one piece each.</summary>
+    private async Task EmitWholeAsync(ModelCallOrigin origin, ChatResponse response, CancellationToken cancellationToken)
+    {
+        var id = MessageId(origin);
+        var thoughts = string.Concat(response.Messages.SelectMany(m => m.Contents).OfType<TextReasoningContent>().Select(r => r.Text));
+        if (thoughts.Length > 0)
+        {
+            var reasoning = live.Reasoning(origin.InstanceId, id + ":reasoning");
+            await reasoning.WriteAsync(thoughts, cancellationToken).ConfigureAwait(false);
+            await reasoning.EndAsync().ConfigureAwait(false);
+        }
+
+        var text = live.Text(origin.InstanceId, id);
+        await text.WriteAsync(response.Text, cancellationToken).ConfigureAwait(false);
+        await text.EndAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>The tool calls the model asked for: start, arguments, end (their results follow from the tool activities).</summary>
+    private async Task EmitToolCallsAsync(ModelCallOrigin origin, ChatResponse response, CancellationToken cancellationToken)
+    {
+        foreach (var call in response.Messages.SelectMany(m => m.Contents).OfType<FunctionCallContent>())
+        {
+            var now = live.Now;
+            await live.EmitAsync(origin.InstanceId, AgUi.ToolCallStart(call.CallId, call.Name, null, now), cancellationToken).ConfigureAwait(false);
+            await live.EmitAsync(origin.InstanceId, AgUi.ToolCallArgs(call.CallId, JsonSerializer.Serialize(call.Arguments ?? new Dictionary<string, object?>(), LlmJson.Options), now), cancellationToken).ConfigureAwait(false);
+            await live.EmitAsync(origin.InstanceId, AgUi.ToolCallEnd(call.CallId, now), cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>The call's usage, as a CUSTOM event (AG-UI carries usage per run; this is per call).</summary>
+    private Task EmitUsageAsync(ModelCallOrigin origin, ModelResponse response) =>
+        live.EmitAsync(origin.InstanceId, AgUi.Custom(AgUi.Usage, new System.Text.Json.Nodes.JsonObject
+        {
+            ["taskId"] = origin.TaskId,
+            ["provider"] = response.Provider,
+            ["model"] = response.Model,
+            ["inputTokens"] = response.Usage.InputTokens,
+            ["outputTokens"] = response.Usage.OutputTokens,
+            ["totalTokens"] = response.Usage.TotalTokens,
+            ["cost"] = response.Cost,
+            ["interrupted"] = response.Interrupted,
+        }, live.Now), CancellationToken.None);
 
     private static ModelResponse ToResponse(string profileName, ModelProviderOptions provider, ChatResponse chat, string? route)
     {
@@ -840,6 +940,9 @@ public sealed partial class ModelService(
     [LoggerMessage(EventId = 1316, Level = LogLevel.Warning, Message = "The rate-limit wait of {InstanceId} could not be recorded for the dashboard ({Error}); the call goes on.")]
     private static partial void LogWaitNotRecorded(ILogger logger, string instanceId, string error);
 
+    [LoggerMessage(EventId = 1317, Level = LogLevel.Information, Message = "Model call of {InstanceId} (task {TaskId}) was interrupted after {Characters} characters; the answer so far is the result, the attempt is recorded as interrupted.")]
+    private static partial void LogInterrupted(ILogger logger, string instanceId, int taskId, int characters);
+
     [LoggerMessage(EventId = 1315, Level = LogLevel.Warning, Message = "Instance {InstanceId} has the tag priority '{Tag}', which is neither 'interactive' nor 'batch': its calls take the workflow's configured lane.")]
     private static partial void LogUnknownPriority(ILogger logger, string instanceId, string tag);
 
@@ -886,6 +989,9 @@ internal sealed class CallRecords : List<ModelAttemptRecord>
 
     /// <summary>The HTTP attempts of the latest request (what the provider said about its limits).</summary>
     public IReadOnlyList<HttpAttempt> LastHttp { get; set; } = [];
+
+    /// <summary>The text of the request being streamed, so far: the answer of a call that is cut off.</summary>
+    public System.Text.StringBuilder Partial { get; } = new();
 
     /// <summary>The next step's 1-based number: the same on every run of the task while the call makes the same requests.</summary>
     public int NextStep() => ++_steps;

@@ -59,6 +59,7 @@ public static class DurableAgentsServiceCollectionExtensions
             .ValidateOnStart();
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<WorkSignal>();
+        services.TryAddSingleton<EpisodeObservers>();
 
         // WARNING: payloads of in-flight orchestrations were written with this converter; a host
         // that changes it must still read what is stored (see DataConverter).

@@ -31,6 +31,7 @@ public sealed class DurableAgentsWorker : DurableTaskWorker
     private readonly DurableAgentsOptions _options;
     private readonly ILogger _logger;
     private readonly EpisodeRunner _episodes;
+    private readonly EpisodeObservers? _observers;
     // Most items leased in one store round trip.
     private const int MaxLeaseBatch = 32;
 
@@ -77,6 +78,7 @@ public sealed class DurableAgentsWorker : DurableTaskWorker
         _options = options.Value;
         _logger = loggerFactory.CreateLogger<DurableAgentsWorker>();
         _episodes = new EpisodeRunner(store, factory, services, time, loggerFactory, _options);
+        _observers = services.GetService(typeof(EpisodeObservers)) as EpisodeObservers;
         _workerId = identity.HostId;
         _activitySlots = new SemaphoreSlim(_options.MaxConcurrentActivities, _options.MaxConcurrentActivities);
         _orchestrationSlots = new SemaphoreSlim(_options.MaxConcurrentOrchestrations, _options.MaxConcurrentOrchestrations);
@@ -379,6 +381,10 @@ public sealed class DurableAgentsWorker : DurableTaskWorker
             }
 
             result.Committed?.Invoke();
+            if (_observers is not null)
+            {
+                await _observers.CommittedAsync(item, commit, ct).ConfigureAwait(false);
+            }
 
             // Every commit wakes the instance's local waiters (status waits, tests awaiting a step)
             // and whoever has work from it.

@@ -68,4 +68,7 @@ internal static partial class Logs
 
     [LoggerMessage(EventId = 1046, Level = LogLevel.Error, Message = "Lease-release observer {Observer} failed.")]
     public static partial void ObserverFailed(this ILogger logger, string observer, Exception exception);
+
+    [LoggerMessage(EventId = 1047, Level = LogLevel.Warning, Message = "Episode observer {Observer} failed for instance {InstanceId}; the episode is committed.")]
+    public static partial void EpisodeObserverFailed(this ILogger logger, string observer, string instanceId, Exception exception);
 }

@@ -48,9 +48,13 @@ internal static class Assets
             var out = document.getElementById('live-text');
             var source = new EventSource(live.getAttribute('data-stream'));
             source.onmessage = function (e) {
-              try { var chunk = JSON.parse(e.data); out.textContent += chunk.text; if (chunk.done) { out.textContent += '\n'; } } catch (err) { }
+              try {
+                var ev = JSON.parse(e.data);
+                if (ev.type === 'TEXT_MESSAGE_CONTENT') { out.textContent += ev.delta; }
+                else if (ev.type === 'TEXT_MESSAGE_END') { out.textContent += '\n'; }
+                else if (ev.type === 'RUN_FINISHED' || ev.type === 'RUN_ERROR') { source.close(); }
+              } catch (err) { }
             };
-            source.onerror = function () { source.close(); };
           }
         })();
         """;

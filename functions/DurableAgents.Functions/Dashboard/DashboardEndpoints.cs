@@ -35,7 +35,7 @@ internal static class DashboardEndpoints
         var d = app.MapGroup("/dashboard").AddEndpointFilter<DashboardAuthFilter>().ExcludeFromDescription();
         d.MapGet("/", InstancesAsync);
         d.MapGet("/instances/{instanceId}", DetailAsync);
-        d.MapGet("/instances/{instanceId}/stream", ModelUsageApi.StreamAsync);
+        d.MapGet("/instances/{instanceId}/stream", LiveApi.StreamAsync);
         d.MapGet("/instances/{instanceId}/confirm", ConfirmAsync);
         d.MapPost("/instances/{instanceId}/actions/{action}", ActAsync);
         d.MapGet("/costs", CostsAsync);

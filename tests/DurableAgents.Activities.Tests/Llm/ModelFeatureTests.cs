@@ -1,3 +1,4 @@
+using DurableAgents.Activities.Live;
 using System.Diagnostics;
 using DurableAgents.Activities.Contracts;
 using DurableAgents.Activities.Contracts.Llm;
@@ -229,42 +230,34 @@ public sealed class ModelFeatureTests
     }
 
     [Test]
-    public async Task Streaming_TokensArriveLive_AndTheDurableResultIsTheWholeMessage()
+    public async Task Streaming_TokensGoOnTheLiveStream_AsAgUiEvents_AndTheDurableResultIsTheWholeMessage()
     {
         await using var server = await FakeOpenAiServer.StartAsync();
         server.ThenText("one two three four five", 7, 5);
         await using var host = await LlmTestHost.StartAsync(LlmTestHost.FastResilience(), LlmTestHost.Provider("fast", 0, "primary", server));
-        var hub = host.Services.GetRequiredService<ModelStreamHub>();
+        var log = host.Services.GetRequiredService<IAgentEventLog>();
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        var chunks = new List<ModelStreamChunk>();
-        var subscribed = new TaskCompletionSource();
-        var reader = Task.Run(async () =>
-        {
-            var stream = hub.SubscribeAsync("st-1", cts.Token).GetAsyncEnumerator(cts.Token);
-            var next = stream.MoveNextAsync();
-            subscribed.SetResult();
-            while (await next)
-            {
-                chunks.Add(stream.Current);
-                if (stream.Current.Done)
-                {
-                    break;
-                }
-
-                next = stream.MoveNextAsync();
-            }
-
-            await stream.DisposeAsync();
-        });
-        await subscribed.Task;
-        await Task.Delay(50);
 
         var response = (await host.AskAsync(Question("Count.", ModelCacheMode.None) with { Stream = true }, "st-1")).ReadOutputAs<ModelResponse>()!;
-        await reader.WaitAsync(cts.Token);
+        var events = new List<AgentStreamItem>();
+        await foreach (var item in AgentEventReader.ReadAsync(log, "st-1", 0, _ => Task.FromResult(true), TimeProvider.System, cts.Token))
+        {
+            events.Add(item);
+        }
 
         Assert.That(server.ChatRequests.Single().Stream, Is.True);
-        Assert.That(chunks.Count(c => !c.Done), Is.EqualTo(5));
-        Assert.That(string.Concat(chunks.Select(c => c.Text)), Is.EqualTo("one two three four five"));
+        Assert.That(events.Select(e => e.Id), Is.EqualTo(Enumerable.Range(1, events.Count).Select(i => (long?)i)), "ids 1, 2, 3 … with no notice");
+        var types = events.Select(e => e.Type).ToList();
+        Assert.That(types[0], Is.EqualTo("RUN_STARTED"));
+        Assert.That(types[^1], Is.EqualTo("RUN_FINISHED"));
+        var contents = events.Where(e => e.Type == "TEXT_MESSAGE_CONTENT").Select(e => System.Text.Json.Nodes.JsonNode.Parse(e.Json)!).ToList();
+        Assert.That(contents, Has.Count.EqualTo(5), "one event per streamed piece");
+        Assert.That(string.Concat(contents.Select(c => c["delta"]!.GetValue<string>())), Is.EqualTo("one two three four five"));
+        Assert.That(types.IndexOf("TEXT_MESSAGE_START"), Is.LessThan(types.IndexOf("TEXT_MESSAGE_CONTENT")));
+        Assert.That(types.LastIndexOf("TEXT_MESSAGE_END"), Is.GreaterThan(types.LastIndexOf("TEXT_MESSAGE_CONTENT")));
+        var usage = System.Text.Json.Nodes.JsonNode.Parse(events.Single(e => e.Type == "CUSTOM" && e.Json.Contains(AgUi.Usage, StringComparison.Ordinal)).Json)!["value"]!;
+        Assert.That(usage["inputTokens"]!.GetValue<long>(), Is.EqualTo(7));
+        Assert.That(usage["outputTokens"]!.GetValue<long>(), Is.EqualTo(5));
         Assert.That(response.Text, Is.EqualTo("one two three four five"));
         Assert.That(response.Usage, Is.EqualTo(new ModelUsage(7, 5)));
     }

@@ -1,0 +1,256 @@
+using System.Globalization;
+using System.Text.Json;
+using DurableAgents.Activities.Contracts.Agents;
+using DurableAgents.Activities.Live;
+using DurableAgents.Functions.Http;
+using DurableAgents.Orchestrations;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.DurableTask.Client;
+
+namespace DurableAgents.Functions.Apis;
+
+/// <summary>Live agents: the resumable event stream of an instance, steering and interrupting, and the AG-UI endpoint.</summary>
+internal static class LiveApi
+{
+    /// <summary>The longest steer or interrupt message accepted, in characters.</summary>
+    public const int MaxMessageLength = 16_000;
+
+    private static readonly JsonSerializerOptions Web = new(JsonSerializerDefaults.Web);
+
+    public static void MapLiveApi(this IEndpointRouteBuilder app)
+    {
+        var api = app.MapGroup("/api").AddEndpointFilter<Hosting.ApiKeyFilter>().WithTags("Live agents");
+        api.MapGet("/instances/{instanceId}/stream", StreamAsync).WithName("StreamInstanceEvents")
+            .WithSummary("Server-sent events: the instance's AG-UI events (tokens, reasoning, tool calls, steps, state), resumable after Last-Event-ID or ?after=.");
+        api.MapPost("/instances/{instanceId}/steer", SteerAsync).WithName("SteerAgent").WithSummary("A person's message for a running agent, taken before its next model call.");
+        api.MapPost("/instances/{instanceId}/interrupt", InterruptAsync).WithName("InterruptAgent").WithSummary("Cuts off the agent's model call in flight; the run stops, or goes on with the message.");
+        api.MapPost("/agents/{workflow}/agui", AgUiRunAsync).WithName("AgUiRun").WithSummary("An AG-UI run: starts the agent workflow (continuing the thread's conversation) and streams its events.");
+    }
+
+    /// <summary>
+    /// Streams the instance's events after the cursor (the <c>Last-Event-ID</c> header, else <c>?after=</c>, else from the
+    /// start), each with its <c>id:</c>, until the run finishes or the client leaves. 404 for an unknown instance, 400 for a bad cursor.
+    /// </summary>
+    internal static async Task<IResult> StreamAsync(
+        string instanceId, HttpContext http, DurableTaskClient client, IAgentEventLog log, TimeProvider time, CancellationToken cancellationToken, string? after = null)
+    {
+        var cursorText = http.Request.Headers["Last-Event-ID"].FirstOrDefault() is { Length: > 0 } header ? header : after;
+        long cursor = 0;
+        if (cursorText is not null && (!long.TryParse(cursorText, NumberStyles.None, CultureInfo.InvariantCulture, out cursor)))
+        {
+            return Problems.BadRequest($"The stream cursor '{Truncate(cursorText)}' is not an event id: give the id of the last event you saw (a non-negative integer), in Last-Event-ID or ?after=.");
+        }
+
+        if (await client.GetInstanceAsync(instanceId, false, cancellationToken).ConfigureAwait(false) is null)
+        {
+            return Problems.NotFound(instanceId);
+        }
+
+        await WriteEventsAsync(http, log, instanceId, cursor, client, time, cancellationToken).ConfigureAwait(false);
+        return TypedResults.Empty;
+    }
+
+    private static async Task WriteEventsAsync(HttpContext http, IAgentEventLog log, string instanceId, long cursor, DurableTaskClient client, TimeProvider time, CancellationToken cancellationToken)
+    {
+        http.Response.ContentType = "text/event-stream";
+        http.Response.Headers.CacheControl = "no-cache";
+        http.Response.Headers["X-Accel-Buffering"] = "no";
+        http.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpResponseBodyFeature>()?.DisableBuffering();
+        await http.Response.WriteAsync("retry: 1000\n\n", cancellationToken).ConfigureAwait(false);
+        await http.Response.Body.FlushAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await foreach (var item in AgentEventReader.ReadAsync(log, instanceId, cursor, ct => FinishedAsync(client, instanceId, ct), time, cancellationToken).ConfigureAwait(false))
+            {
+                var frame = item.Id is { } id ? $"id: {id.ToString(CultureInfo.InvariantCulture)}\ndata: {item.Json}\n\n" : $"data: {item.Json}\n\n";
+                await http.Response.WriteAsync(frame, cancellationToken).ConfigureAwait(false);
+                await http.Response.Body.FlushAsync(cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // the client left
+        }
+    }
+
+    private static async Task<bool> FinishedAsync(DurableTaskClient client, string instanceId, CancellationToken cancellationToken) =>
+        await client.GetInstanceAsync(instanceId, false, cancellationToken).ConfigureAwait(false) is not { IsCompleted: false };
+
+    /// <summary>The body of steer and interrupt.</summary>
+    /// <param name="Message">What the person says.</param>
+    internal sealed record PersonMessage(string? Message);
+
+    /// <summary>What steer and interrupt answer (202).</summary>
+    /// <param name="InstanceId">The instance.</param>
+    /// <param name="Event">The durable event raised.</param>
+    internal sealed record Delivered(string InstanceId, string Event);
+
+    private static async Task<Results<Accepted<Delivered>, ProblemHttpResult>> SteerAsync(
+        string instanceId, HttpRequest request, DurableTaskClient client, CancellationToken cancellationToken)
+    {
+        var (body, problem) = await ReadMessageAsync(request, required: true, cancellationToken).ConfigureAwait(false);
+        if (problem is not null)
+        {
+            return problem;
+        }
+
+        if (await RunningAsync(client, instanceId, cancellationToken).ConfigureAwait(false) is { } notRunning)
+        {
+            return notRunning;
+        }
+
+        await client.RaiseEventAsync(instanceId, AgentEvents.Steer, new SteerMessage(body!), cancellationToken).ConfigureAwait(false);
+        return TypedResults.Accepted((string?)null, new Delivered(instanceId, AgentEvents.Steer));
+    }
+
+    private static async Task<Results<Accepted<Delivered>, ProblemHttpResult>> InterruptAsync(
+        string instanceId, HttpRequest request, DurableTaskClient client, ModelInterrupts interrupts, CancellationToken cancellationToken)
+    {
+        var (body, problem) = await ReadMessageAsync(request, required: false, cancellationToken).ConfigureAwait(false);
+        if (problem is not null)
+        {
+            return problem;
+        }
+
+        if (await RunningAsync(client, instanceId, cancellationToken).ConfigureAwait(false) is { } notRunning)
+        {
+            return notRunning;
+        }
+
+        // Durable first (the loop reads it at its next boundary, also after a crash), then the fast signal to the call in flight.
+        await client.RaiseEventAsync(instanceId, AgentEvents.Interrupt, new InterruptRequest(body), cancellationToken).ConfigureAwait(false);
+        await interrupts.SignalAsync(instanceId, cancellationToken).ConfigureAwait(false);
+        return TypedResults.Accepted((string?)null, new Delivered(instanceId, AgentEvents.Interrupt));
+    }
+
+    private static async Task<ProblemHttpResult?> RunningAsync(DurableTaskClient client, string instanceId, CancellationToken cancellationToken)
+    {
+        var instance = await client.GetInstanceAsync(instanceId, false, cancellationToken).ConfigureAwait(false);
+        if (instance is null)
+        {
+            return Problems.NotFound(instanceId);
+        }
+
+        return instance.IsCompleted
+            ? TypedResults.Problem(statusCode: StatusCodes.Status409Conflict, title: "Conflict", detail: $"Instance '{instanceId}' has finished ({instance.RuntimeStatus}); there is no run to steer or interrupt.")
+            : null;
+    }
+
+    /// <summary>Reads <c>{"message": "..."}</c>; the message is required for steer, optional for interrupt.</summary>
+    private static async Task<(string? Message, ProblemHttpResult? Problem)> ReadMessageAsync(HttpRequest request, bool required, CancellationToken cancellationToken)
+    {
+        var (body, problem) = await JsonBody.ReadAsync(request, cancellationToken).ConfigureAwait(false);
+        if (problem is not null)
+        {
+            return (null, problem);
+        }
+
+        string? message = null;
+        if (body is { ValueKind: JsonValueKind.Object } o && o.TryGetProperty("message", out var m))
+        {
+            if (m.ValueKind is not (JsonValueKind.String or JsonValueKind.Null))
+            {
+                return (null, Problems.BadRequest("\"message\" must be a string."));
+            }
+
+            message = m.GetString();
+        }
+        else if (body is { } other && other.ValueKind != JsonValueKind.Object)
+        {
+            return (null, Problems.BadRequest("The body must be a JSON object: {\"message\": \"...\"}."));
+        }
+
+        if (required && string.IsNullOrWhiteSpace(message))
+        {
+            return (null, Problems.BadRequest("A steer needs a non-empty \"message\": {\"message\": \"use the Q3 numbers instead\"}."));
+        }
+
+        if (message is { Length: > MaxMessageLength })
+        {
+            return (null, Problems.BadRequest($"\"message\" has {message.Length} characters; at most {MaxMessageLength} are accepted."));
+        }
+
+        return (string.IsNullOrWhiteSpace(message) ? null : message, null);
+    }
+
+    /// <summary>
+    /// An AG-UI run (<c>RunAgentInput</c>): instance <c>{threadId}:{runId}</c> of the workflow, asked the last user message
+    /// and continuing the conversation of the thread's latest finished run; the response streams the run's events
+    /// from <c>RUN_STARTED</c> to <c>RUN_FINISHED</c>/<c>RUN_ERROR</c>. 409 while another run of the thread is going.
+    /// </summary>
+    private static async Task<IResult> AgUiRunAsync(
+        string workflow, HttpContext http, DurableTaskClient client, IAgentEventLog log, TimeProvider time, CancellationToken cancellationToken)
+    {
+        if (!string.Equals(workflow, nameof(AgentChat), StringComparison.OrdinalIgnoreCase))
+        {
+            return TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "Not Found", detail: $"'{Truncate(workflow)}' is not an agent workflow with an AG-UI endpoint; use /api/agents/AgentChat/agui.");
+        }
+
+        var (body, problem) = await JsonBody.ReadAsync(http.Request, cancellationToken).ConfigureAwait(false);
+        if (problem is not null)
+        {
+            return problem;
+        }
+
+        AgUiRunInput? input;
+        try
+        {
+            input = body?.Deserialize<AgUiRunInput>(Web);
+        }
+        catch (JsonException ex)
+        {
+            return Problems.BadRequest($"The body is not an AG-UI RunAgentInput: {ex.Message}");
+        }
+
+        if (input is null || string.IsNullOrWhiteSpace(input.ThreadId) || string.IsNullOrWhiteSpace(input.RunId))
+        {
+            return Problems.BadRequest("An AG-UI run needs \"threadId\" and \"runId\".");
+        }
+
+        if (input.ThreadId.Contains(':', StringComparison.Ordinal) || input.ThreadId.Length > 100 || input.RunId.Length > 100)
+        {
+            return Problems.BadRequest("\"threadId\" must not contain ':' and ids are at most 100 characters.");
+        }
+
+        var last = input.Messages?.LastOrDefault(m => m.Role == "user");
+        var message = last?.Content is { ValueKind: JsonValueKind.String } text ? text.GetString() : null;
+        if (string.IsNullOrWhiteSpace(message))
+        {
+            return Problems.BadRequest("An AG-UI run needs a last \"user\" message with text content.");
+        }
+
+        // The thread's runs are instances "{threadId}:{runId}": continue the latest finished one's conversation.
+        var prefix = input.ThreadId + ":";
+        var runs = new List<OrchestrationMetadata>();
+        await foreach (var run in client.GetAllInstancesAsync(new OrchestrationQuery { InstanceIdPrefix = prefix, FetchInputsAndOutputs = true }).WithCancellation(cancellationToken).ConfigureAwait(false))
+        {
+            runs.Add(run);
+        }
+
+        if (runs.FirstOrDefault(r => !r.IsCompleted) is { } going)
+        {
+            return TypedResults.Problem(statusCode: StatusCodes.Status409Conflict, title: "Conflict", detail: $"Run '{going.InstanceId}' of this thread is still going: steer it with POST /api/instances/{going.InstanceId}/steer, or wait for it to finish.");
+        }
+
+        var previous = runs.Where(r => r.RuntimeStatus == OrchestrationRuntimeStatus.Completed).OrderByDescending(r => r.LastUpdatedAt).FirstOrDefault();
+        var conversation = previous?.ReadOutputAs<AgentRunResult>()?.Conversation;
+        var agent = input.ForwardedProps is { ValueKind: JsonValueKind.Object } props && props.TryGetProperty("agent", out var a) && a.ValueKind == JsonValueKind.String ? a.GetString()! : "assistant";
+        var instanceId = prefix + input.RunId;
+        if (runs.Any(r => r.InstanceId == instanceId))
+        {
+            return TypedResults.Problem(statusCode: StatusCodes.Status409Conflict, title: "Conflict", detail: $"Run '{input.RunId}' of this thread exists already; a new run needs a new runId.");
+        }
+
+        await client.ScheduleNewOrchestrationInstanceAsync(nameof(AgentChat), new AgentChatInput(message!, agent, Conversation: conversation), new Microsoft.DurableTask.StartOrchestrationOptions(instanceId), cancellationToken).ConfigureAwait(false);
+        await WriteEventsAsync(http, log, instanceId, 0, client, time, cancellationToken).ConfigureAwait(false);
+        return TypedResults.Empty;
+    }
+
+    private static string Truncate(string s) => s.Length <= 64 ? s : s[..64] + "…";
+
+    /// <summary>The fields of AG-UI's RunAgentInput this endpoint reads.</summary>
+    internal sealed record AgUiRunInput(string? ThreadId, string? RunId, IReadOnlyList<AgUiMessage>? Messages, JsonElement? ForwardedProps);
+
+    /// <summary>An AG-UI message (only role and text content are read).</summary>
+    internal sealed record AgUiMessage(string? Id, string? Role, JsonElement? Content);
+}
