@@ -121,13 +121,7 @@ public sealed class InProcessAgentEventLog(LiveStreamOptions options, TimeProvid
         long id;
         lock (_gate)
         {
-            if (!_logs.TryGetValue(instanceId, out var log))
-            {
-                EvictLocked(now);
-                log = new Log();
-                _logs[instanceId] = log;
-            }
-
+            var log = LogLocked(instanceId, now);
             id = ++log.Last;
             log.Touched = now;
             log.Entries.AddLast((id, now, json));
@@ -173,13 +167,7 @@ public sealed class InProcessAgentEventLog(LiveStreamOptions options, TimeProvid
     {
         lock (_gate)
         {
-            if (!_logs.TryGetValue(instanceId, out var log))
-            {
-                EvictLocked(time.GetUtcNow());
-                log = new Log { Touched = time.GetUtcNow() };
-                _logs[instanceId] = log;
-            }
-
+            var log = LogLocked(instanceId, time.GetUtcNow());
             var wakeup = new Wakeup(w =>
             {
                 lock (_gate)
@@ -190,6 +178,19 @@ public sealed class InProcessAgentEventLog(LiveStreamOptions options, TimeProvid
             log.Readers.Add(wakeup);
             return Task.FromResult<IAgentEventWakeup>(wakeup);
         }
+    }
+
+    /// <summary>The instance's log, created (after evicting stale ones) if it has none.</summary>
+    private Log LogLocked(string instanceId, DateTimeOffset now)
+    {
+        if (!_logs.TryGetValue(instanceId, out var log))
+        {
+            EvictLocked(now);
+            log = new Log { Touched = now };
+            _logs[instanceId] = log;
+        }
+
+        return log;
     }
 
     private void EvictLocked(DateTimeOffset now)
