@@ -13,10 +13,12 @@ builder.AddApiKeyAuthentication();
 builder.AddTelemetry();
 builder.Services.AddAntiforgery(o => o.Cookie.Name = "da_antiforgery");
 builder.Services.AddSingleton<DashboardAuthFilter>();
+builder.Services.AddRazorComponents(); // the dashboard's pages, rendered on the server (RazorComponentResult)
 
 var app = builder.Build();
 
 app.UseApiConventions();
+app.UseDashboardAssets();
 app.MapDurableAgentsGrpc();
 app.MapHealthApi();
 app.MapManagementApi();

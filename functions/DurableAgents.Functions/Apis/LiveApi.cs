@@ -12,9 +12,6 @@ namespace DurableAgents.Functions.Apis;
 /// <summary>Live agents: the resumable event stream of an instance, steering and interrupting, and the AG-UI endpoint.</summary>
 internal static class LiveApi
 {
-    /// <summary>The longest steer or interrupt message accepted, in characters.</summary>
-    public const int MaxMessageLength = 16_000;
-
     private static readonly JsonSerializerOptions Web = new(JsonSerializerDefaults.Web);
 
     public static void MapLiveApi(this IEndpointRouteBuilder app)
@@ -99,7 +96,7 @@ internal static class LiveApi
             return notRunning;
         }
 
-        await client.RaiseEventAsync(instanceId, AgentEvents.Steer, new SteerMessage(body!), cancellationToken).ConfigureAwait(false);
+        await AgentSteering.SteerAsync(client, instanceId, body!, cancellationToken).ConfigureAwait(false);
         return TypedResults.Accepted((string?)null, new Delivered(instanceId, AgentEvents.Steer));
     }
 
@@ -117,15 +114,13 @@ internal static class LiveApi
             return notRunning;
         }
 
-        // Durable first (the loop reads it at its next boundary, also after a crash), then the fast signal to the call in flight.
-        await client.RaiseEventAsync(instanceId, AgentEvents.Interrupt, new InterruptRequest(body), cancellationToken).ConfigureAwait(false);
-        await interrupts.SignalAsync(instanceId, cancellationToken).ConfigureAwait(false);
+        await AgentSteering.InterruptAsync(client, interrupts, instanceId, body, cancellationToken).ConfigureAwait(false);
         return TypedResults.Accepted((string?)null, new Delivered(instanceId, AgentEvents.Interrupt));
     }
 
     private static async Task<ProblemHttpResult?> RunningAsync(DurableTaskClient client, string instanceId, CancellationToken cancellationToken)
     {
-        var instance = await client.GetInstanceAsync(instanceId, false, cancellationToken).ConfigureAwait(false);
+        var instance = await AgentSteering.FindAsync(client, instanceId, cancellationToken).ConfigureAwait(false);
         if (instance is null)
         {
             return Problems.NotFound(instanceId);
@@ -160,14 +155,9 @@ internal static class LiveApi
             return (null, Problems.BadRequest("The body must be a JSON object: {\"message\": \"...\"}."));
         }
 
-        if (required && string.IsNullOrWhiteSpace(message))
+        if (AgentSteering.Check(message, required) is { } refusal)
         {
-            return (null, Problems.BadRequest("A steer needs a non-empty \"message\": {\"message\": \"use the Q3 numbers instead\"}."));
-        }
-
-        if (message is { Length: > MaxMessageLength })
-        {
-            return (null, Problems.BadRequest($"\"message\" has {message.Length} characters; at most {MaxMessageLength} are accepted."));
+            return (null, Problems.BadRequest(refusal));
         }
 
         return (string.IsNullOrWhiteSpace(message) ? null : message, null);

@@ -25,7 +25,7 @@ internal sealed class DashboardAuthFilter(ApiKeyFilter keys, IAntiforgery antifo
 
         if (HttpMethods.IsPost(http.Request.Method) && !await antiforgery.IsRequestValidAsync(http).ConfigureAwait(false))
         {
-            return Html.Page(http, "Request refused", "<p>The form expired or did not come from this dashboard. Go back, reload the page and try again.</p>", string.Empty, status: StatusCodes.Status400BadRequest);
+            return DashboardPages.Notice(http, "Request refused", string.Empty, new Notice("The form expired or did not come from this dashboard. Go back, reload the page and try again."), StatusCodes.Status400BadRequest);
         }
 
         http.Response.Headers.XFrameOptions = "DENY";
@@ -52,11 +52,11 @@ internal sealed class DashboardAuthFilter(ApiKeyFilter keys, IAntiforgery antifo
 
         if (keys.BehindFunctionsHost)
         {
-            return Html.Page(http, "Dashboard disabled", "<p>On Azure the dashboard needs an API key: set <code>DurableAgents:Api:Keys</code> and sign in with it.</p>", string.Empty, status: StatusCodes.Status403Forbidden);
+            return DashboardPages.Notice(http, "Dashboard disabled", string.Empty, new Notice("On Azure the dashboard needs an API key: sign in with one of", "DurableAgents:Api:Keys"), StatusCodes.Status403Forbidden);
         }
 
         return keys.Authorize(http) is null
             ? null
-            : Html.Page(http, "Forbidden", "<p>No API key is configured (<code>DurableAgents:Api:Keys</code>), so the dashboard answers loopback callers only.</p>", string.Empty, status: StatusCodes.Status403Forbidden);
+            : DashboardPages.Notice(http, "Forbidden", string.Empty, new Notice("No API key is configured, so the dashboard answers loopback callers only. Set", "DurableAgents:Api:Keys"), StatusCodes.Status403Forbidden);
     }
 }

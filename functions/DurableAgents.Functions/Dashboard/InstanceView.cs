@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Text.Json;
 using DurableAgents.Activities.Contracts;
 using DurableTask.Core.History;
@@ -6,19 +5,19 @@ using DurableTask.Core.History;
 namespace DurableAgents.Functions.Dashboard;
 
 /// <summary>One bar of the timeline: an activity, timer or sub-orchestration from scheduling to completion, or an event (a point).</summary>
-internal sealed record Span(string Kind, string Name, DateTimeOffset Start, DateTimeOffset? End, string Outcome, int Attempt, string? Link);
+public sealed record Span(string Kind, string Name, DateTimeOffset Start, DateTimeOffset? End, string Outcome, int Attempt, string? Link);
 
 /// <summary>A tool call of the agent view.</summary>
-internal sealed record ToolCallView(string Tool, string Arguments, string Status, string Result, TimeSpan? Duration);
+public sealed record ToolCallView(string Tool, string Arguments, string Status, string Result, TimeSpan? Duration);
 
 /// <summary>An LLM turn of the agent view, with the tool calls that followed it.</summary>
-internal sealed record LlmTurnView(string Activity, string? Agent, string Model, long InputTokens, long OutputTokens, decimal Cost, bool CacheHit, string? Text, string? Error, TimeSpan? Duration, List<ToolCallView> ToolCalls);
+public sealed record LlmTurnView(string Activity, string? Agent, string Model, long InputTokens, long OutputTokens, decimal Cost, bool CacheHit, string? Text, string? Error, TimeSpan? Duration, List<ToolCallView> ToolCalls);
 
 /// <summary>An approval the instance is waiting for: the event its links raise, and who may decide.</summary>
-internal sealed record PendingApproval(string EventName, IReadOnlyList<string> Approvers);
+public sealed record PendingApproval(string EventName, IReadOnlyList<string> Approvers);
 
 /// <summary>What the detail page shows, read from an execution's history.</summary>
-internal sealed class InstanceView
+public sealed class InstanceView
 {
     private InstanceView()
     {
@@ -76,7 +75,7 @@ internal sealed class InstanceView
                     break;
                 case TimerCreatedEvent tc:
                     open[tc.EventId] = view.Spans.Count;
-                    view.Spans.Add(new Span("timer", "timer until " + Html.T(new DateTimeOffset(DateTime.SpecifyKind(tc.FireAt, DateTimeKind.Utc))), At(tc), null, "waiting", 1, null));
+                    view.Spans.Add(new Span("timer", "timer until " + Format.T(new DateTimeOffset(DateTime.SpecifyKind(tc.FireAt, DateTimeKind.Utc))), At(tc), null, "waiting", 1, null));
                     break;
                 case TimerFiredEvent tf when open.Remove(tf.TimerId, out var i):
                     Close(view, i, At(tf), "fired");
@@ -190,7 +189,4 @@ internal sealed class InstanceView
     private static long Num(JsonElement e, string name) => Prop(e, name) is { ValueKind: JsonValueKind.Number } n ? n.GetInt64() : 0;
 
     private static List<JsonElement> Arr(JsonElement e, string name) => Prop(e, name) is { ValueKind: JsonValueKind.Array } a ? a.EnumerateArray().ToList() : [];
-
-    /// <summary>Formats a cost.</summary>
-    public static string Cost(decimal cost) => cost.ToString("0.######", CultureInfo.InvariantCulture);
 }
