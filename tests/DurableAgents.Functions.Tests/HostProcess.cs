@@ -118,6 +118,16 @@ public sealed partial class HostProcess : IAsyncDisposable
         return status;
     }
 
+    /// <summary>Kills the host at once (SIGKILL, no shutdown), as a crash or a lost machine would.</summary>
+    public async Task KillAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync();
+        }
+    }
+
     public HttpClient CreateClient() => new() { BaseAddress = BaseAddress, Timeout = TimeSpan.FromSeconds(30) };
 
     public async ValueTask DisposeAsync()

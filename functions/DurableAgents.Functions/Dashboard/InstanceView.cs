@@ -1,5 +1,6 @@
 using System.Text.Json;
 using DurableAgents.Activities.Contracts;
+using DurableAgents.Activities.Contracts.Llm;
 using DurableTask.Core.History;
 
 namespace DurableAgents.Functions.Dashboard;
@@ -11,7 +12,11 @@ public sealed record Span(string Kind, string Name, DateTimeOffset Start, DateTi
 public sealed record ToolCallView(string Tool, string Arguments, string Status, string Result, TimeSpan? Duration);
 
 /// <summary>An LLM turn of the agent view, with the tool calls that followed it.</summary>
-public sealed record LlmTurnView(string Activity, string? Agent, string Model, long InputTokens, long OutputTokens, decimal Cost, bool CacheHit, string? Text, string? Error, TimeSpan? Duration, List<ToolCallView> ToolCalls);
+public sealed record LlmTurnView(string Activity, string? Agent, string Model, long InputTokens, long OutputTokens, decimal Cost, bool CacheHit, string? Text, string? Error, TimeSpan? Duration, List<ToolCallView> ToolCalls)
+{
+    /// <summary>What a person said that this agent turn added to the conversation (the task, a steer, an interrupt's message).</summary>
+    public IReadOnlyList<string> PersonSaid { get; init; } = [];
+}
 
 /// <summary>An approval the instance is waiting for: the event its links raise, and who may decide.</summary>
 public sealed record PendingApproval(string EventName, IReadOnlyList<string> Approvers);
@@ -132,7 +137,12 @@ public sealed class InstanceView
                 response is { } x ? Str(x, "text") : null,
                 error,
                 duration,
-                []);
+                [])
+            {
+                PersonSaid = input is { } said && t.Name == ActivityNames.AgentTurn
+                    ? Arr(said, "append").Where(m => Str(m, "role") == ChatRoles.User && Str(m, "text") is not null).Select(m => Str(m, "text")!).ToList()
+                    : [],
+            };
             view.Turns.Add(turn);
             lastTurn = turn;
         }

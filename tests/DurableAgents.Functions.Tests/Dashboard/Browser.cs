@@ -32,6 +32,14 @@ internal static class Browser
         await page.WaitForURLAsync(url => url != before, new PageWaitForURLOptions { WaitUntil = WaitUntilState.Load });
     }
 
+    /// <summary>Submits a form whose answer redirects back to the same page (post/redirect/get), and waits for that page to load.</summary>
+    public static async Task SubmitAndReloadAsync(IPage page, string selector)
+    {
+        ArgumentNullException.ThrowIfNull(page);
+        await page.RunAndWaitForResponseAsync(() => page.ClickAsync(selector), r => r.Request.IsNavigationRequest && r.Request.Method == "GET");
+        await page.WaitForLoadStateAsync(LoadState.Load);
+    }
+
     /// <summary>Saves a full-page screenshot as a test artifact (attached to the result; scripts/test.sh keeps them in TestResults/screenshots).</summary>
     public static async Task ScreenshotAsync(IPage page, string name)
     {

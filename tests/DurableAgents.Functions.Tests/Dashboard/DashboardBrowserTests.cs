@@ -239,6 +239,30 @@ public sealed class DashboardBrowserTests
     }
 
     [Test]
+    public async Task TextFromWorkflows_IsShownAsText_NeverAsMarkup()
+    {
+        const string Subject = "<b>bold</b><script>window.__xss = 1</script>";
+        await StartWorkflowAsync("ApprovalGate", "gate-markup", JsonSerializer.Serialize(new { subject = Subject, summary = "<img src=x onerror=\"window.__xss = 2\">", approvers = new[] { "founder@example.com" } }));
+        await WaitForStatusAsync("gate-markup", "Running");
+
+        var detail = await OpenAsync("/dashboard/instances/gate-markup");
+        Assert.That(await detail.Locator("h2:has-text('Input') + pre").InnerTextAsync(), Does.Contain(Subject));
+        Assert.That(await detail.Locator("main b, main script, main img").CountAsync(), Is.Zero, "no element made from the input");
+        using (var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60)))
+        {
+            while (!(await _api.GetStringAsync("/api/outbox", cts.Token)).Contains("window.__xss = 1", StringComparison.Ordinal))
+            {
+                await Task.Delay(50, cts.Token); // the approval request is sent by an activity
+            }
+        }
+
+        var outbox = await OpenAsync("/dashboard/outbox");
+        Assert.That(await outbox.Locator("article.mail h2").AllInnerTextsAsync(), Has.Some.EqualTo(Subject));
+        Assert.That(await outbox.Locator("article.mail b, article.mail script, article.mail img").CountAsync(), Is.Zero);
+        Assert.That(await outbox.EvaluateAsync<bool>("() => window.__xss === undefined") && await detail.EvaluateAsync<bool>("() => window.__xss === undefined"), Is.True, "no script ran");
+    }
+
+    [Test]
     public async Task SchedulesAndOutbox_AreListed()
     {
         var outbox = await OpenAsync("/dashboard/outbox");

@@ -8,6 +8,7 @@
   var log = document.getElementById('live-log');
   var state = document.getElementById('live-state');
   var lastId = 0;
+  var opens = 0;            // connections made (a reconnect after a drop is the second)
   var turn = null;          // the current turn's section
   var messages = {};        // messageId -> the <pre> its text goes into
   var tools = {};           // toolCallId -> { box, args, result }
@@ -93,7 +94,12 @@
   }
 
   var source = new EventSource(live.getAttribute('data-stream'));
-  source.onopen = function () { live.setAttribute('data-connected', 'true'); if (lastId === 0) { say('Connected'); } };
+  source.onopen = function () {
+    opens += 1;
+    live.setAttribute('data-opens', String(opens));
+    live.setAttribute('data-connected', 'true');
+    say(opens === 1 ? 'Connected' : 'Reconnected');
+  };
   source.onerror = function () {
     live.setAttribute('data-connected', 'false');
     if (live.getAttribute('data-finished') === 'true') { source.close(); return; }
