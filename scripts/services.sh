@@ -117,6 +117,21 @@ install_durabletask_js() {
   echo "$dir/node_modules"
 }
 
+# The AG-UI protocol's own TypeScript client for the AG-UI endpoint's test (npm, cached the same way).
+# Prints its node_modules directory.
+AGUI_CLIENT_VERSION=1.0.0
+install_agui_client() {
+  local dir="${XDG_CACHE_HOME:-$HOME/.cache}/durableagents/ag-ui-client-$AGUI_CLIENT_VERSION"
+  if [ ! -f "$dir/node_modules/@ag-ui/client/package.json" ]; then
+    command -v npm >/dev/null 2>&1 || { echo "npm is needed for the AG-UI client test" >&2; return 1; }
+    mkdir -p "$dir"
+    (cd "$dir" && echo '{"private":true}' >package.json \
+      && npm install --silent --no-audit --no-fund "@ag-ui/client@$AGUI_CLIENT_VERSION" >"$dir/npm.log" 2>&1) \
+      || { cat "$dir/npm.log" >&2; return 1; }
+  fi
+  echo "$dir/node_modules"
+}
+
 # Private, throw-away servers on free loopback ports under a temp dir: no system service is touched.
 # Two of each: the shared pair every test uses, and a "fault" pair that only the fault tests restart
 # and kill, so a restart never cuts a connection of a test running in another test assembly.
@@ -146,6 +161,11 @@ start_services() {
     export DURABLEAGENTS_TEST_DURABLETASK_JS="$js_modules"
   else
     echo "== warning: @microsoft/durabletask-js could not be installed; the JavaScript SDK test will be skipped" >&2
+  fi
+  if js_modules="$(install_agui_client)"; then
+    export DURABLEAGENTS_TEST_AGUI_CLIENT="$js_modules"
+  else
+    echo "== warning: @ag-ui/client could not be installed; the AG-UI client test will be skipped" >&2
   fi
   if [ -n "$pgvector_port" ]; then
     export DURABLEAGENTS_TEST_PGVECTOR="Host=127.0.0.1;Port=$pgvector_port;Username=postgres;Database=postgres;Maximum Pool Size=1;SSL Mode=Disable"

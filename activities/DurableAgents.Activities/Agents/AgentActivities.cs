@@ -35,7 +35,7 @@ public sealed class AgentTurn(ToolRegistry tools, ConversationStore conversation
         var n = 0;
         foreach (var said in input.Append.Where(m => m.Role == ChatRoles.User))
         {
-            var user = live.Text(context.InstanceId, $"user-{context.GetTaskId()}-{n++}", "user");
+            var user = live.Text(context.InstanceId, $"user-{context.InstanceId}-{context.GetTaskId()}-{n++}", "user"); // unique in a thread of many runs
             await user.WriteAsync(said.Text, cancellationToken).ConfigureAwait(false);
             await user.EndAsync().ConfigureAwait(false);
         }

@@ -47,7 +47,8 @@ internal static class LiveApi
         return TypedResults.Empty;
     }
 
-    private static async Task WriteEventsAsync(HttpContext http, IAgentEventLog log, string instanceId, long cursor, DurableTaskClient client, TimeProvider time, CancellationToken cancellationToken)
+    private static async Task WriteEventsAsync(
+        HttpContext http, IAgentEventLog log, string instanceId, long cursor, DurableTaskClient client, TimeProvider time, CancellationToken cancellationToken, Func<AgentStreamItem, bool>? include = null)
     {
         http.Response.ContentType = "text/event-stream";
         http.Response.Headers.CacheControl = "no-cache";
@@ -59,6 +60,11 @@ internal static class LiveApi
         {
             await foreach (var item in AgentEventReader.ReadAsync(log, instanceId, cursor, ct => FinishedAsync(client, instanceId, ct), time, cancellationToken).ConfigureAwait(false))
             {
+                if (include is not null && !include(item))
+                {
+                    continue;
+                }
+
                 var frame = item.Id is { } id ? $"id: {id.ToString(CultureInfo.InvariantCulture)}\ndata: {item.Json}\n\n" : $"data: {item.Json}\n\n";
                 await http.Response.WriteAsync(frame, cancellationToken).ConfigureAwait(false);
                 await http.Response.Body.FlushAsync(cancellationToken).ConfigureAwait(false);
@@ -232,8 +238,44 @@ internal static class LiveApi
         }
 
         await client.ScheduleNewOrchestrationInstanceAsync(nameof(AgentChat), new AgentChatInput(message!, agent, Conversation: conversation), new Microsoft.DurableTask.StartOrchestrationOptions(instanceId), cancellationToken).ConfigureAwait(false);
-        await WriteEventsAsync(http, log, instanceId, 0, client, time, cancellationToken).ConfigureAwait(false);
+        await WriteEventsAsync(http, log, instanceId, 0, client, time, cancellationToken, new InputEcho().Include).ConfigureAwait(false);
         return TypedResults.Empty;
+    }
+
+    /// <summary>
+    /// Leaves out the run's echo of the user message the AG-UI client sent (the first user text message of the first
+    /// turn): the client has that message already, under its own id. Later user messages (steers) do go out.
+    /// </summary>
+    private sealed class InputEcho
+    {
+        private string? _echoId;
+        private bool _passed;
+
+        public bool Include(AgentStreamItem item)
+        {
+            if (_passed || item.Type is not ("TEXT_MESSAGE_START" or "TEXT_MESSAGE_CONTENT" or "TEXT_MESSAGE_END" or "TOOL_CALL_START" or "STEP_FINISHED"))
+            {
+                return true;
+            }
+
+            using var doc = JsonDocument.Parse(item.Json);
+            var e = doc.RootElement;
+            var id = e.TryGetProperty("messageId", out var m) ? m.GetString() : null;
+            if (_echoId is null && item.Type == "TEXT_MESSAGE_START" && e.TryGetProperty("role", out var role) && role.GetString() == "user")
+            {
+                _echoId = id;
+                return false;
+            }
+
+            if (_echoId is not null && id == _echoId)
+            {
+                _passed = item.Type == "TEXT_MESSAGE_END";
+                return false;
+            }
+
+            _passed = item.Type is "TOOL_CALL_START" or "STEP_FINISHED" || (item.Type == "TEXT_MESSAGE_START" && _echoId is null);
+            return true;
+        }
     }
 
     private static string Truncate(string s) => s.Length <= 64 ? s : s[..64] + "…";
