@@ -24,6 +24,12 @@ public sealed class LiveStreamOptions
 
     /// <summary>Instances whose streams the in-process log keeps at once (the least recently written go first).</summary>
     public int MaxInstances { get; set; } = 200;
+
+    /// <summary>
+    /// A quiet stream gets an SSE comment this often (to within 2 s), so proxies and load balancers that close idle
+    /// connections keep it open while an agent waits (for a person, a timer, a slow model). Zero turns them off.
+    /// </summary>
+    public TimeSpan KeepAlive { get; set; } = TimeSpan.FromSeconds(15);
 }
 
 /// <summary>

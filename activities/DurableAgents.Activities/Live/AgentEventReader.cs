@@ -4,7 +4,17 @@ using System.Text.Json.Nodes;
 namespace DurableAgents.Activities.Live;
 
 /// <summary>An event for a reader: stored ones carry their id; notices (missed events) carry none.</summary>
-public sealed record AgentStreamItem(long? Id, string Json, string? Type);
+public sealed record AgentStreamItem(long? Id, string Json, string? Type)
+{
+    /// <summary>The <see cref="Type"/> of a keep-alive: nothing to show, written as an SSE comment.</summary>
+    public const string KeepAliveType = "keep-alive";
+
+    /// <summary>A keep-alive item (see <see cref="LiveStreamOptions.KeepAlive"/>).</summary>
+    public static readonly AgentStreamItem KeepAlive = new(null, string.Empty, KeepAliveType);
+
+    /// <summary>True for <see cref="KeepAlive"/>.</summary>
+    public bool IsKeepAlive => Type == KeepAliveType && Id is null;
+}
 
 /// <summary>Reads an instance's live stream after a cursor: what is stored, then what arrives, until the run ends.</summary>
 public static class AgentEventReader
@@ -16,11 +26,12 @@ public static class AgentEventReader
     /// after the cursor (trimmed by <see cref="LiveStreamOptions"/>, or the log was lost, e.g. the in-process log of a
     /// restarted host), a <c>CUSTOM</c> <see cref="AgUi.MissedEvents"/> notice comes first. Ends after
     /// <c>RUN_FINISHED</c>/<c>RUN_ERROR</c>, or when <paramref name="finished"/> says the instance is done and
-    /// nothing more is stored.
+    /// nothing more is stored. With <paramref name="keepAlive"/>, a quiet stream yields <see cref="AgentStreamItem.KeepAlive"/>
+    /// that often (checked every 2 s).
     /// </summary>
     public static async IAsyncEnumerable<AgentStreamItem> ReadAsync(
         IAgentEventLog log, string instanceId, long after, Func<CancellationToken, Task<bool>> finished, TimeProvider time,
-        [EnumeratorCancellation] CancellationToken cancellationToken)
+        [EnumeratorCancellation] CancellationToken cancellationToken, TimeSpan keepAlive = default)
     {
         ArgumentNullException.ThrowIfNull(log);
         ArgumentNullException.ThrowIfNull(finished);
@@ -31,6 +42,7 @@ public static class AgentEventReader
         var first = true;
         var idleSince = time.GetTimestamp();
         var caughtUp = false;
+        var lastSent = time.GetTimestamp();
         while (true)
         {
             var page = await log.ReadAsync(instanceId, cursor, Page, cancellationToken).ConfigureAwait(false);
@@ -54,6 +66,7 @@ public static class AgentEventReader
             foreach (var entry in page.Entries)
             {
                 cursor = entry.Id;
+                lastSent = time.GetTimestamp();
                 var type = AgUi.TypeOf(entry.Json);
                 yield return new AgentStreamItem(entry.Id, entry.Json, type);
                 if (AgUi.IsTerminal(type))
@@ -88,6 +101,12 @@ public static class AgentEventReader
                 }
 
                 idleSince = time.GetTimestamp();
+            }
+
+            if (keepAlive > TimeSpan.Zero && page.Entries.Count == 0 && time.GetElapsedTime(lastSent) >= keepAlive)
+            {
+                lastSent = time.GetTimestamp();
+                yield return AgentStreamItem.KeepAlive;
             }
 
             // Woken by an append on any host; the timeout is the fallback if a wake-up was lost.

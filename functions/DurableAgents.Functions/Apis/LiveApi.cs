@@ -6,6 +6,7 @@ using DurableAgents.Functions.Http;
 using DurableAgents.Orchestrations;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.DurableTask.Client;
+using Microsoft.Extensions.Options;
 
 namespace DurableAgents.Functions.Apis;
 
@@ -58,14 +59,15 @@ internal static class LiveApi
         await http.Response.Body.FlushAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            await foreach (var item in AgentEventReader.ReadAsync(log, instanceId, cursor, ct => FinishedAsync(client, instanceId, ct), time, cancellationToken).ConfigureAwait(false))
+            var keepAlive = http.RequestServices.GetService<IOptions<LiveStreamOptions>>()?.Value.KeepAlive ?? TimeSpan.Zero;
+            await foreach (var item in AgentEventReader.ReadAsync(log, instanceId, cursor, ct => FinishedAsync(client, instanceId, ct), time, cancellationToken, keepAlive).ConfigureAwait(false))
             {
-                if (include is not null && !include(item))
+                if (include is not null && !item.IsKeepAlive && !include(item))
                 {
                     continue;
                 }
 
-                var frame = item.Id is { } id ? $"id: {id.ToString(CultureInfo.InvariantCulture)}\ndata: {item.Json}\n\n" : $"data: {item.Json}\n\n";
+                var frame = item.IsKeepAlive ? ": keep-alive\n\n" : item.Id is { } id ? $"id: {id.ToString(CultureInfo.InvariantCulture)}\ndata: {item.Json}\n\n" : $"data: {item.Json}\n\n";
                 await http.Response.WriteAsync(frame, cancellationToken).ConfigureAwait(false);
                 await http.Response.Body.FlushAsync(cancellationToken).ConfigureAwait(false);
             }

@@ -117,6 +117,42 @@ public sealed class AgentEventLogTests(string kind)
     }
 
     [Test]
+    public async Task AQuietStream_GetsAKeepAlive_AfterTheInterval_AndGoesOn()
+    {
+        var (writer, reader) = Hosts();
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await writer.AppendAsync("k-1", Text(1), cts.Token);
+        var received = System.Threading.Channels.Channel.CreateUnbounded<AgentStreamItem>();
+        var reading = Task.Run(
+            async () =>
+            {
+                await foreach (var item in AgentEventReader.ReadAsync(reader, "k-1", 0, _ => Task.FromResult(false), _time, cts.Token, keepAlive: TimeSpan.FromSeconds(15)))
+                {
+                    await received.Writer.WriteAsync(item, cts.Token);
+                }
+
+                received.Writer.Complete();
+            },
+            cts.Token);
+
+        Assert.That((await received.Reader.ReadAsync(cts.Token)).Id, Is.EqualTo(1));
+        _time.Advance(TimeSpan.FromSeconds(16)); // quiet for longer than the interval (fake time; the reader checks every 2 s)
+        var keepAlive = await received.Reader.ReadAsync(cts.Token);
+        Assert.That((keepAlive.IsKeepAlive, keepAlive.Id), Is.EqualTo((true, (long?)null)));
+
+        await writer.AppendAsync("k-1", Text(2), cts.Token);
+        await writer.AppendAsync("k-1", AgUi.RunFinished("k-1", "e", null, null, DateTimeOffset.UnixEpoch), cts.Token);
+        await reading.WaitAsync(cts.Token);
+        var rest = new List<AgentStreamItem>();
+        await foreach (var item in received.Reader.ReadAllAsync(cts.Token))
+        {
+            rest.Add(item);
+        }
+
+        Assert.That(rest.Select(r => r.Id), Is.EqualTo(new long?[] { 2, 3 }), "the stream goes on after it; one keep-alive for one quiet interval");
+    }
+
+    [Test]
     public async Task ACursorBeforeTheTrimmedPart_GetsANoticeOfHowManyItMissed_ThenTheRest()
     {
         var (writer, reader) = Hosts(maxEvents: 5);
