@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -107,6 +108,46 @@ public sealed class LiveApiTests
         Assert.That(viaQuery.Select(f => f.Id), Is.EqualTo(all.Skip(middle + 1).Select(f => f.Id)));
         var header = await StreamAsync($"/api/instances/live-1/stream?after=1", lastEventId: (all.Count - 1).ToString(System.Globalization.CultureInfo.InvariantCulture));
         Assert.That(header.Select(f => f.Id), Is.EqualTo(new long?[] { all.Count }), "Last-Event-ID (the browser's reconnect) wins over the URL's ?after=");
+    }
+
+    [Test]
+    public async Task WithAResponseWindow_AResponseEndsOnceCaughtUp_AndTheNextGoesOnAfterItsLastId()
+    {
+        // As behind the Functions host, which buffers a custom handler's whole response: the stream ends in windows.
+        await using var host = await HostProcess.StartAsync(new Dictionary<string, string> { ["DurableAgents__Live__ResponseWindow"] = "00:00:00.300" });
+        using var http = host.CreateClient();
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        using (var start = await http.PostAsync("/api/orchestrators/ApprovalGate/windowed", Json("""{"subject":"Ship","summary":"Ship it?","approvers":["founder@example.com"]}"""), cts.Token))
+        {
+            Assert.That(start.StatusCode, Is.EqualTo(HttpStatusCode.Accepted));
+        }
+
+        async Task<List<(long? Id, JsonNode Data)>> GetAsync(long after)
+        {
+            using var response = await http.GetAsync($"/api/instances/windowed/stream?after={after}", HttpCompletionOption.ResponseHeadersRead, cts.Token);
+            Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+            return await ReadFramesAsync(response, cts.Token); // returns: the response ended
+        }
+
+        var first = await GetAsync(0);
+        while (!first.Any(f => (string?)f.Data["type"] == "STATE_DELTA" || (string?)f.Data["type"] == "STATE_SNAPSHOT"))
+        {
+            first.AddRange(await GetAsync(first.LastOrDefault().Id ?? 0)); // the gate may not have set its status yet
+        }
+
+        Assert.That(first.Select(f => f.Id), Is.EqualTo(Enumerable.Range(1, first.Count).Select(i => (long?)i)), "ids 1, 2, 3 … across responses, none twice");
+        var running = await http.GetFromJsonAsync<JsonElement>("/api/instances/windowed", cts.Token);
+        Assert.That(running.GetProperty("runtimeStatus").GetString(), Is.EqualTo("Running"), "the responses ended while the run goes on");
+        Assert.That(await GetAsync(first.Count), Is.Empty, "caught up: an empty response that ends");
+
+        using (var terminate = await http.PostAsync("/api/instances/windowed/terminate", Json("""{"reason":"test"}"""), cts.Token))
+        {
+            Assert.That((int)terminate.StatusCode, Is.LessThan(300));
+        }
+
+        await HostProcess.WaitUntilFinishedAsync(http, "windowed", cts.Token);
+        var rest = await GetAsync(first.Count);
+        Assert.That(rest.Select(f => f.Id), Is.All.GreaterThan(first.Count), "what came after, once");
     }
 
     [TestCase("abc")]

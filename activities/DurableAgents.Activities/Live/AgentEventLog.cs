@@ -30,6 +30,14 @@ public sealed class LiveStreamOptions
     /// connections keep it open while an agent waits (for a person, a timer, a slow model). Zero turns them off.
     /// </summary>
     public TimeSpan KeepAlive { get; set; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>
+    /// When set, a GET stream response ends once it has sent what is stored and this long has passed, and the client
+    /// (EventSource reconnects by itself) asks again after the last id: for a proxy that buffers whole responses, as
+    /// the Azure Functions host does for a custom handler. Unset: 1 s behind the Functions host, otherwise unbounded.
+    /// Zero: unbounded.
+    /// </summary>
+    public TimeSpan? ResponseWindow { get; set; }
 }
 
 /// <summary>

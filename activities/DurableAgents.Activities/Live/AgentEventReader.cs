@@ -27,11 +27,12 @@ public static class AgentEventReader
     /// restarted host), a <c>CUSTOM</c> <see cref="AgUi.MissedEvents"/> notice comes first. Ends after
     /// <c>RUN_FINISHED</c>/<c>RUN_ERROR</c>, or when <paramref name="finished"/> says the instance is done and
     /// nothing more is stored. With <paramref name="keepAlive"/>, a quiet stream yields <see cref="AgentStreamItem.KeepAlive"/>
-    /// that often (checked every 2 s).
+    /// that often (checked every 2 s). With <paramref name="window"/>, the read also ends once it is caught up and that
+    /// long has passed since it began (for a proxy that buffers whole responses: the client reads again after the last id).
     /// </summary>
     public static async IAsyncEnumerable<AgentStreamItem> ReadAsync(
         IAgentEventLog log, string instanceId, long after, Func<CancellationToken, Task<bool>> finished, TimeProvider time,
-        [EnumeratorCancellation] CancellationToken cancellationToken, TimeSpan keepAlive = default)
+        [EnumeratorCancellation] CancellationToken cancellationToken, TimeSpan keepAlive = default, TimeSpan window = default)
     {
         ArgumentNullException.ThrowIfNull(log);
         ArgumentNullException.ThrowIfNull(finished);
@@ -43,6 +44,7 @@ public static class AgentEventReader
         var idleSince = time.GetTimestamp();
         var caughtUp = false;
         var lastSent = time.GetTimestamp();
+        var began = time.GetTimestamp();
         while (true)
         {
             var page = await log.ReadAsync(instanceId, cursor, Page, cancellationToken).ConfigureAwait(false);
@@ -103,6 +105,11 @@ public static class AgentEventReader
                 idleSince = time.GetTimestamp();
             }
 
+            if (window > TimeSpan.Zero && page.Entries.Count == 0 && time.GetElapsedTime(began) >= window)
+            {
+                yield break; // caught up, and the window is over
+            }
+
             if (keepAlive > TimeSpan.Zero && page.Entries.Count == 0 && time.GetElapsedTime(lastSent) >= keepAlive)
             {
                 lastSent = time.GetTimestamp();
@@ -110,7 +117,14 @@ public static class AgentEventReader
             }
 
             // Woken by an append on any host; the timeout is the fallback if a wake-up was lost.
-            await wakeup.WaitAsync(TimeSpan.FromSeconds(2), cancellationToken).ConfigureAwait(false);
+            var wait = TimeSpan.FromSeconds(2);
+            if (window > TimeSpan.Zero)
+            {
+                var left = window - time.GetElapsedTime(began);
+                wait = left < TimeSpan.FromMilliseconds(50) ? TimeSpan.FromMilliseconds(50) : left < wait ? left : wait;
+            }
+
+            await wakeup.WaitAsync(wait, cancellationToken).ConfigureAwait(false);
         }
     }
 

@@ -71,7 +71,7 @@ public static class LlmServiceCollectionExtensions
         }
 
         // The live event stream of each instance (AG-UI events), and the run lifecycle on it from every committed episode.
-        services.AddOptions<LiveStreamOptions>().BindConfiguration("DurableAgents:Live").Validate(o => o.MaxEvents > 0 && o.MaxAge > TimeSpan.Zero && o.MaxInstances > 0 && o.KeepAlive >= TimeSpan.Zero, "DurableAgents:Live:MaxEvents, MaxAge and MaxInstances must be positive, KeepAlive zero or more.").ValidateOnStart();
+        services.AddOptions<LiveStreamOptions>().BindConfiguration("DurableAgents:Live").Validate(o => o.MaxEvents > 0 && o.MaxAge > TimeSpan.Zero && o.MaxInstances > 0 && o.KeepAlive >= TimeSpan.Zero && !(o.ResponseWindow < TimeSpan.Zero), "DurableAgents:Live:MaxEvents, MaxAge and MaxInstances must be positive, KeepAlive and ResponseWindow zero or more.").ValidateOnStart();
         services.TryAddSingleton<LiveEvents>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<DurableAgents.Engine.Hosting.IEpisodeObserver, RunLifecycleEvents>());
 

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using DurableAgents.Activities.Contracts.Agents;
 using DurableAgents.Activities.Live;
+using DurableAgents.Functions.Hosting;
 using DurableAgents.Functions.Http;
 using DurableAgents.Orchestrations;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -44,23 +45,28 @@ internal static class LiveApi
             return Problems.NotFound(instanceId);
         }
 
-        await WriteEventsAsync(http, log, instanceId, cursor, client, time, cancellationToken).ConfigureAwait(false);
+        // Behind a proxy that buffers whole responses (the Functions host, for a custom handler), a response that never
+        // ends shows nothing: end it after a short window, and the client asks again after the last id it got.
+        var options = http.RequestServices.GetService<IOptions<LiveStreamOptions>>()?.Value;
+        var window = options?.ResponseWindow ?? (http.RequestServices.GetService<ApiKeyFilter>() is { BehindFunctionsHost: true } ? TimeSpan.FromSeconds(1) : TimeSpan.Zero);
+        await WriteEventsAsync(http, log, instanceId, cursor, client, time, cancellationToken, window: window).ConfigureAwait(false);
         return TypedResults.Empty;
     }
 
     private static async Task WriteEventsAsync(
-        HttpContext http, IAgentEventLog log, string instanceId, long cursor, DurableTaskClient client, TimeProvider time, CancellationToken cancellationToken, Func<AgentStreamItem, bool>? include = null)
+        HttpContext http, IAgentEventLog log, string instanceId, long cursor, DurableTaskClient client, TimeProvider time, CancellationToken cancellationToken,
+        Func<AgentStreamItem, bool>? include = null, TimeSpan window = default)
     {
         http.Response.ContentType = "text/event-stream";
         http.Response.Headers.CacheControl = "no-cache";
         http.Response.Headers["X-Accel-Buffering"] = "no";
         http.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpResponseBodyFeature>()?.DisableBuffering();
-        await http.Response.WriteAsync("retry: 1000\n\n", cancellationToken).ConfigureAwait(false);
+        await http.Response.WriteAsync(window > TimeSpan.Zero ? "retry: 500\n\n" : "retry: 1000\n\n", cancellationToken).ConfigureAwait(false);
         await http.Response.Body.FlushAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             var keepAlive = http.RequestServices.GetService<IOptions<LiveStreamOptions>>()?.Value.KeepAlive ?? TimeSpan.Zero;
-            await foreach (var item in AgentEventReader.ReadAsync(log, instanceId, cursor, ct => FinishedAsync(client, instanceId, ct), time, cancellationToken, keepAlive).ConfigureAwait(false))
+            await foreach (var item in AgentEventReader.ReadAsync(log, instanceId, cursor, ct => FinishedAsync(client, instanceId, ct), time, cancellationToken, keepAlive, window).ConfigureAwait(false))
             {
                 if (include is not null && !item.IsKeepAlive && !include(item))
                 {
