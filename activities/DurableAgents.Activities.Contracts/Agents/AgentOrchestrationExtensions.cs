@@ -73,19 +73,22 @@ public static class AgentOrchestrationExtensions
                     var timer = context.CreateTimer(until, stopWaiting.Token);
                     if (await Task.WhenAny(timer, interrupt) != timer)
                     {
-                        await stopWaiting.CancelAsync();
-                    }
-                }
+                        // Synchronously: CancelAsync would resume this code on the thread pool, outside the orchestration's
+                        // scheduler, and the episode would end with the run neither waiting nor finished.
+                        stopWaiting.Cancel();
 
-                if (interrupt.IsCompleted && interrupt.Result.Message is null)
-                {
-                    return Result(string.Empty, null, AgentStopReasons.Interrupted, turn - 1);
+                    }
                 }
 
                 if (interrupt.IsCompleted)
                 {
-                    append.Add(ModelMessage.User(interrupt.Result.Message!));
-                    interrupt = context.WaitForExternalEvent<InterruptRequest>(AgentEvents.Interrupt);
+                    var asked = TakeInterrupt();
+                    if (asked.Message is null)
+                    {
+                        return Result(string.Empty, null, AgentStopReasons.Interrupted, turn - 1);
+                    }
+
+                    append.Add(ModelMessage.User(asked.Message));
                 }
 
                 turn--;
@@ -102,8 +105,7 @@ public static class AgentOrchestrationExtensions
             if (interrupt.IsCompleted)
             {
                 // Interrupted during the turn (its model call was cut off, or had just finished): no tool runs.
-                var asked = interrupt.Result;
-                interrupt = context.WaitForExternalEvent<InterruptRequest>(AgentEvents.Interrupt);
+                var asked = TakeInterrupt();
                 foreach (var call in response.ToolCalls)
                 {
                     calls.Add(new AgentToolCallSummary(turn, call.Name, call.ArgumentsJson, AgentStopReasons.Interrupted));
@@ -171,8 +173,7 @@ public static class AgentOrchestrationExtensions
             if (interrupt.IsCompleted)
             {
                 // Interrupted while the tools ran: their results are kept in the conversation, the run stops (or goes on with the message).
-                var asked = interrupt.Result;
-                interrupt = context.WaitForExternalEvent<InterruptRequest>(AgentEvents.Interrupt);
+                var asked = TakeInterrupt();
                 if (asked.Message is null)
                 {
                     await RecordAsync(turn);
@@ -181,6 +182,14 @@ public static class AgentOrchestrationExtensions
 
                 append.Add(ModelMessage.User(asked.Message));
             }
+        }
+
+        // The interrupt that arrived, and a new waiter for the next one (waiters add nothing to the history).
+        InterruptRequest TakeInterrupt()
+        {
+            var asked = interrupt.Result;
+            interrupt = context.WaitForExternalEvent<InterruptRequest>(AgentEvents.Interrupt);
+            return asked;
         }
 
         // A stopped run keeps its conversation whole (tool results after the call that asked for them), so it can be continued.

@@ -130,6 +130,32 @@ public sealed class SteerInterruptTests
     }
 
     [Test]
+    public async Task AnInterrupt_EndsTheDurableWaitForModelCapacity_AndTheRunStopsWithoutAModelCall()
+    {
+        await using var server = await FakeOpenAiServer.StartAsync();
+        server.ThenText("The only call this minute.");
+        // One request a minute: the second chat's turn is refused and waits on a durable timer (about a minute).
+        await using var host = await LlmTestHost.StartAsync(
+            LlmTestHost.FastResilience(),
+            LlmTestHost.Provider("fast", 0, "primary", server),
+            new Dictionary<string, string?> { ["DurableAgents:Llm:Cache:Enabled"] = "false", ["DurableAgents:Agents:live:MaxTurns"] = "10", ["DurableAgents:Llm:Profiles:fast:Providers:0:RequestsPerMinute"] = "1" });
+        await FinishAsync(host, await StartChatAsync(host, "cap-1", "First."));
+        var id = await StartChatAsync(host, "cap-2", "Second.");
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        while ((await host.Client.GetInstanceAsync(id, cts.Token))?.SerializedCustomStatus?.Contains("waitingForModelCapacity", StringComparison.Ordinal) != true)
+        {
+            await Task.Delay(20, cts.Token);
+        }
+
+        await host.Client.RaiseEventAsync(id, AgentEvents.Interrupt, new InterruptRequest(), cts.Token);
+        var done = await host.Client.WaitForInstanceCompletionAsync(id, true, cts.Token); // well before the minute is over
+
+        var result = done.ReadOutputAs<AgentRunResult>()!;
+        Assert.That((result.StopReason, result.Turns, result.Text), Is.EqualTo((AgentStopReasons.Interrupted, 0, string.Empty)));
+        Assert.That(server.ChatRequests, Has.Count.EqualTo(1), "the waiting turn never called the model");
+    }
+
+    [Test]
     public async Task SteersOfAFinishedRun_AreNotTaken_AndAnAgentWithoutPeopleRunsAsBefore()
     {
         await using var server = await FakeOpenAiServer.StartAsync();
