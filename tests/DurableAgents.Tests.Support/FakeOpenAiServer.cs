@@ -149,6 +149,37 @@ public sealed partial class FakeOpenAiServer : IAsyncDisposable
         }
     });
 
+    /// <summary>
+    /// A streamed answer that thinks first, as OpenAI-compatible reasoning servers (DeepSeek, vLLM, Ollama) stream it:
+    /// <c>reasoning_content</c> deltas, then the <c>content</c> deltas.
+    /// </summary>
+    public FakeOpenAiServer ThenReasoning(string reasoning, string text) => Then(async (ctx, req) =>
+    {
+        var created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+        ctx.Response.ContentType = "text/event-stream";
+        async Task Send(object chunk)
+        {
+            await ctx.Response.WriteAsync("data: " + JsonSerializer.Serialize(chunk) + "\n\n", ctx.RequestAborted);
+            await ctx.Response.Body.FlushAsync(ctx.RequestAborted);
+        }
+
+        var thoughts = reasoning.Split(' ');
+        for (var i = 0; i < thoughts.Length; i++)
+        {
+            await Send(new { id = "chatcmpl-r", @object = "chat.completion.chunk", created, model = Model, choices = new[] { new { index = 0, delta = new { role = i == 0 ? "assistant" : null, reasoning_content = (i == 0 ? string.Empty : " ") + thoughts[i] }, finish_reason = (string?)null } } });
+        }
+
+        var words = text.Split(' ');
+        for (var i = 0; i < words.Length; i++)
+        {
+            await Send(new { id = "chatcmpl-r", @object = "chat.completion.chunk", created, model = Model, choices = new[] { new { index = 0, delta = new { role = (string?)null, content = (i == 0 ? string.Empty : " ") + words[i] }, finish_reason = (string?)null } } });
+        }
+
+        await Send(new { id = "chatcmpl-r", @object = "chat.completion.chunk", created, model = Model, choices = new[] { new { index = 0, delta = new { }, finish_reason = "stop" } } });
+        await Send(new { id = "chatcmpl-r", @object = "chat.completion.chunk", created, model = Model, choices = Array.Empty<object>(), usage = new { prompt_tokens = 10, completion_tokens = thoughts.Length + words.Length, total_tokens = 10 + thoughts.Length + words.Length } });
+        await ctx.Response.WriteAsync("data: [DONE]\n\n", ctx.RequestAborted);
+    });
+
     /// <summary>A 200 whose body is not JSON.</summary>
     public FakeOpenAiServer ThenMalformedBody() => Then(async (ctx, _) =>
     {

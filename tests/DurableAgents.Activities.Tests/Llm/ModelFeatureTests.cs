@@ -230,6 +230,31 @@ public sealed class ModelFeatureTests
     }
 
     [Test]
+    public async Task Streaming_AModelsReasoning_GoesOnTheLiveStreamAsReasoningEvents_BeforeItsAnswer()
+    {
+        await using var server = await FakeOpenAiServer.StartAsync();
+        server.ThenReasoning("The user wants a count; five words will do.", "one two three four five");
+        await using var host = await LlmTestHost.StartAsync(LlmTestHost.FastResilience(), LlmTestHost.Provider("fast", 0, "primary", server));
+        var log = host.Services.GetRequiredService<IAgentEventLog>();
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+
+        var response = (await host.AskAsync(Question("Count.", ModelCacheMode.None) with { Stream = true }, "st-r")).ReadOutputAs<ModelResponse>()!;
+        var events = new List<AgentStreamItem>();
+        await foreach (var item in AgentEventReader.ReadAsync(log, "st-r", 0, _ => Task.FromResult(true), TimeProvider.System, cts.Token))
+        {
+            events.Add(item);
+        }
+
+        var types = events.Select(e => e.Type).ToList();
+        string Deltas(string type) => string.Concat(events.Where(e => e.Type == type).Select(e => System.Text.Json.Nodes.JsonNode.Parse(e.Json)!["delta"]!.GetValue<string>()));
+        Assert.That(Deltas("REASONING_MESSAGE_CONTENT"), Is.EqualTo("The user wants a count; five words will do."), string.Join(",", types));
+        Assert.That(Deltas("TEXT_MESSAGE_CONTENT"), Is.EqualTo("one two three four five"));
+        Assert.That(types.IndexOf("REASONING_START"), Is.LessThan(types.IndexOf("REASONING_MESSAGE_START")));
+        Assert.That(types.IndexOf("REASONING_END"), Is.GreaterThan(types.LastIndexOf("REASONING_MESSAGE_CONTENT")).And.LessThan(types.IndexOf("TEXT_MESSAGE_CONTENT")), "the thinking ends before the answer streams");
+        Assert.That(response.Text, Is.EqualTo("one two three four five"), "the durable result is the answer, not the thinking");
+    }
+
+    [Test]
     public async Task Streaming_TokensGoOnTheLiveStream_AsAgUiEvents_AndTheDurableResultIsTheWholeMessage()
     {
         await using var server = await FakeOpenAiServer.StartAsync();

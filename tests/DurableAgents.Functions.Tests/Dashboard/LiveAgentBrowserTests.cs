@@ -46,6 +46,7 @@ public sealed class LiveAgentBrowserTests
         {
             ["DurableAgents__Llm__Cache__Enabled"] = "false",
             ["DurableAgents__Agents__live__MaxTurns"] = "10",
+            ["DurableAgents__Agents__live__Tools__0"] = "scratchpad_write",
         };
         foreach (var profile in new[] { "fast", "strong" })
         {
@@ -74,12 +75,13 @@ public sealed class LiveAgentBrowserTests
         return page;
     }
 
-    private static Task<IReadOnlyList<string>> AssistantTextsAsync(IPage page) => page.Locator("#live-log .msg.assistant pre").AllTextContentsAsync();
+    private static async Task<IReadOnlyList<string>> AssistantTextsAsync(IPage page) =>
+        (await page.Locator("#live-log .msg.assistant pre").AllTextContentsAsync()).Where(t => t.Length > 0).ToList();
 
     /// <summary>Waits until the live view shows exactly this assistant text (one message).</summary>
     private static async Task ShowsAsync(IPage page, string text) =>
         await page.WaitForFunctionAsync(
-            "t => { const m = [...document.querySelectorAll('#live-log .msg.assistant pre')].map(p => p.textContent); return m.length === 1 && m[0] === t; }",
+            "t => { const m = [...document.querySelectorAll('#live-log .msg.assistant pre')].map(p => p.textContent).filter(x => x !== ''); return m.length === 1 && m[0] === t; }",
             text,
             new PageWaitForFunctionOptions { Timeout = 30_000 });
 
@@ -110,7 +112,7 @@ public sealed class LiveAgentBrowserTests
     {
         await using var model = await FakeOpenAiServer.StartAsync();
         var gate = new StreamGate();
-        model.ThenGated(Answer, 3, gate);
+        model.ThenToolCall("scratchpad_write", """{"key":"topic","value":"durable agents"}""").ThenGated(Answer, 3, gate); // turn 1 uses a tool; turn 2 pauses mid-answer
         await using var host = await HostProcess.StartAsync(ModelSettings(model));
         using var api = host.CreateClient();
         await StartChatAsync(api, "live-reload", "Why durable agents?");
@@ -118,12 +120,18 @@ public sealed class LiveAgentBrowserTests
 
         var page = await OpenAsync(host.BaseAddress, "/dashboard/instances/live-reload");
         await ShowsAsync(page, FirstWords);
-        Assert.That(await page.Locator("#live-log .live-turn h3").AllTextContentsAsync(), Is.EqualTo(new[] { "turn 1" }));
+        Assert.That(await page.Locator("#live-log .live-turn h3").AllTextContentsAsync(), Is.EqualTo(new[] { "turn 1", "turn 2" }));
+        var tool = page.Locator("#live-log .live-turn").Nth(0).Locator(".tool");
+        Assert.That(await tool.Locator(".who").InnerTextAsync(), Is.EqualTo("tool scratchpad_write"));
+        Assert.That(await tool.Locator("pre.args").InnerTextAsync(), Is.EqualTo("""{"key":"topic","value":"durable agents"}"""), "the arguments as streamed");
+        Assert.That((await tool.GetAttributeAsync("class"))!.Split(' '), Does.Contain("done"), "the tool call completed, with its result");
+        Assert.That(await tool.Locator("pre.result").CountAsync(), Is.EqualTo(1));
         Assert.That(await page.Locator("#live-log .msg.user pre").AllTextContentsAsync(), Is.EqualTo(new[] { "Why durable agents?" }));
         await Browser.ScreenshotAsync(page, "live-agent");
 
         await page.ReloadAsync();
         await ShowsAsync(page, FirstWords); // nothing lost, nothing twice
+        Assert.That(await page.Locator("#live-log .tool").CountAsync(), Is.EqualTo(1));
         Assert.That(await page.Locator("#live-log .msg.user pre").AllTextContentsAsync(), Is.EqualTo(new[] { "Why durable agents?" }));
 
         gate.Release.SetResult();
@@ -133,7 +141,7 @@ public sealed class LiveAgentBrowserTests
         Assert.That(result.Text, Is.EqualTo(Answer), "the streamed text is the recorded answer");
         var ids = await StreamIdsAsync(api, "live-reload");
         Assert.That(await page.GetAttributeAsync("#live", "data-last-id"), Is.EqualTo(ids.Last().ToString(System.Globalization.CultureInfo.InvariantCulture)), "the page saw every event up to the last");
-        Assert.That(await page.Locator("#live-log .note.usage").CountAsync(), Is.EqualTo(1), "one call's usage");
+        Assert.That(await page.Locator("#live-log .note.usage").CountAsync(), Is.EqualTo(2), "each call's usage");
     }
 
     [Test]
@@ -182,7 +190,7 @@ public sealed class LiveAgentBrowserTests
     {
         await using var model = await FakeOpenAiServer.StartAsync();
         var gate = new StreamGate();
-        model.ThenGated("Revenue grew with the Q2 numbers.", 2, gate).ThenText("With the Q3 numbers: revenue grew 12%.");
+        model.ThenGated("Revenue grew with the Q2 numbers.", 2, gate).ThenReasoning("The person asked for Q3 instead.", "With the Q3 numbers: revenue grew 12%.");
         await using var host = await HostProcess.StartAsync(ModelSettings(model));
         using var api = host.CreateClient();
         await StartChatAsync(api, "live-steer", "Summarise revenue.");
@@ -206,6 +214,8 @@ public sealed class LiveAgentBrowserTests
         Assert.That(lastUser, Does.Contain("Use the Q3 numbers instead."), "the second call's prompt ends with the steer");
         Assert.That(await page.Locator("#live-log .live-turn h3").AllTextContentsAsync(), Is.EqualTo(new[] { "turn 1", "turn 2" }));
         Assert.That(await page.Locator("#live-log .live-turn").Nth(1).Locator(".msg.user pre").AllTextContentsAsync(), Is.EqualTo(new[] { "Use the Q3 numbers instead." }), "turn 2 starts with the steer");
+        Assert.That(await page.Locator("#live-log .live-turn").Nth(1).Locator(".msg.reasoning pre").AllTextContentsAsync(), Is.EqualTo(new[] { "The person asked for Q3 instead." }), "the model's reasoning, as it streamed");
+        await Browser.ScreenshotAsync(page, "live-agent-steered");
 
         await page.ReloadAsync();
         // The recorded turns (from the history, not the stream): the steer is what the person said in turn 2.
@@ -213,6 +223,7 @@ public sealed class LiveAgentBrowserTests
         Assert.That(await turns.CountAsync(), Is.EqualTo(2));
         Assert.That(await turns.Nth(0).Locator(".said pre").AllTextContentsAsync(), Is.EqualTo(new[] { "Summarise revenue." }));
         Assert.That(await turns.Nth(1).Locator(".said pre").AllTextContentsAsync(), Is.EqualTo(new[] { "Use the Q3 numbers instead." }), "the recorded conversation has it");
+        Assert.That(await page.Locator("tr.timeline-row td:first-child").AllTextContentsAsync(), Has.Member("event steer"), "the steer is on the timeline");
     }
 
     [Test]
