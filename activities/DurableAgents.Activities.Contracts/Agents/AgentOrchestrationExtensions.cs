@@ -152,15 +152,37 @@ public static class AgentOrchestrationExtensions
                 var content = outcome.Content;
                 if (outcome.Status == ToolStatuses.AwaitingHuman)
                 {
-                    context.SetCustomStatus(new { agent = run.Agent, turn, awaiting = AgentEvents.HumanInput, question = outcome.Content });
-                    try
+                    if (interrupt.IsCompleted)
                     {
-                        content = await context.WaitForExternalEvent<string>(AgentEvents.HumanInput, run.HumanInputTimeout);
+                        // Interrupted already: the question is not asked; the interrupt is handled after the tools.
+                        calls.Add(new AgentToolCallSummary(turn, outcome.Name, response.ToolCalls[i].ArgumentsJson, AgentStopReasons.Interrupted));
+                        append.Add(ModelMessage.ToolResult(outcome.CallId, "Not answered: the user interrupted the agent."));
+                        continue;
                     }
-                    catch (TaskCanceledException)
+
+                    context.SetCustomStatus(new { agent = run.Agent, turn, awaiting = AgentEvents.HumanInput, question = outcome.Content });
+                    using (var stopWaiting = new CancellationTokenSource())
                     {
-                        calls.Add(new AgentToolCallSummary(turn, outcome.Name, response.ToolCalls[i].ArgumentsJson, AgentStopReasons.HumanInputTimeout));
-                        return Result(string.Empty, null, AgentStopReasons.HumanInputTimeout, turn);
+                        // The same durable timer as WaitForExternalEvent(name, timeout); an interrupt also ends the wait.
+                        var answer = context.WaitForExternalEvent<string>(AgentEvents.HumanInput, run.HumanInputTimeout, stopWaiting.Token);
+                        if (await Task.WhenAny(answer, interrupt) != answer)
+                        {
+                            stopWaiting.Cancel(); // synchronously: see the capacity wait above
+                            context.SetCustomStatus(new { agent = run.Agent, turn, awaiting = (string?)null });
+                            calls.Add(new AgentToolCallSummary(turn, outcome.Name, response.ToolCalls[i].ArgumentsJson, AgentStopReasons.Interrupted));
+                            append.Add(ModelMessage.ToolResult(outcome.CallId, "Not answered: the user interrupted the agent."));
+                            continue;
+                        }
+
+                        try
+                        {
+                            content = await answer;
+                        }
+                        catch (TaskCanceledException)
+                        {
+                            calls.Add(new AgentToolCallSummary(turn, outcome.Name, response.ToolCalls[i].ArgumentsJson, AgentStopReasons.HumanInputTimeout));
+                            return Result(string.Empty, null, AgentStopReasons.HumanInputTimeout, turn);
+                        }
                     }
 
                     context.SetCustomStatus(new { agent = run.Agent, turn, awaiting = (string?)null });

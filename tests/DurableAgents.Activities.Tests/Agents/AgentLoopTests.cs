@@ -110,6 +110,33 @@ public sealed class AgentLoopTests
         Assert.That((string?)tool["content"], Is.EqualTo("The Pro plan."));
     }
 
+    [Test]
+    public async Task AnInterrupt_EndsAWaitForHumanInput_AndTheRunStopsWithTheQuestionUnanswered()
+    {
+        await using var server = await FakeOpenAiServer.StartAsync();
+        server.ThenToolCall("request_human_input", """{"question":"Which plan should we launch first?"}""").ThenText("never asked for");
+        await using var host = await StartAsync(server);
+        var id = await host.Client.ScheduleNewOrchestrationInstanceAsync(nameof(AgentChat), new AgentChatInput("Plan the launch.", Agent: "asker"));
+
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        OrchestrationMetadata? waiting;
+        do
+        {
+            await Task.Delay(50, cts.Token);
+            waiting = await host.Client.GetInstanceAsync(id, true, cts.Token);
+        }
+        while (waiting?.SerializedCustomStatus?.Contains("human-input", StringComparison.Ordinal) != true);
+
+        await host.Client.RaiseEventAsync(id, AgentEvents.Interrupt, new InterruptRequest(), cts.Token);
+        var done = await host.Client.WaitForInstanceCompletionAsync(id, true, cts.Token); // not after the hours-long human-input timeout
+
+        var result = done.ReadOutputAs<AgentRunResult>()!;
+        Assert.That(result.StopReason, Is.EqualTo(AgentStopReasons.Interrupted));
+        Assert.That(result.ToolCalls.Single().Status, Is.EqualTo(AgentStopReasons.Interrupted));
+        Assert.That(server.ChatRequests, Has.Count.EqualTo(1), "no model call after the interrupt");
+        Assert.That(done.SerializedCustomStatus, Does.Not.Contain("Which plan"), "no longer shown as waiting for the person");
+    }
+
     /// <summary>
     /// A 50-turn conversation's history is about twice a 25-turn one's (linear), not four times (quadratic):
     /// turns carry the conversation's content address, not the transcript, and each message is stored once.
