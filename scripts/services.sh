@@ -102,35 +102,30 @@ start_pgvector() {
   return 1
 }
 
-# The JavaScript Durable Task SDK for the gRPC endpoint's cross-language test (npm, cached like PGlite).
-# Prints its node_modules directory.
-DURABLETASK_JS_VERSION=0.4.0
-install_durabletask_js() {
-  local dir="${DURABLEAGENTS_NPM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/durableagents/durabletask-js-$DURABLETASK_JS_VERSION}"
-  if [ ! -f "$dir/node_modules/@microsoft/durabletask-js/package.json" ]; then
-    command -v npm >/dev/null 2>&1 || { echo "npm is needed for the JavaScript SDK test" >&2; return 1; }
+# An npm package for a cross-language test, installed once into a cache folder of its own (like PGlite).
+# usage: install_npm_package <package> <version> <folder>; prints its node_modules directory.
+NPM_CACHE_ROOT="${XDG_CACHE_HOME:-$HOME/.cache}/durableagents"
+install_npm_package() {
+  local package="$1" version="$2" dir="$3"
+  if [ ! -f "$dir/node_modules/$package/package.json" ]; then
+    command -v npm >/dev/null 2>&1 || { echo "npm is needed for the $package test" >&2; return 1; }
     mkdir -p "$dir"
     (cd "$dir" && echo '{"private":true}' >package.json \
-      && npm install --silent --no-audit --no-fund "@microsoft/durabletask-js@$DURABLETASK_JS_VERSION" >"$dir/npm.log" 2>&1) \
+      && npm install --silent --no-audit --no-fund "$package@$version" >"$dir/npm.log" 2>&1) \
       || { cat "$dir/npm.log" >&2; return 1; }
   fi
   echo "$dir/node_modules"
 }
 
-# The AG-UI protocol's own TypeScript client for the AG-UI endpoint's test (npm, cached the same way).
-# Prints its node_modules directory.
-AGUI_CLIENT_VERSION=1.0.0
-install_agui_client() {
-  local dir="${XDG_CACHE_HOME:-$HOME/.cache}/durableagents/ag-ui-client-$AGUI_CLIENT_VERSION"
-  if [ ! -f "$dir/node_modules/@ag-ui/client/package.json" ]; then
-    command -v npm >/dev/null 2>&1 || { echo "npm is needed for the AG-UI client test" >&2; return 1; }
-    mkdir -p "$dir"
-    (cd "$dir" && echo '{"private":true}' >package.json \
-      && npm install --silent --no-audit --no-fund "@ag-ui/client@$AGUI_CLIENT_VERSION" >"$dir/npm.log" 2>&1) \
-      || { cat "$dir/npm.log" >&2; return 1; }
-  fi
-  echo "$dir/node_modules"
+# The JavaScript Durable Task SDK for the gRPC endpoint's cross-language test.
+DURABLETASK_JS_VERSION=0.4.0
+install_durabletask_js() {
+  install_npm_package @microsoft/durabletask-js "$DURABLETASK_JS_VERSION" "${DURABLEAGENTS_NPM_CACHE:-$NPM_CACHE_ROOT/durabletask-js-$DURABLETASK_JS_VERSION}"
 }
+
+# The AG-UI protocol's own TypeScript client, for the AG-UI endpoint's test.
+AGUI_CLIENT_VERSION=1.0.0
+install_agui_client() { install_npm_package @ag-ui/client "$AGUI_CLIENT_VERSION" "$NPM_CACHE_ROOT/ag-ui-client-$AGUI_CLIENT_VERSION"; }
 
 # Private, throw-away servers on free loopback ports under a temp dir: no system service is touched.
 # Two of each: the shared pair every test uses, and a "fault" pair that only the fault tests restart

@@ -1,3 +1,4 @@
+using DurableAgents.Tests.Support;
 using System.Diagnostics;
 using System.Text.RegularExpressions;
 using DurableAgents.Tests.Shared;
@@ -116,6 +117,24 @@ public sealed partial class HostProcess : IAsyncDisposable
         }
         while (status.GetProperty("runtimeStatus").GetString() is "Running" or "Pending");
         return status;
+    }
+
+    /// <summary>Settings that put both model profiles (fast, strong) on the local OpenAI-compatible server.</summary>
+    public static Dictionary<string, string> LocalModel(FakeOpenAiServer model)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        var env = new Dictionary<string, string>();
+        foreach (var profile in new[] { "fast", "strong" })
+        {
+            var at = $"DurableAgents__Llm__Profiles__{profile}__Providers__0__";
+            env[at + "Name"] = "local-" + profile;
+            env[at + "Kind"] = "OpenAICompatible";
+            env[at + "Endpoint"] = model.OpenAiEndpoint.ToString();
+            env[at + "Model"] = "gpt-test";
+            env[at + "ApiKey"] = "sk-test";
+        }
+
+        return env;
     }
 
     /// <summary>Kills the host at once (SIGKILL, no shutdown), as a crash or a lost machine would.</summary>

@@ -23,21 +23,11 @@ public sealed class SteerDurabilityTests
             .ThenText("With the Q3 numbers: revenue grew 12%.");    // turn 2, with the steer
         var dir = Path.Combine(Path.GetTempPath(), "durableagents-steer-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(dir);
-        var env = new Dictionary<string, string>
-        {
-            ["DurableAgents__Sqlite__ConnectionString"] = $"Data Source={Path.Combine(dir, "store.db")}",
-            ["DurableAgents__WorkerId"] = "steer-host",
-            ["DurableAgents__Llm__Cache__Enabled"] = "false",
-            ["DurableAgents__Agents__live__MaxTurns"] = "10",
-        };
-        foreach (var profile in new[] { "fast", "strong" })
-        {
-            var at = $"DurableAgents__Llm__Profiles__{profile}__Providers__0__";
-            env[at + "Kind"] = "OpenAICompatible";
-            env[at + "Endpoint"] = model.OpenAiEndpoint.ToString();
-            env[at + "Model"] = "gpt-test";
-            env[at + "ApiKey"] = "sk-test";
-        }
+        var env = HostProcess.LocalModel(model);
+        env["DurableAgents__Sqlite__ConnectionString"] = $"Data Source={Path.Combine(dir, "store.db")}";
+        env["DurableAgents__WorkerId"] = "steer-host";
+        env["DurableAgents__Llm__Cache__Enabled"] = "false";
+        env["DurableAgents__Agents__live__MaxTurns"] = "10";
 
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(120));
         var first = await HostProcess.StartAsync(env);

@@ -118,11 +118,7 @@ public sealed partial class FakeOpenAiServer : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(gate);
         var created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
         ctx.Response.ContentType = "text/event-stream";
-        async Task Send(object chunk)
-        {
-            await ctx.Response.WriteAsync("data: " + JsonSerializer.Serialize(chunk) + "\n\n", ctx.RequestAborted);
-            await ctx.Response.Body.FlushAsync(ctx.RequestAborted);
-        }
+        Task Send(object chunk) => SendChunkAsync(ctx, chunk);
 
         var words = text.Split(' ');
         try
@@ -157,11 +153,7 @@ public sealed partial class FakeOpenAiServer : IAsyncDisposable
     {
         var created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
         ctx.Response.ContentType = "text/event-stream";
-        async Task Send(object chunk)
-        {
-            await ctx.Response.WriteAsync("data: " + JsonSerializer.Serialize(chunk) + "\n\n", ctx.RequestAborted);
-            await ctx.Response.Body.FlushAsync(ctx.RequestAborted);
-        }
+        Task Send(object chunk) => SendChunkAsync(ctx, chunk);
 
         var thoughts = reasoning.Split(' ');
         for (var i = 0; i < thoughts.Length; i++)
@@ -179,6 +171,13 @@ public sealed partial class FakeOpenAiServer : IAsyncDisposable
         await Send(new { id = "chatcmpl-r", @object = "chat.completion.chunk", created, model = Model, choices = Array.Empty<object>(), usage = new { prompt_tokens = 10, completion_tokens = thoughts.Length + words.Length, total_tokens = 10 + thoughts.Length + words.Length } });
         await ctx.Response.WriteAsync("data: [DONE]\n\n", ctx.RequestAborted);
     });
+
+    /// <summary>One SSE chunk of a streamed answer, flushed at once.</summary>
+    private static async Task SendChunkAsync(HttpContext ctx, object chunk)
+    {
+        await ctx.Response.WriteAsync("data: " + JsonSerializer.Serialize(chunk) + "\n\n", ctx.RequestAborted);
+        await ctx.Response.Body.FlushAsync(ctx.RequestAborted);
+    }
 
     /// <summary>A 200 whose body is not JSON.</summary>
     public FakeOpenAiServer ThenMalformedBody() => Then(async (ctx, _) =>

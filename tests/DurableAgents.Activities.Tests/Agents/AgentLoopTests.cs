@@ -81,6 +81,19 @@ public sealed class AgentLoopTests
         Assert.That(result.Usage.TotalTokens, Is.EqualTo(2 * (12 + 7)));
     }
 
+    /// <summary>Polls until the run's custom status says it waits for a person's answer.</summary>
+    private static async Task<OrchestrationMetadata> WaitForHumanInputAsync(LlmTestHost host, string id, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            await Task.Delay(50, cancellationToken);
+            if (await host.Client.GetInstanceAsync(id, true, cancellationToken) is { } m && m.SerializedCustomStatus?.Contains("human-input", StringComparison.Ordinal) == true)
+            {
+                return m;
+            }
+        }
+    }
+
     [Test]
     public async Task RequestHumanInput_WaitsForTheEvent_AndGivesTheAnswerToTheModel()
     {
@@ -90,13 +103,7 @@ public sealed class AgentLoopTests
         var id = await host.Client.ScheduleNewOrchestrationInstanceAsync(nameof(AgentChat), new AgentChatInput("Plan the launch.", Agent: "asker"));
 
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        OrchestrationMetadata? waiting;
-        do
-        {
-            await Task.Delay(50, cts.Token);
-            waiting = await host.Client.GetInstanceAsync(id, true, cts.Token);
-        }
-        while (waiting?.SerializedCustomStatus?.Contains("human-input", StringComparison.Ordinal) != true);
+        var waiting = await WaitForHumanInputAsync(host, id, cts.Token);
 
         Assert.That(waiting.SerializedCustomStatus, Does.Contain("Which plan should we launch first?"));
         Assert.That(server.ChatRequests, Has.Count.EqualTo(1), "no model call while waiting for the person");
@@ -119,13 +126,7 @@ public sealed class AgentLoopTests
         var id = await host.Client.ScheduleNewOrchestrationInstanceAsync(nameof(AgentChat), new AgentChatInput("Plan the launch.", Agent: "asker"));
 
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        OrchestrationMetadata? waiting;
-        do
-        {
-            await Task.Delay(50, cts.Token);
-            waiting = await host.Client.GetInstanceAsync(id, true, cts.Token);
-        }
-        while (waiting?.SerializedCustomStatus?.Contains("human-input", StringComparison.Ordinal) != true);
+        await WaitForHumanInputAsync(host, id, cts.Token);
 
         await host.Client.RaiseEventAsync(id, AgentEvents.Interrupt, new InterruptRequest(), cts.Token);
         var done = await host.Client.WaitForInstanceCompletionAsync(id, true, cts.Token); // not after the hours-long human-input timeout

@@ -42,22 +42,10 @@ public sealed class LiveAgentBrowserTests
     /// <summary>Both profiles on the local OpenAI server; the agent "live" may take up to 10 turns.</summary>
     private static Dictionary<string, string> ModelSettings(FakeOpenAiServer model)
     {
-        var env = new Dictionary<string, string>
-        {
-            ["DurableAgents__Llm__Cache__Enabled"] = "false",
-            ["DurableAgents__Agents__live__MaxTurns"] = "10",
-            ["DurableAgents__Agents__live__Tools__0"] = "scratchpad_write",
-        };
-        foreach (var profile in new[] { "fast", "strong" })
-        {
-            var at = $"DurableAgents__Llm__Profiles__{profile}__Providers__0__";
-            env[at + "Name"] = "local-" + profile;
-            env[at + "Kind"] = "OpenAICompatible";
-            env[at + "Endpoint"] = model.OpenAiEndpoint.ToString();
-            env[at + "Model"] = "gpt-test";
-            env[at + "ApiKey"] = "sk-test";
-        }
-
+        var env = HostProcess.LocalModel(model);
+        env["DurableAgents__Llm__Cache__Enabled"] = "false";
+        env["DurableAgents__Agents__live__MaxTurns"] = "10";
+        env["DurableAgents__Agents__live__Tools__0"] = "scratchpad_write";
         return env;
     }
 
