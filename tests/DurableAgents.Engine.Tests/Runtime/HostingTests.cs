@@ -144,6 +144,8 @@ public sealed class HostingTests
         // instance completes (its next episode runs in that same commit): wait for both spans.
         var activitySpans = new System.Collections.Concurrent.ConcurrentDictionary<string, bool>();
         var bothActivitiesStopped = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        // Likewise the completing episode's span ends just after its commit, which the client can see first.
+        var completedEpisodeStopped = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         using var listener = new System.Diagnostics.ActivityListener
         {
             ShouldListenTo = s => s.Name == DurableAgentsTelemetry.Name,
@@ -155,6 +157,12 @@ public sealed class HostingTests
                     && activitySpans.TryAdd(span.DisplayName, true) && activitySpans.Count == 2)
                 {
                     bothActivitiesStopped.TrySetResult();
+                }
+
+                if ((string?)span.GetTagItem(DurableAgentsTelemetry.InstanceIdAttribute) == "traced-1" && span.DisplayName == "orchestration Traced"
+                    && span.GetTagItem(DurableAgentsTelemetry.OutcomeAttribute) is "Completed")
+                {
+                    completedEpisodeStopped.TrySetResult();
                 }
             },
         };
@@ -179,6 +187,7 @@ public sealed class HostingTests
         var id = await host.Client.ScheduleNewOrchestrationInstanceAsync("Traced", null, new StartOrchestrationOptions { InstanceId = "traced-1" });
         await host.Client.WaitForInstanceCompletionAsync(id, false, TestTimeout.Token());
         await bothActivitiesStopped.Task.WaitAsync(TestTimeout.Token());
+        await completedEpisodeStopped.Task.WaitAsync(TestTimeout.Token());
 
         var mine = spans.Where(s => (string?)s.GetTagItem(DurableAgentsTelemetry.InstanceIdAttribute) == "traced-1").ToList();
         Assert.That(mine.Where(s => s.DisplayName == "orchestration Traced"), Is.Not.Empty);
