@@ -201,6 +201,7 @@ public sealed class LiveAgentBrowserTests
         var lastUser = model.ChatRequests[1].Body["messages"]!.AsArray().Last(m => (string?)m!["role"] == "user")!["content"]!.ToJsonString();
         Assert.That(lastUser, Does.Contain("Use the Q3 numbers instead."), "the second call's prompt ends with the steer");
         Assert.That(await page.Locator("#live-log .live-turn h3").AllTextContentsAsync(), Is.EqualTo(new[] { "turn 1", "turn 2" }));
+        Assert.That(await page.Locator("#steer-form button").IsDisabledAsync(), Is.True, "a finished run cannot be steered from the page");
         Assert.That(await page.Locator("#live-log .live-turn").Nth(1).Locator(".msg.user pre").AllTextContentsAsync(), Is.EqualTo(new[] { "Use the Q3 numbers instead." }), "turn 2 starts with the steer");
         Assert.That(await page.Locator("#live-log .live-turn").Nth(1).Locator(".msg.reasoning pre").AllTextContentsAsync(), Is.EqualTo(new[] { "The person asked for Q3 instead." }), "the model's reasoning, as it streamed");
         await Browser.ScreenshotAsync(page, "live-agent-steered");

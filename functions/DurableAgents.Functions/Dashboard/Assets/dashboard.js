@@ -22,6 +22,11 @@
   function into() { return turn || log; }
   function note(text, cls) { into().appendChild(el('p', 'note' + (cls ? ' ' + cls : ''), text)); }
   function say(text) { state.textContent = text; }
+  function ended() {
+    live.setAttribute('data-finished', 'true');
+    // Nothing left to steer or interrupt: the forms stay visible but cannot be sent.
+    live.querySelectorAll('.live-controls textarea, .live-controls input, .live-controls button').forEach(function (c) { c.disabled = true; });
+  }
   function said(value) { return value ? (value.message || value.Message || '') : ''; }
 
   function message(id, who, cls) {
@@ -84,11 +89,11 @@
         break;
       case 'RUN_FINISHED':
         say('Finished' + (ev.outcome ? ' (' + (ev.outcome.type || ev.outcome) + ')' : '') + ': reload the page for the recorded result');
-        live.setAttribute('data-finished', 'true');
+        ended();
         break;
       case 'RUN_ERROR':
         say('Failed: ' + ev.message);
-        live.setAttribute('data-finished', 'true');
+        ended();
         break;
     }
   }
