@@ -98,31 +98,37 @@
     }
   }
 
-  var source = new EventSource(live.getAttribute('data-stream'));
-  source.onopen = function () {
-    opens += 1;
-    live.setAttribute('data-opens', String(opens));
-    live.setAttribute('data-connected', 'true');
-    say(opens === 1 ? 'Connected' : 'Reconnected');
-  };
-  source.onerror = function () {
-    live.setAttribute('data-connected', 'false');
-    if (live.getAttribute('data-finished') === 'true') { source.close(); return; }
-    say('Reconnecting…');
-  };
-  source.onmessage = function (e) {
-    var ev;
-    try { ev = JSON.parse(e.data); } catch (err) { return; }
-    // The missed-events notice has no id (EventSource then repeats the previous one); every other event has its own.
-    if (!(ev.type === 'CUSTOM' && ev.name === 'durableagents.missed')) {
-      var id = parseInt(e.lastEventId, 10);
-      if (!isNaN(id)) {
-        if (id <= lastId) { return; } // already drawn
-        lastId = id;
-        live.setAttribute('data-last-id', String(id));
+  var source = null;
+  function connect() {
+    source = new EventSource(live.getAttribute('data-stream'));
+    source.onopen = function () {
+      opens += 1;
+      live.setAttribute('data-opens', String(opens));
+      live.setAttribute('data-connected', 'true');
+      say(opens === 1 ? 'Connected' : 'Reconnected');
+    };
+    source.onerror = function () {
+      live.setAttribute('data-connected', 'false');
+      if (live.getAttribute('data-finished') === 'true') { source.close(); return; }
+      say('Reconnecting…');
+    };
+    source.onmessage = function (e) {
+      var ev;
+      try { ev = JSON.parse(e.data); } catch (err) { return; }
+      // The missed-events notice has no id (EventSource then repeats the previous one); every other event has its own.
+      if (!(ev.type === 'CUSTOM' && ev.name === 'durableagents.missed')) {
+        var id = parseInt(e.lastEventId, 10);
+        if (!isNaN(id)) {
+          if (id <= lastId) { return; } // already drawn
+          lastId = id;
+          live.setAttribute('data-last-id', String(id));
+        }
       }
-    }
-    handle(ev);
-    if (ev.type === 'RUN_FINISHED' || ev.type === 'RUN_ERROR') { source.close(); live.setAttribute('data-connected', 'false'); }
-  };
+      handle(ev);
+      if (ev.type === 'RUN_FINISHED' || ev.type === 'RUN_ERROR') { source.close(); live.setAttribute('data-connected', 'false'); }
+    };
+  }
+
+  // Connect once the page has loaded: a stream opened during the load must never hold the page's load event.
+  if (document.readyState === 'complete') { connect(); } else { window.addEventListener('load', connect); }
 })();
