@@ -13,6 +13,7 @@ builder.AddApiKeyAuthentication();
 builder.AddTelemetry();
 builder.Services.AddAntiforgery(o => o.Cookie.Name = "da_antiforgery");
 builder.Services.AddSingleton<DashboardAuthFilter>();
+builder.Services.AddLiveApi(); // Live:ResponseWindow's default behind the Functions host
 builder.Services.AddRazorComponents(); // the dashboard's pages, rendered on the server (RazorComponentResult)
 
 var app = builder.Build();

@@ -49,6 +49,15 @@ public sealed class CustomHandlerTests
             using var start = await http.PostAsync("/api/orchestrators/HelloCities/ch-1", new StringContent("[\"Bern\"]", Encoding.UTF8, "application/json"));
             Assert.That(start.StatusCode, Is.EqualTo(HttpStatusCode.Accepted), "behind the Functions host the function keys guard the API");
             Assert.That((await http.GetAsync("/healthz")).StatusCode, Is.EqualTo(HttpStatusCode.OK));
+
+            // The Functions host buffers a handler's whole response: here a live stream ends in windows (Live:ResponseWindow's default).
+            using (var gate = await http.PostAsync("/api/orchestrators/ApprovalGate/ch-gate", new StringContent("""{"subject":"Ship","summary":"Ship it?","approvers":["founder@example.com"]}""", Encoding.UTF8, "application/json")))
+            {
+                Assert.That(gate.StatusCode, Is.EqualTo(HttpStatusCode.Accepted));
+            }
+
+            var stream = await http.GetStringAsync("/api/instances/ch-gate/stream", cts.Token); // returns: the response ended while the gate waits
+            Assert.That(stream, Does.StartWith("retry: 500\n"));
         }
         finally
         {

@@ -21,6 +21,11 @@ public static class AgentEventReader
 {
     private const int Page = 500;
 
+    /// <summary>How often a quiet reader looks again without a wake-up (and checks whether the instance finished).</summary>
+    private static readonly TimeSpan Poll = TimeSpan.FromSeconds(2);
+
+    private static readonly TimeSpan MinWait = TimeSpan.FromMilliseconds(50);
+
     /// <summary>
     /// Events after <paramref name="after"/>, oldest first, each once. When the log no longer holds the events right
     /// after the cursor (trimmed by <see cref="LiveStreamOptions"/>, or the log was lost, e.g. the in-process log of a
@@ -86,7 +91,7 @@ public static class AgentEventReader
             {
                 idleSince = time.GetTimestamp();
             }
-            else if (!caughtUp || time.GetElapsedTime(idleSince) >= TimeSpan.FromSeconds(2))
+            else if (!caughtUp || time.GetElapsedTime(idleSince) >= Poll)
             {
                 // Caught up with what is stored (asked once), or quiet for a while:
                 caughtUp = true;
@@ -105,25 +110,24 @@ public static class AgentEventReader
                 idleSince = time.GetTimestamp();
             }
 
-            if (window > TimeSpan.Zero && page.Entries.Count == 0 && time.GetElapsedTime(began) >= window)
+            if (page.Entries.Count == 0)
             {
-                yield break; // caught up, and the window is over
+                if (window > TimeSpan.Zero && time.GetElapsedTime(began) >= window)
+                {
+                    yield break; // caught up, and the window is over
+                }
+
+                if (keepAlive > TimeSpan.Zero && time.GetElapsedTime(lastSent) >= keepAlive)
+                {
+                    lastSent = time.GetTimestamp();
+                    yield return AgentStreamItem.KeepAlive;
+                }
             }
 
-            if (keepAlive > TimeSpan.Zero && page.Entries.Count == 0 && time.GetElapsedTime(lastSent) >= keepAlive)
-            {
-                lastSent = time.GetTimestamp();
-                yield return AgentStreamItem.KeepAlive;
-            }
-
-            // Woken by an append on any host; the timeout is the fallback if a wake-up was lost.
-            var wait = TimeSpan.FromSeconds(2);
-            if (window > TimeSpan.Zero)
-            {
-                var left = window - time.GetElapsedTime(began);
-                wait = left < TimeSpan.FromMilliseconds(50) ? TimeSpan.FromMilliseconds(50) : left < wait ? left : wait;
-            }
-
+            // Woken by an append on any host; the timeout is the fallback if a wake-up was lost (or the window's end).
+            var wait = window > TimeSpan.Zero
+                ? TimeSpan.FromTicks(Math.Clamp((window - time.GetElapsedTime(began)).Ticks, MinWait.Ticks, Poll.Ticks))
+                : Poll;
             await wakeup.WaitAsync(wait, cancellationToken).ConfigureAwait(false);
         }
     }

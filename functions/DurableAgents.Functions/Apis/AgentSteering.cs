@@ -21,13 +21,6 @@ internal static class AgentSteering
         return message is { Length: > MaxMessageLength } ? $"\"message\" has {message.Length} characters; at most {MaxMessageLength} are accepted." : null;
     }
 
-    /// <summary>The instance, when it exists; <see cref="OrchestrationMetadata.IsCompleted"/> says it has no run to steer.</summary>
-    public static Task<OrchestrationMetadata?> FindAsync(DurableTaskClient client, string instanceId, CancellationToken cancellationToken)
-    {
-        ArgumentNullException.ThrowIfNull(client);
-        return client.GetInstanceAsync(instanceId, false, cancellationToken);
-    }
-
     /// <summary>Raises the durable steer event: the agent loop takes it before its next model call.</summary>
     public static Task SteerAsync(DurableTaskClient client, string instanceId, string message, CancellationToken cancellationToken)
     {

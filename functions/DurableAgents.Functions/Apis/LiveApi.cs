@@ -16,6 +16,14 @@ internal static class LiveApi
 {
     private static readonly JsonSerializerOptions Web = new(JsonSerializerDefaults.Web);
 
+    /// <summary>
+    /// Behind a proxy that buffers whole responses (the Functions host, for a custom handler), a stream that never ends
+    /// shows nothing: unless Live:ResponseWindow is set, GET stream responses there end after 1 s, and the client asks
+    /// again after the last id it got. Elsewhere they are unbounded.
+    /// </summary>
+    public static void AddLiveApi(this IServiceCollection services) =>
+        services.AddOptions<LiveStreamOptions>().PostConfigure<ApiKeyFilter>((o, keys) => o.ResponseWindow ??= keys.BehindFunctionsHost ? TimeSpan.FromSeconds(1) : TimeSpan.Zero);
+
     public static void MapLiveApi(this IEndpointRouteBuilder app)
     {
         var api = app.MapGroup("/api").AddEndpointFilter<Hosting.ApiKeyFilter>().WithTags("Live agents");
@@ -31,7 +39,7 @@ internal static class LiveApi
     /// start), each with its <c>id:</c>, until the run finishes or the client leaves. 404 for an unknown instance, 400 for a bad cursor.
     /// </summary>
     internal static async Task<IResult> StreamAsync(
-        string instanceId, HttpContext http, DurableTaskClient client, IAgentEventLog log, TimeProvider time, CancellationToken cancellationToken, string? after = null)
+        string instanceId, HttpContext http, DurableTaskClient client, IAgentEventLog log, IOptions<LiveStreamOptions> options, TimeProvider time, CancellationToken cancellationToken, string? after = null)
     {
         var cursorText = http.Request.Headers["Last-Event-ID"].FirstOrDefault() is { Length: > 0 } header ? header : after;
         long cursor = 0;
@@ -45,16 +53,12 @@ internal static class LiveApi
             return Problems.NotFound(instanceId);
         }
 
-        // Behind a proxy that buffers whole responses (the Functions host, for a custom handler), a response that never
-        // ends shows nothing: end it after a short window, and the client asks again after the last id it got.
-        var options = http.RequestServices.GetService<IOptions<LiveStreamOptions>>()?.Value;
-        var window = options?.ResponseWindow ?? (http.RequestServices.GetService<ApiKeyFilter>() is { BehindFunctionsHost: true } ? TimeSpan.FromSeconds(1) : TimeSpan.Zero);
-        await WriteEventsAsync(http, log, instanceId, cursor, client, time, cancellationToken, window: window).ConfigureAwait(false);
+        await WriteEventsAsync(http, log, instanceId, cursor, client, options.Value, time, cancellationToken, window: options.Value.ResponseWindow ?? TimeSpan.Zero).ConfigureAwait(false);
         return TypedResults.Empty;
     }
 
     private static async Task WriteEventsAsync(
-        HttpContext http, IAgentEventLog log, string instanceId, long cursor, DurableTaskClient client, TimeProvider time, CancellationToken cancellationToken,
+        HttpContext http, IAgentEventLog log, string instanceId, long cursor, DurableTaskClient client, LiveStreamOptions options, TimeProvider time, CancellationToken cancellationToken,
         Func<AgentStreamItem, bool>? include = null, TimeSpan window = default)
     {
         http.Response.ContentType = "text/event-stream";
@@ -65,8 +69,7 @@ internal static class LiveApi
         await http.Response.Body.FlushAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            var keepAlive = http.RequestServices.GetService<IOptions<LiveStreamOptions>>()?.Value.KeepAlive ?? TimeSpan.Zero;
-            await foreach (var item in AgentEventReader.ReadAsync(log, instanceId, cursor, ct => FinishedAsync(client, instanceId, ct), time, cancellationToken, keepAlive, window).ConfigureAwait(false))
+            await foreach (var item in AgentEventReader.ReadAsync(log, instanceId, cursor, ct => FinishedAsync(client, instanceId, ct), time, cancellationToken, options.KeepAlive, window).ConfigureAwait(false))
             {
                 if (include is not null && !item.IsKeepAlive && !include(item))
                 {
@@ -134,7 +137,7 @@ internal static class LiveApi
 
     private static async Task<ProblemHttpResult?> RunningAsync(DurableTaskClient client, string instanceId, CancellationToken cancellationToken)
     {
-        var instance = await AgentSteering.FindAsync(client, instanceId, cancellationToken).ConfigureAwait(false);
+        var instance = await client.GetInstanceAsync(instanceId, false, cancellationToken).ConfigureAwait(false);
         if (instance is null)
         {
             return Problems.NotFound(instanceId);
@@ -183,7 +186,7 @@ internal static class LiveApi
     /// from <c>RUN_STARTED</c> to <c>RUN_FINISHED</c>/<c>RUN_ERROR</c>. 409 while another run of the thread is going.
     /// </summary>
     private static async Task<IResult> AgUiRunAsync(
-        string workflow, HttpContext http, DurableTaskClient client, IAgentEventLog log, TimeProvider time, CancellationToken cancellationToken)
+        string workflow, HttpContext http, DurableTaskClient client, IAgentEventLog log, IOptions<LiveStreamOptions> options, TimeProvider time, CancellationToken cancellationToken)
     {
         if (!string.Equals(workflow, nameof(AgentChat), StringComparison.OrdinalIgnoreCase))
         {
@@ -246,7 +249,7 @@ internal static class LiveApi
         }
 
         await client.ScheduleNewOrchestrationInstanceAsync(nameof(AgentChat), new AgentChatInput(message!, agent, Conversation: conversation), new Microsoft.DurableTask.StartOrchestrationOptions(instanceId), cancellationToken).ConfigureAwait(false);
-        await WriteEventsAsync(http, log, instanceId, 0, client, time, cancellationToken, new InputEcho().Include).ConfigureAwait(false);
+        await WriteEventsAsync(http, log, instanceId, 0, client, options.Value, time, cancellationToken, new InputEcho().Include).ConfigureAwait(false); // not windowed: one response per run
         return TypedResults.Empty;
     }
 

@@ -87,7 +87,7 @@ internal static class DashboardEndpoints
 
         var m = client.ToMetadata(record);
         var history = await client.GetOrchestrationHistoryAsync(instanceId, cancellationToken).ConfigureAwait(false);
-        var model = new InstanceModel(instanceId, m, record.ParentInstanceId, InstanceView.From(history, running: !m.IsCompleted), history, FormToken.For(antiforgery, http));
+        var model = new InstanceModel(instanceId, m, record.ParentInstanceId, InstanceView.From(history, InstanceModel.IsRunning(m)), history, FormToken.For(antiforgery, http));
         return DashboardPages.Render<Pages.InstancePage>(http, instanceId, "Instances", model, refreshSeconds: model.Running && http.Request.Query.ContainsKey("refresh") ? 5 : null);
     }
 
@@ -217,7 +217,7 @@ internal static class DashboardEndpoints
             return Failed(http, back, refusal);
         }
 
-        var instance = await AgentSteering.FindAsync(client, instanceId, cancellationToken).ConfigureAwait(false);
+        var instance = await client.GetInstanceAsync(instanceId, false, cancellationToken).ConfigureAwait(false);
         if (instance is null || instance.IsCompleted)
         {
             return Failed(http, back, instance is null ? $"No instance {instanceId}." : $"The run has finished ({instance.RuntimeStatus}); there is nothing to {act.Name()}.");

@@ -94,16 +94,20 @@ public sealed record InstanceFilter(string? Status, string? Name, string? Prefix
 
 /// <summary>The instance list.</summary>
 public sealed record InstancesModel(
-    InstanceFilter Filter, IReadOnlyList<string> Problems, IReadOnlyDictionary<OrchestrationRuntimeStatus, long> Counts, IReadOnlyList<InstanceRecord> Instances, string? NextPageHref)
-{
-    public static IReadOnlyList<OrchestrationRuntimeStatus> Shown => Statuses.Shown;
-}
+    InstanceFilter Filter, IReadOnlyList<string> Problems, IReadOnlyDictionary<OrchestrationRuntimeStatus, long> Counts, IReadOnlyList<InstanceRecord> Instances, string? NextPageHref);
 
 /// <summary>The detail page of an instance.</summary>
 public sealed record InstanceModel(
     string InstanceId, OrchestrationMetadata Metadata, string? ParentInstanceId, InstanceView View, IList<DurableTask.Core.History.HistoryEvent> History, FormToken Token)
 {
-    public bool Running => Metadata.RuntimeStatus is OrchestrationRuntimeStatus.Running or OrchestrationRuntimeStatus.Pending or OrchestrationRuntimeStatus.Suspended;
+    public bool Running => IsRunning(Metadata);
+
+    /// <summary>Running, pending or suspended: it can still be acted on (and has a pending approval, a live stream).</summary>
+    public static bool IsRunning(OrchestrationMetadata m)
+    {
+        ArgumentNullException.ThrowIfNull(m);
+        return m.RuntimeStatus is OrchestrationRuntimeStatus.Running or OrchestrationRuntimeStatus.Pending or OrchestrationRuntimeStatus.Suspended;
+    }
 
     /// <summary>An agent loop or model call has been scheduled: the live view offers steer and interrupt.</summary>
     public bool IsAgent => View.Spans.Any(s => s.Name is Activities.Contracts.ActivityNames.AgentTurn or Activities.Contracts.ActivityNames.CallModel);
