@@ -1,6 +1,6 @@
-using System.Diagnostics;
 using System.Net.Http.Json;
 using System.Text.Json;
+using DurableAgents.Tests.Shared;
 using NUnit.Framework;
 
 namespace DurableAgents.Functions.Tests;
@@ -15,27 +15,11 @@ public sealed class AgUiClientTests
     [Test]
     public async Task TheAgUiClient_RunsTwoTurnsOfAThread_AndSeesAValidStream_WithoutEchoesOrMergedMessages()
     {
-        var modules = Environment.GetEnvironmentVariable("DURABLEAGENTS_TEST_AGUI_CLIENT");
-        if (string.IsNullOrEmpty(modules))
-        {
-            Assert.Ignore("DURABLEAGENTS_TEST_AGUI_CLIENT is not set (scripts/test.sh installs @ag-ui/client from npm)");
-        }
-
+        var modules = NodeScript.Modules("DURABLEAGENTS_TEST_AGUI_CLIENT", "@ag-ui/client");
         await using var host = await HostProcess.StartAsync();
         using var http = host.CreateClient();
-        var psi = new ProcessStartInfo("node") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        psi.ArgumentList.Add(Path.Combine(TestContext.CurrentContext.TestDirectory, "js", "agui-client.js"));
-        psi.ArgumentList.Add(new Uri(host.BaseAddress, "/api/agents/AgentChat/agui").ToString());
-        psi.ArgumentList.Add("node-thread");
-        psi.Environment["NODE_PATH"] = modules;
-        using var node = Process.Start(psi)!;
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(120));
-        var stdout = node.StandardOutput.ReadToEndAsync(cts.Token);
-        var stderr = node.StandardError.ReadToEndAsync(cts.Token);
-        await node.WaitForExitAsync(cts.Token);
-        Assert.That(node.ExitCode, Is.Zero, await stdout + await stderr);
-
-        using var doc = JsonDocument.Parse((await stdout).Trim().Split('\n').Last());
+        using var doc = await NodeScript.RunAsync("agui-client.js", modules, TimeSpan.FromSeconds(120), new Uri(host.BaseAddress, "/api/agents/AgentChat/agui").ToString(), "node-thread");
         var root = doc.RootElement;
         foreach (var run in new[] { "first", "second" })
         {

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using DurableAgents.Grpc.Worker;
+using DurableAgents.Tests.Shared;
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
 using Grpc.Net.Client;
@@ -294,27 +295,9 @@ public sealed class JavaScriptSdkTests
     [Test]
     public async Task JavaScriptWorkerAndClient_RunAWorkflow_ThatCallsAHostActivity()
     {
-        var modules = Environment.GetEnvironmentVariable("DURABLEAGENTS_TEST_DURABLETASK_JS");
-        if (string.IsNullOrEmpty(modules))
-        {
-            Assert.Ignore("DURABLEAGENTS_TEST_DURABLETASK_JS is not set (scripts/test.sh installs @microsoft/durabletask-js from npm)");
-        }
-
+        var modules = NodeScript.Modules("DURABLEAGENTS_TEST_DURABLETASK_JS", "@microsoft/durabletask-js");
         await using var host = await GrpcHost.StartAsync("sqlite");
-        var script = Path.Combine(TestContext.CurrentContext.TestDirectory, "js", "hello.js");
-        var psi = new ProcessStartInfo("node") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        psi.ArgumentList.Add(script);
-        psi.ArgumentList.Add($"127.0.0.1:{host.GrpcAddress.Port}");
-        psi.Environment["NODE_PATH"] = modules;
-        using var node = Process.Start(psi)!;
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(90));
-        var stdout = node.StandardOutput.ReadToEndAsync(cts.Token);
-        var stderr = node.StandardError.ReadToEndAsync(cts.Token);
-        await node.WaitForExitAsync(cts.Token);
-        var output = await stdout;
-
-        Assert.That(node.ExitCode, Is.Zero, output + await stderr);
-        using var result = System.Text.Json.JsonDocument.Parse(output.Trim().Split('\n')[^1]);
+        using var result = await NodeScript.RunAsync("hello.js", modules, TimeSpan.FromSeconds(90), $"127.0.0.1:{host.GrpcAddress.Port}");
         Assert.That(result.RootElement.GetProperty("status").GetString(), Is.EqualTo("COMPLETED"));
         Assert.That(result.RootElement.GetProperty("output").GetString(), Is.EqualTo("[\"Hola, Lima!\",\"Hola, Oslo!\",\"Hello from JavaScript!\"]"));
     }
